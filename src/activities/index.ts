@@ -1,0 +1,54 @@
+/**
+ * Activities, created per host so that each knows where it runs (`observer`). Every host worker
+ * registers the same set on `cluster-agents` and on `host.<nodeId>`; the queue an agent picks
+ * decides where an activity runs.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { AGENT_ROLES, agentWorkflowId } from '../contracts/agents';
+import { topologyUpdateSignal, type TopologyUpdatePayload } from '../contracts/common';
+import type { ConnectivityResult } from '../contracts/node-discovery';
+import { checkEndpoint, type CheckConnectivityInput } from './connectivity';
+import { dnsDiscover } from './dns-discovery';
+import { multicastDiscover } from './multicast-discovery';
+
+export interface ActivityContext {
+  /** The host this worker runs on. */
+  nodeId: string;
+  client: Client;
+}
+
+export interface BroadcastInput {
+  clusterId: string;
+  fromRole: string;
+  update: TopologyUpdatePayload;
+}
+
+export function createActivities(ctx: ActivityContext) {
+  return {
+    async checkConnectivity(input: CheckConnectivityInput): Promise<ConnectivityResult[]> {
+      return Promise.all(input.targets.map((t) => checkEndpoint(t, input.timeoutMs, ctx.nodeId)));
+    },
+    dnsDiscover,
+    multicastDiscover,
+    /** Signals topologyUpdate to every other agent of the cluster that runs; absent ones are skipped. */
+    async broadcastTopology(input: BroadcastInput): Promise<{ delivered: string[]; absent: string[] }> {
+      const delivered: string[] = [];
+      const absent: string[] = [];
+      await Promise.all(
+        AGENT_ROLES.filter((r) => r !== input.fromRole).map(async (role) => {
+          try {
+            await ctx.client.workflow.getHandle(agentWorkflowId(input.clusterId, role)).signal(topologyUpdateSignal, input.update);
+            delivered.push(role);
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError) absent.push(role);
+            else throw err;
+          }
+        }),
+      );
+      return { delivered: delivered.sort(), absent: absent.sort() };
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,43 @@
+/** Agent roles and workflow ids. Workflow ids are `<clusterId>/<role>`. */
+import type { z } from 'zod';
+import { BASE_QUERIES, BASE_SIGNALS, ConfigurePayload } from './common';
+import { NODE_DISCOVERY_QUERIES, NODE_DISCOVERY_SIGNALS, NODE_DISCOVERY_UPDATES } from './node-discovery';
+
+/** Every cluster-level role of the design; topology changes go to those that run. */
+export const AGENT_ROLES = [
+  'node-discovery',
+  'health-monitor',
+  'failure-detector',
+  'load-balancer',
+  'consensus-coordinator',
+  'partition-handler',
+  'resource-manager',
+  'topology-optimizer',
+  'orchestrator',
+] as const;
+export type AgentRole = (typeof AGENT_ROLES)[number];
+
+export const TASK_QUEUE = 'cluster-agents';
+export const hostTaskQueue = (nodeId: string): string => `host.${nodeId}`;
+export const agentWorkflowId = (clusterId: string, role: string): string => `${clusterId}/${role}`;
+
+export interface AgentSpec {
+  role: AgentRole;
+  workflowType: string;
+  description: string;
+  signals: Record<string, z.ZodType>;
+  queries: readonly string[];
+  updates: Record<string, z.ZodType>;
+}
+
+/** The agents this build runs; `cluster start` ensures each of them. */
+export const AGENTS: Record<string, AgentSpec> = {
+  'node-discovery': {
+    role: 'node-discovery',
+    workflowType: 'nodeDiscoveryWorkflow',
+    description: 'membership, topology, topology history, connectivity matrix',
+    signals: { ...BASE_SIGNALS, ...NODE_DISCOVERY_SIGNALS },
+    queries: [...BASE_QUERIES, ...NODE_DISCOVERY_QUERIES],
+    updates: { configure: ConfigurePayload, ...NODE_DISCOVERY_UPDATES },
+  },
+};

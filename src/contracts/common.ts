@@ -1,0 +1,160 @@
+/**
+ * Messages and data every agent shares (the spec's BaseAgent). zod schemas are the single source
+ * of truth; each message has one input object.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
+
+export const NodeStatus = z.enum(['alive', 'suspect', 'dead', 'left']);
+export type NodeStatus = z.infer<typeof NodeStatus>;
+
+export const NodeHealth = z.enum(['healthy', 'degraded', 'unhealthy', 'unknown']);
+export type NodeHealth = z.infer<typeof NodeHealth>;
+
+export const AgentHealthStatus = z.enum(['healthy', 'degraded', 'unhealthy']);
+export type AgentHealthStatus = z.infer<typeof AgentHealthStatus>;
+
+export const NodeId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected 1-63 letters, digits, "-", "_" or ".", starting with a letter or digit');
+export const Port = z.number().int().min(1).max(65535);
+const Millis = (min: number) => z.number().int().min(min);
+
+/**
+ * Timers every agent runs. Defaults are the spec's; tests set them far lower.
+ */
+export const BaseConfig = z.object({
+  /** How often the agent records that it is alive (ms, default 5 s). Its `state` shows the last tick. */
+  heartbeatIntervalMs: Millis(50).default(5_000),
+  /** How often the agent re-evaluates its own health (ms, default 10 s). */
+  healthCheckIntervalMs: Millis(50).default(10_000),
+  /** A peer unheard-of for this long is treated as failed by agents that track peers (ms, default 30 s). */
+  failureDetectionTimeoutMs: Millis(100).default(30_000),
+  /** A consensus round with no quorum by then is abandoned (ms, default 45 s). */
+  consensusTimeoutMs: Millis(100).default(45_000),
+  /** How often topology is re-synchronised (ms, default 15 s). */
+  topologySyncIntervalMs: Millis(50).default(15_000),
+  /** Rejected messages kept in state for operators to read (default 20). */
+  rejectionHistorySize: z.number().int().min(1).max(1000).default(20),
+});
+export type BaseConfig = z.infer<typeof BaseConfig>;
+
+export const HeartbeatPayload = z.object({
+  from: z.string().min(1),
+  at: z.number().optional(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type HeartbeatPayload = z.infer<typeof HeartbeatPayload>;
+
+export const MemberSummary = z.object({
+  nodeId: NodeId,
+  status: NodeStatus,
+  health: NodeHealth,
+  address: z.string(),
+  healthPort: Port,
+  zone: z.string(),
+  incarnation: z.number().int().nonnegative(),
+});
+export type MemberSummary = z.infer<typeof MemberSummary>;
+
+export const TopologyChangeKind = z.enum(['joined', 'rejoined', 'restarted', 'recovered', 'suspect', 'dead', 'left', 'health']);
+export type TopologyChangeKind = z.infer<typeof TopologyChangeKind>;
+
+export const TopologyChange = z.object({
+  version: z.number().int().nonnegative(),
+  at: z.number(),
+  nodeId: z.string(),
+  kind: TopologyChangeKind,
+  from: z.string().optional(),
+  to: z.string().optional(),
+  source: z.string().optional(),
+  reason: z.string().optional(),
+});
+export type TopologyChange = z.infer<typeof TopologyChange>;
+
+export const TopologyUpdatePayload = z.object({
+  version: z.number().int().nonnegative(),
+  at: z.number(),
+  members: z.array(MemberSummary),
+  changes: z.array(TopologyChange),
+});
+export type TopologyUpdatePayload = z.infer<typeof TopologyUpdatePayload>;
+
+export const HealthCheckLevel = z.enum(['basic', 'comprehensive', 'deep', 'predictive']);
+export const HealthCheckRequestPayload = z.object({
+  from: z.string().min(1),
+  requestId: z.string().optional(),
+  level: HealthCheckLevel.default('basic'),
+  nodeId: z.string().optional(),
+});
+export type HealthCheckRequestPayload = z.infer<typeof HealthCheckRequestPayload>;
+
+export const ConsensusRequestPayload = z.object({
+  proposalId: z.string().min(1),
+  from: z.string().min(1),
+  topic: z.string().min(1),
+  value: z.unknown(),
+});
+export type ConsensusRequestPayload = z.infer<typeof ConsensusRequestPayload>;
+
+export const AgentHealth = z.object({
+  role: z.string(),
+  status: AgentHealthStatus,
+  checkedAt: z.number(),
+  reasons: z.array(z.string()),
+});
+export type AgentHealth = z.infer<typeof AgentHealth>;
+
+export const Rejection = z.object({ kind: z.enum(['signal', 'input']), name: z.string(), error: z.string(), at: z.number() });
+export type Rejection = z.infer<typeof Rejection>;
+
+/** What every agent keeps besides its own state; JSON-safe, carried across continue-as-new. */
+export const BaseState = z.object({
+  role: z.string(),
+  clusterId: z.string(),
+  startedAt: z.number(),
+  runStartedAt: z.number(),
+  runs: z.number().int().nonnegative(),
+  lastTickAt: z.number(),
+  heartbeats: z.object({ received: z.number(), lastFrom: z.string().optional(), lastAt: z.number().optional() }),
+  topology: z.object({ version: z.number(), receivedAt: z.number().optional(), members: z.array(MemberSummary) }),
+  healthCheckRequests: z.object({ received: z.number(), lastAt: z.number().optional(), lastFrom: z.string().optional() }),
+  consensusRequests: z.object({ received: z.number(), recent: z.array(ConsensusRequestPayload.extend({ at: z.number() })) }),
+  rejected: z.object({ count: z.number(), recent: z.array(Rejection) }),
+  timers: z.record(z.string(), z.number()),
+  health: AgentHealth,
+});
+export type BaseState = z.infer<typeof BaseState>;
+
+/** Input of every agent workflow. `carried` is set only by continue-as-new. */
+export const AgentInput = z.object({
+  clusterId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "-", "_" or "."').default('default'),
+  config: z.record(z.string(), z.unknown()).default({}),
+  carried: z.object({ base: BaseState, agent: z.unknown() }).optional(),
+});
+export type AgentInput = z.input<typeof AgentInput>;
+
+export const heartbeatSignal = defineSignal<[HeartbeatPayload]>('heartbeat');
+export const topologyUpdateSignal = defineSignal<[TopologyUpdatePayload]>('topologyUpdate');
+export const healthCheckRequestSignal = defineSignal<[HealthCheckRequestPayload]>('healthCheckRequest');
+export const consensusRequestSignal = defineSignal<[ConsensusRequestPayload]>('consensusRequest');
+
+export interface AgentStateView<S = unknown> {
+  base: BaseState;
+  config: Record<string, unknown>;
+  agent: S;
+}
+export const stateQuery = defineQuery<AgentStateView>('state');
+export const healthQuery = defineQuery<AgentHealth>('health');
+
+/** Partial config; validated against the agent's own schema, rejected to the caller when invalid. */
+export const configureUpdate = defineUpdate<Record<string, unknown>, [Record<string, unknown>]>('configure');
+export const ConfigurePayload = z.record(z.string(), z.unknown());
+
+export const BASE_SIGNALS = {
+  heartbeat: HeartbeatPayload,
+  topologyUpdate: TopologyUpdatePayload,
+  healthCheckRequest: HealthCheckRequestPayload,
+  consensusRequest: ConsensusRequestPayload,
+} as const;
+export const BASE_QUERIES = ['state', 'health'] as const;

@@ -1,0 +1,173 @@
+/**
+ * The host worker (`npm run worker`): one per host. Polls the shared `cluster-agents` queue (agent
+ * workflows and cluster-wide activities) and `host.<nodeId>` (activities that must run here),
+ * serves GET /healthz, answers multicast discovery, announces itself to NodeDiscovery with
+ * signal-with-start, and on SIGTERM announces that it leaves, stops polling and exits 0.
+ */
+import { randomUUID } from 'node:crypto';
+import { isIPv4 } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { TASK_QUEUE, agentWorkflowId, hostTaskQueue } from '../contracts/agents';
+import { announceSignal, leaveSignal, type Announcement } from '../contracts/node-discovery';
+import { ConfigError, connectionSettings } from '../client/connection';
+import { startHealthServer } from './health-server';
+import { startMulticastResponder } from './multicast-responder';
+import { VitalsSampler } from './vitals';
+import { parseWorkerConfig, type WorkerConfig } from './worker-config';
+
+const log = (nodeId: string, msg: string) => console.log(`[worker ${nodeId}] ${msg}`);
+
+async function retry<T>(what: string, timeoutMs: number, nodeId: string, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 250;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() + delay > deadline) throw err;
+      if (attempt === 1 || attempt % 10 === 0) log(nodeId, `${what} failed (${(err as Error).message}); retrying`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5_000);
+    }
+  }
+}
+
+export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
+  // Signals are ours to handle: leave first, then stop polling.
+  Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as 'WARN' | undefined) ?? 'WARN'), shutdownSignals: [] });
+  const settings = connectionSettings();
+  const bootId = randomUUID();
+  const startedAt = Date.now();
+  const vitals = new VitalsSampler().start();
+  const identity = {
+    nodeId: cfg.nodeId,
+    clusterId: cfg.clusterId,
+    zone: cfg.zone,
+    address: cfg.address,
+    bootId,
+    startedAt,
+    services: cfg.services,
+  };
+  const health = await startHealthServer(identity, vitals, { host: cfg.address, port: cfg.healthPort }).catch((err: Error) => {
+    throw new ConfigError(`--health-port: cannot listen on ${cfg.address}:${cfg.healthPort}: ${err.message}`);
+  });
+  log(cfg.nodeId, `health endpoint http://${cfg.address}:${health.port}/healthz`);
+
+  const native = await retry('connecting to Temporal at ' + settings.address, cfg.connectTimeoutMs, cfg.nodeId, () =>
+    NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey }),
+  );
+  const connection = await Connection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  const client = new Client({ connection, namespace: settings.namespace });
+  const activities = createActivities({ nodeId: cfg.nodeId, client });
+
+  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = cfg.workflowBundle
+    ? { workflowBundle: { codePath: cfg.workflowBundle } }
+    : { workflowsPath: require.resolve('../workflows') };
+  const clusterWorker = await Worker.create({
+    connection: native,
+    namespace: settings.namespace,
+    taskQueue: TASK_QUEUE,
+    ...workflowSource,
+    activities,
+    identity: `${cfg.nodeId}@cluster-agents`,
+    // A host that dies must not hold its cached workflows for long: tasks go back to the shared queue after 1 s.
+    stickyQueueScheduleToStartTimeout: '1s',
+    shutdownGraceTime: '3s',
+  });
+  const hostWorker = await Worker.create({
+    connection: native,
+    namespace: settings.namespace,
+    taskQueue: hostTaskQueue(cfg.nodeId),
+    activities,
+    identity: `${cfg.nodeId}@host`,
+    shutdownGraceTime: '3s',
+  });
+  const running = Promise.all([clusterWorker.run(), hostWorker.run()]);
+  running.catch((err: Error) => {
+    console.error(`[worker ${cfg.nodeId}] worker failed: ${err.message}`);
+    process.exit(1);
+  });
+
+  let multicast: { close(): void } | undefined;
+  if (cfg.multicast) {
+    const iface = isIPv4(cfg.address) ? cfg.address : '127.0.0.1';
+    multicast = await startMulticastResponder({
+      ...cfg.multicast,
+      interface: iface,
+      reply: { clusterId: cfg.clusterId, nodeId: cfg.nodeId, address: cfg.address, healthPort: health.port, zone: cfg.zone },
+    }).catch((err: Error) => {
+      log(cfg.nodeId, `multicast discovery disabled: ${err.message}`);
+      return undefined;
+    });
+  }
+
+  const announcement: Announcement = {
+    nodeId: cfg.nodeId,
+    address: cfg.address,
+    healthPort: health.port,
+    zone: cfg.zone,
+    bootId,
+    startedAt,
+    services: cfg.services,
+  };
+  const discoveryStart = {
+    workflowId: agentWorkflowId(cfg.clusterId, 'node-discovery'),
+    taskQueue: TASK_QUEUE,
+    args: [{ clusterId: cfg.clusterId, config: {} }],
+  };
+  await retry('announcing', cfg.connectTimeoutMs, cfg.nodeId, () =>
+    client.workflow.signalWithStart('nodeDiscoveryWorkflow', { ...discoveryStart, signal: announceSignal, signalArgs: [announcement] }),
+  );
+  log(cfg.nodeId, `ready cluster=${cfg.clusterId} zone=${cfg.zone} health=${health.port} boot=${bootId} at=${Date.now()}`);
+
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) {
+      log(cfg.nodeId, `${sig} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log(cfg.nodeId, `${sig}: leaving the cluster`);
+    health.setStatus(503, 'leaving');
+    try {
+      await Promise.race([
+        client.workflow.signalWithStart('nodeDiscoveryWorkflow', {
+          ...discoveryStart,
+          signal: leaveSignal,
+          signalArgs: [{ nodeId: cfg.nodeId, bootId, reason: `worker stopped (${sig})` }],
+        }),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 3 s')), 3_000)),
+      ]);
+    } catch (err) {
+      log(cfg.nodeId, `could not announce leave: ${(err as Error).message}`);
+    }
+    clusterWorker.shutdown();
+    hostWorker.shutdown();
+    await running.catch(() => undefined);
+    multicast?.close();
+    vitals.stop();
+    await health.close();
+    await connection.close();
+    await native.close();
+    log(cfg.nodeId, 'stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+if (require.main === module) {
+  let cfg: WorkerConfig;
+  try {
+    cfg = parseWorkerConfig(process.argv.slice(2));
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  runHostWorker(cfg).catch((err: Error) => {
+    console.error(`error: ${err.message}`);
+    process.exit(1);
+  });
+}

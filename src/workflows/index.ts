@@ -1,0 +1,1 @@
+export { nodeDiscoveryWorkflow } from './node-discovery';
