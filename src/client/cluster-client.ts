@@ -1,0 +1,183 @@
+/** The typed client of a cluster's agents, used by the CLI, `npm run up`, the tests and the benchmarks. */
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { AGENTS, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
+import type { AgentHealth, AgentStateView } from '../contracts/common';
+import type { Member, Topology } from '../contracts/node-discovery';
+import { describeZodError } from '../core/validation';
+import { ConfigError, clusterIdFrom, connectionSettings } from './connection';
+
+/** A caller's mistake (unknown agent, bad payload): the CLI exits 2 and names the field. */
+const QUERY_DEADLINE_MS = 5_000;
+const UPDATE_DEADLINE_MS = 30_000;
+
+function isDeadlineExceeded(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = (e as Error & { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === 4 || /DEADLINE_EXCEEDED|deadline/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface AgentStatus {
+  role: string;
+  workflowId: string;
+  running: boolean;
+  status: string;
+  runId?: string;
+  historyLength?: number;
+  health?: AgentHealth;
+}
+
+export interface ClusterStatus {
+  clusterId: string;
+  agents: AgentStatus[];
+  topology?: Topology;
+  /** Set when node-discovery runs but did not answer (no worker polling). */
+  unanswered?: string;
+}
+
+export class ClusterClient {
+  constructor(
+    readonly client: Client,
+    readonly clusterId: string,
+    private readonly ownsConnection?: Connection,
+  ) {}
+
+  static async connect(env: NodeJS.ProcessEnv = process.env): Promise<ClusterClient> {
+    const settings = connectionSettings(env);
+    const clusterId = clusterIdFrom(env);
+    let connection: Connection;
+    try {
+      connection = await Connection.connect({
+        address: settings.address,
+        tls: settings.tls,
+        apiKey: settings.apiKey,
+        connectTimeout: '5s',
+      });
+    } catch (err) {
+      throw new Error(`cannot reach Temporal at ${settings.address} (TEMPORAL_ADDRESS): ${(err as Error).message}`);
+    }
+    return new ClusterClient(new Client({ connection, namespace: settings.namespace }), clusterId, connection);
+  }
+
+  async close(): Promise<void> {
+    await this.ownsConnection?.close();
+  }
+
+  spec(agent: string): AgentSpec {
+    const role = agent.startsWith(`${this.clusterId}/`) ? agent.slice(this.clusterId.length + 1) : agent;
+    const spec = AGENTS[role];
+    if (!spec) throw new UsageError(`AGENT: expected one of ${Object.keys(AGENTS).join(', ')}, got ${JSON.stringify(agent)}`);
+    return spec;
+  }
+
+  handle(agent: string) {
+    return this.client.workflow.getHandle(agentWorkflowId(this.clusterId, this.spec(agent).role));
+  }
+
+  /** Ensures every agent runs (idempotent); a given config is applied to a running agent with `configure`. */
+  async start(configs: Record<string, Record<string, unknown>> = {}): Promise<AgentStatus[]> {
+    for (const role of Object.keys(configs)) this.spec(role);
+    const out: AgentStatus[] = [];
+    for (const spec of Object.values(AGENTS)) {
+      const workflowId = agentWorkflowId(this.clusterId, spec.role);
+      const config = configs[spec.role];
+      const handle = await this.client.workflow.start(spec.workflowType, {
+        workflowId,
+        taskQueue: TASK_QUEUE,
+        args: [{ clusterId: this.clusterId, config: config ?? {} }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+      if (config) await handle.executeUpdate('configure', { args: [config] });
+      out.push(await this.agentStatus(spec));
+    }
+    return out;
+  }
+
+  async agentStatus(spec: AgentSpec): Promise<AgentStatus> {
+    const workflowId = agentWorkflowId(this.clusterId, spec.role);
+    const handle = this.client.workflow.getHandle(workflowId);
+    try {
+      const d = await handle.describe();
+      const running = d.status.name === 'RUNNING';
+      const health = running
+        ? await this.bounded(spec, QUERY_DEADLINE_MS, () => handle.query<AgentHealth>('health')).catch(() => undefined)
+        : undefined;
+      return { role: spec.role, workflowId, running, status: d.status.name, runId: d.runId, historyLength: d.historyLength, health };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return { role: spec.role, workflowId, running: false, status: 'NOT_STARTED' };
+      throw err;
+    }
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const agents = await Promise.all(Object.values(AGENTS).map((s) => this.agentStatus(s)));
+    const discovery = agents.find((a) => a.role === 'node-discovery');
+    if (discovery?.running && !discovery.health) {
+      return { clusterId: this.clusterId, agents, unanswered: `no answer from node-discovery: is a worker polling ${TASK_QUEUE}?` };
+    }
+    const topology = discovery?.running ? await this.query<Topology>('node-discovery', 'topology') : undefined;
+    return { clusterId: this.clusterId, agents, topology };
+  }
+
+  async nodes(): Promise<Member[]> {
+    return this.query<Member[]>('node-discovery', 'nodes');
+  }
+
+  async state<S>(agent: string): Promise<AgentStateView<S>> {
+    return this.query<AgentStateView<S>>(agent, 'state');
+  }
+
+  async query<R>(agent: string, name: string): Promise<R> {
+    const spec = this.spec(agent);
+    if (!spec.queries.includes(name)) {
+      throw new UsageError(`QUERY: expected one of ${spec.queries.join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`);
+    }
+    return this.bounded(spec, QUERY_DEADLINE_MS, () => this.handle(agent).query<R>(name));
+  }
+
+  /** Sends a signal after checking its payload here: a signal cannot be rejected by the agent itself. */
+  async signal(agent: string, name: string, payload: unknown): Promise<void> {
+    const spec = this.spec(agent);
+    const schema = spec.signals[name];
+    if (!schema) {
+      throw new UsageError(`SIGNAL: expected one of ${Object.keys(spec.signals).join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`);
+    }
+    const parsed = schema.safeParse(payload);
+    if (!parsed.success) throw new UsageError(`invalid ${name} payload: ${describeZodError(parsed.error)}`);
+    await this.bounded(spec, QUERY_DEADLINE_MS, () => this.handle(agent).signal(name, payload));
+  }
+
+  async update<R>(agent: string, name: string, payload: unknown): Promise<R> {
+    const spec = this.spec(agent);
+    if (!spec.updates[name]) {
+      throw new UsageError(`UPDATE: expected one of ${Object.keys(spec.updates).join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`);
+    }
+    return this.bounded(spec, UPDATE_DEADLINE_MS, () => this.handle(agent).executeUpdate<R, [unknown]>(name, { args: [payload] }));
+  }
+
+  /**
+   * Runs one call under a gRPC deadline. Queries and updates are answered by a worker: with none
+   * polling, the server holds them until the deadline, so the error says what to do.
+   */
+  private async bounded<R>(spec: AgentSpec, ms: number, fn: () => Promise<R>): Promise<R> {
+    try {
+      return await this.client.connection.withDeadline(Date.now() + ms, fn);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        throw new Error(`agent ${spec.role} is not running in cluster ${this.clusterId} (start it with: npm run cluster -- start)`);
+      }
+      if (isDeadlineExceeded(err)) {
+        throw new Error(
+          `agent ${spec.role} did not answer within ${ms} ms: is a worker polling ${TASK_QUEUE}? (start one with: npm run worker -- --node-id ID)`,
+        );
+      }
+      throw err;
+    }
+  }
+}
+
+export { ConfigError };
