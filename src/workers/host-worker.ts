@@ -34,9 +34,25 @@ async function retry<T>(what: string, timeoutMs: number, nodeId: string, fn: () 
   }
 }
 
+const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The SDK's logger at LOG_LEVEL (default WARN), without the expected "no workflows on host.<id>" warning. */
+function sdkLogger(raw: string | undefined): DefaultLogger {
+  const level = (raw ?? 'WARN').toUpperCase();
+  if (!LOG_LEVELS.includes(level as LogLevel)) {
+    throw new ConfigError(`LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
+  }
+  const fallback = new DefaultLogger(level as LogLevel);
+  return new DefaultLogger(level as LogLevel, (entry) => {
+    if (entry.message.startsWith('No workflows registered')) return;
+    fallback.log(entry.level, entry.message, entry.meta);
+  });
+}
+
 export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
   // Signals are ours to handle: leave first, then stop polling.
-  Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as 'WARN' | undefined) ?? 'WARN'), shutdownSignals: [] });
+  Runtime.install({ logger: sdkLogger(process.env.LOG_LEVEL), shutdownSignals: [] });
   const settings = connectionSettings();
   const bootId = randomUUID();
   const startedAt = Date.now();
@@ -85,6 +101,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     shutdownGraceTime: '3s',
   });
   const running = Promise.all([clusterWorker.run(), hostWorker.run()]);
+  log(cfg.nodeId, `polling ${TASK_QUEUE} and ${hostTaskQueue(cfg.nodeId)} at=${Date.now()}`);
   running.catch((err: Error) => {
     console.error(`[worker ${cfg.nodeId}] worker failed: ${err.message}`);
     process.exit(1);
@@ -168,6 +185,6 @@ if (require.main === module) {
   }
   runHostWorker(cfg).catch((err: Error) => {
     console.error(`error: ${err.message}`);
-    process.exit(1);
+    process.exit(err instanceof ConfigError ? 2 : 1);
   });
 }
