@@ -16,7 +16,8 @@ const USAGE = `usage: npm run up -- [--hosts N] [--port P] [--ui-port P] [--heal
 function intFlag(name: string, raw: string | undefined, def: number, min: number, max: number): number {
   if (raw === undefined) return def;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) throw new Error(`--${name}: expected an integer ${min}-${max}, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || n < min || n > max)
+    throw new Error(`--${name}: expected an integer ${min}-${max}, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -57,7 +58,9 @@ async function main(): Promise<void> {
     ...Array.from({ length: opts.hosts }, (_, i) => [`health port of node-${i + 1}`, opts.healthBase + i] as const),
   ] as const) {
     if (await portInUse(port)) {
-      console.error(`error: ${what}: port ${port} is in use (is another \`npm run up\` running?); choose another with the flag`);
+      console.error(
+        `error: ${what}: port ${port} is in use (is another \`npm run up\` running?); choose another with the flag`,
+      );
       process.exit(1);
     }
   }

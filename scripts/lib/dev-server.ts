@@ -38,7 +38,10 @@ const ROOT = resolve(__dirname, '..', '..');
 export function temporalBinary(): string {
   const fromEnv = process.env.TEMPORAL_BIN;
   if (fromEnv) return fromEnv;
-  return execFileSync('bash', [resolve(ROOT, 'scripts/temporal-bin.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return execFileSync('bash', [resolve(ROOT, 'scripts/temporal-bin.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
 }
 
 export function freePort(): Promise<number> {
@@ -71,7 +74,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     mkdirSync(dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);
   }
-  for (const [k, v] of Object.entries(opts.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
+  for (const [k, v] of Object.entries(opts.dynamicConfig ?? {}))
+    args.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
   let out: 'ignore' | number = 'ignore';
   if (opts.logFile) {
     mkdirSync(dirname(opts.logFile), { recursive: true });
@@ -96,7 +100,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   };
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
   for (;;) {
-    if (exited) throw new Error(`temporal server ${exited} before it was ready${opts.logFile ? ` (see ${opts.logFile})` : ''}`);
+    if (exited)
+      throw new Error(`temporal server ${exited} before it was ready${opts.logFile ? ` (see ${opts.logFile})` : ''}`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: '1s' });
       try {
@@ -108,10 +113,18 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     } catch (err) {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`temporal server at ${address} not ready after ${opts.readyTimeoutMs ?? 60_000} ms: ${(err as Error).message}`);
+        throw new Error(
+          `temporal server at ${address} not ready after ${opts.readyTimeoutMs ?? 60_000} ms: ${(err as Error).message}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { address, port, uiUrl: opts.uiPort !== undefined ? `http://localhost:${opts.uiPort}` : undefined, process: child, stop };
+  return {
+    address,
+    port,
+    uiUrl: opts.uiPort !== undefined ? `http://localhost:${opts.uiPort}` : undefined,
+    process: child,
+    stop,
+  };
 }

@@ -65,10 +65,20 @@ export function spawnHostWorker(opts: SpawnWorkerOptions): HostProcess {
     const seen = lines.find((l) => re.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise<string>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`${opts.nodeId ?? 'worker'}: no line matching ${re} within ${timeoutMs} ms; output:\n${lines.join('\n')}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          fail(
+            new Error(
+              `${opts.nodeId ?? 'worker'}: no line matching ${re} within ${timeoutMs} ms; output:\n${lines.join('\n')}`,
+            ),
+          ),
+        timeoutMs,
+      );
       void exited.then(({ code, signal }) => {
         clearTimeout(timer);
-        fail(new Error(`${opts.nodeId ?? 'worker'} exited (${signal ?? code}) before ${re}; output:\n${lines.join('\n')}`));
+        fail(
+          new Error(`${opts.nodeId ?? 'worker'} exited (${signal ?? code}) before ${re}; output:\n${lines.join('\n')}`),
+        );
       });
       waiters.push({
         re,

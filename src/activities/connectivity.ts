@@ -24,7 +24,11 @@ export interface HealthzBody {
 }
 
 /** Checks one endpoint. Never throws: a failure is a result with `ok: false` and the reason. */
-export function checkEndpoint(target: ConnectivityTarget, timeoutMs: number, observer: string): Promise<ConnectivityResult> {
+export function checkEndpoint(
+  target: ConnectivityTarget,
+  timeoutMs: number,
+  observer: string,
+): Promise<ConnectivityResult> {
   const started = performance.now();
   const base = { address: target.address, healthPort: target.healthPort, observer, nodeId: target.nodeId };
   return new Promise((resolve) => {
@@ -36,7 +40,13 @@ export function checkEndpoint(target: ConnectivityTarget, timeoutMs: number, obs
       resolve({ ...base, ...r, latencyMs: Math.round((performance.now() - started) * 100) / 100 });
     };
     const req = http.get(
-      { host: target.address, port: target.healthPort, path: '/healthz', agent: false, headers: { accept: 'application/json' } },
+      {
+        host: target.address,
+        port: target.healthPort,
+        path: '/healthz',
+        agent: false,
+        headers: { accept: 'application/json' },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -38,7 +38,9 @@ export function createActivities(ctx: ActivityContext) {
       await Promise.all(
         AGENT_ROLES.filter((r) => r !== input.fromRole).map(async (role) => {
           try {
-            await ctx.client.workflow.getHandle(agentWorkflowId(input.clusterId, role)).signal(topologyUpdateSignal, input.update);
+            await ctx.client.workflow
+              .getHandle(agentWorkflowId(input.clusterId, role))
+              .signal(topologyUpdateSignal, input.update);
             delivered.push(role);
           } catch (err) {
             if (err instanceof WorkflowNotFoundError) absent.push(role);

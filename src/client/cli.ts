@@ -38,7 +38,11 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { json: { type: 'boolean', default: false }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        json: { type: 'boolean', default: false },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\n${USAGE}`);
@@ -51,8 +55,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   const arity: Record<string, number> = { start: 0, status: 0, nodes: 0, query: 2, signal: 3, update: 3 };
   const expected = arity[command];
-  if (expected === undefined) throw new UsageError(`COMMAND: expected one of ${Object.keys(arity).join(', ')}, got ${JSON.stringify(command)}\n${USAGE}`);
-  if (rest.length > expected) throw new UsageError(`${command}: unexpected argument ${JSON.stringify(rest[expected])}\n${USAGE}`);
+  if (expected === undefined)
+    throw new UsageError(
+      `COMMAND: expected one of ${Object.keys(arity).join(', ')}, got ${JSON.stringify(command)}\n${USAGE}`,
+    );
+  if (rest.length > expected)
+    throw new UsageError(`${command}: unexpected argument ${JSON.stringify(rest[expected])}\n${USAGE}`);
   const names = ['AGENT', command === 'query' ? 'QUERY' : command === 'signal' ? 'SIGNAL' : 'UPDATE', 'JSON'];
   for (let i = 0; i < Math.min(expected, 2); i++) {
     if (rest[i] === undefined) throw new UsageError(`${command}: ${names[i]} is required\n${USAGE}`);
@@ -66,7 +74,8 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError(`--config: cannot read ${JSON.stringify(values.config)}: ${(err as Error).message}`);
     }
     const v = parseJson('--config', text);
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UsageError('--config: expected an object {"<role>": {config}}');
+    if (!v || typeof v !== 'object' || Array.isArray(v))
+      throw new UsageError('--config: expected an object {"<role>": {config}}');
     configs = v as Record<string, Record<string, unknown>>;
   }
   const payload = expected === 3 ? parseJson('JSON', rest[2]) : undefined;
@@ -77,7 +86,12 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'start': {
         const agents = await cluster.start(configs);
-        print(agents, json, () => table(['AGENT', 'WORKFLOW ID', 'STATUS'], agents.map((a) => [a.role, a.workflowId, a.status])));
+        print(agents, json, () =>
+          table(
+            ['AGENT', 'WORKFLOW ID', 'STATUS'],
+            agents.map((a) => [a.role, a.workflowId, a.status]),
+          ),
+        );
         return 0;
       }
       case 'status': {
@@ -101,7 +115,16 @@ export async function main(argv: string[]): Promise<number> {
           nodes.length
             ? table(
                 ['NODE', 'STATUS', 'HEALTH', 'ADDRESS', 'ZONE', 'LAST SEEN', 'INCARNATION', 'SOURCES'],
-                nodes.map((n) => [n.nodeId, n.status, n.health, `${n.address}:${n.healthPort}`, n.zone, ago(n.lastSeen), n.incarnation, n.sources.join(',')]),
+                nodes.map((n) => [
+                  n.nodeId,
+                  n.status,
+                  n.health,
+                  `${n.address}:${n.healthPort}`,
+                  n.zone,
+                  ago(n.lastSeen),
+                  n.incarnation,
+                  n.sources.join(','),
+                ]),
               )
             : 'no nodes yet: start a host with npm run worker -- --node-id ID',
         );

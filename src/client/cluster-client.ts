@@ -70,7 +70,8 @@ export class ClusterClient {
   spec(agent: string): AgentSpec {
     const role = agent.startsWith(`${this.clusterId}/`) ? agent.slice(this.clusterId.length + 1) : agent;
     const spec = AGENTS[role];
-    if (!spec) throw new UsageError(`AGENT: expected one of ${Object.keys(AGENTS).join(', ')}, got ${JSON.stringify(agent)}`);
+    if (!spec)
+      throw new UsageError(`AGENT: expected one of ${Object.keys(AGENTS).join(', ')}, got ${JSON.stringify(agent)}`);
     return spec;
   }
 
@@ -106,9 +107,18 @@ export class ClusterClient {
       const health = running
         ? await this.bounded(spec, QUERY_DEADLINE_MS, () => handle.query<AgentHealth>('health')).catch(() => undefined)
         : undefined;
-      return { role: spec.role, workflowId, running, status: d.status.name, runId: d.runId, historyLength: d.historyLength, health };
+      return {
+        role: spec.role,
+        workflowId,
+        running,
+        status: d.status.name,
+        runId: d.runId,
+        historyLength: d.historyLength,
+        health,
+      };
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return { role: spec.role, workflowId, running: false, status: 'NOT_STARTED' };
+      if (err instanceof WorkflowNotFoundError)
+        return { role: spec.role, workflowId, running: false, status: 'NOT_STARTED' };
       throw err;
     }
   }
@@ -117,7 +127,11 @@ export class ClusterClient {
     const agents = await Promise.all(Object.values(AGENTS).map((s) => this.agentStatus(s)));
     const discovery = agents.find((a) => a.role === 'node-discovery');
     if (discovery?.running && !discovery.health) {
-      return { clusterId: this.clusterId, agents, unanswered: `no answer from node-discovery: is a worker polling ${TASK_QUEUE}?` };
+      return {
+        clusterId: this.clusterId,
+        agents,
+        unanswered: `no answer from node-discovery: is a worker polling ${TASK_QUEUE}?`,
+      };
     }
     const topology = discovery?.running ? await this.query<Topology>('node-discovery', 'topology') : undefined;
     return { clusterId: this.clusterId, agents, topology };
@@ -134,7 +148,9 @@ export class ClusterClient {
   async query<R>(agent: string, name: string): Promise<R> {
     const spec = this.spec(agent);
     if (!spec.queries.includes(name)) {
-      throw new UsageError(`QUERY: expected one of ${spec.queries.join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`);
+      throw new UsageError(
+        `QUERY: expected one of ${spec.queries.join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`,
+      );
     }
     return this.bounded(spec, QUERY_DEADLINE_MS, () => this.handle(agent).query<R>(name));
   }
@@ -144,7 +160,9 @@ export class ClusterClient {
     const spec = this.spec(agent);
     const schema = spec.signals[name];
     if (!schema) {
-      throw new UsageError(`SIGNAL: expected one of ${Object.keys(spec.signals).join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`);
+      throw new UsageError(
+        `SIGNAL: expected one of ${Object.keys(spec.signals).join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`,
+      );
     }
     const parsed = schema.safeParse(payload);
     if (!parsed.success) throw new UsageError(`invalid ${name} payload: ${describeZodError(parsed.error)}`);
@@ -154,9 +172,13 @@ export class ClusterClient {
   async update<R>(agent: string, name: string, payload: unknown): Promise<R> {
     const spec = this.spec(agent);
     if (!spec.updates[name]) {
-      throw new UsageError(`UPDATE: expected one of ${Object.keys(spec.updates).join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`);
+      throw new UsageError(
+        `UPDATE: expected one of ${Object.keys(spec.updates).join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`,
+      );
     }
-    return this.bounded(spec, UPDATE_DEADLINE_MS, () => this.handle(agent).executeUpdate<R, [unknown]>(name, { args: [payload] }));
+    return this.bounded(spec, UPDATE_DEADLINE_MS, () =>
+      this.handle(agent).executeUpdate<R, [unknown]>(name, { args: [payload] }),
+    );
   }
 
   /**
@@ -168,7 +190,9 @@ export class ClusterClient {
       return await this.client.connection.withDeadline(Date.now() + ms, fn);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
-        throw new Error(`agent ${spec.role} is not running in cluster ${this.clusterId} (start it with: npm run cluster -- start)`);
+        throw new Error(
+          `agent ${spec.role} is not running in cluster ${this.clusterId} (start it with: npm run cluster -- start)`,
+        );
       }
       if (isDeadlineExceeded(err)) {
         throw new Error(

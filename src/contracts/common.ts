@@ -16,7 +16,10 @@ export type AgentHealthStatus = z.infer<typeof AgentHealthStatus>;
 
 export const NodeId = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'expected 1-63 letters, digits, "-", "_" or ".", starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
+    'expected 1-63 letters, digits, "-", "_" or ".", starting with a letter or digit',
+  );
 export const Port = z.number().int().min(1).max(65535);
 const Millis = (min: number) => z.number().int().min(min);
 
@@ -57,7 +60,16 @@ export const MemberSummary = z.object({
 });
 export type MemberSummary = z.infer<typeof MemberSummary>;
 
-export const TopologyChangeKind = z.enum(['joined', 'rejoined', 'restarted', 'recovered', 'suspect', 'dead', 'left', 'health']);
+export const TopologyChangeKind = z.enum([
+  'joined',
+  'rejoined',
+  'restarted',
+  'recovered',
+  'suspect',
+  'dead',
+  'left',
+  'health',
+]);
 export type TopologyChangeKind = z.infer<typeof TopologyChangeKind>;
 
 export const TopologyChange = z.object({
@@ -105,7 +117,12 @@ export const AgentHealth = z.object({
 });
 export type AgentHealth = z.infer<typeof AgentHealth>;
 
-export const Rejection = z.object({ kind: z.enum(['signal', 'input']), name: z.string(), error: z.string(), at: z.number() });
+export const Rejection = z.object({
+  kind: z.enum(['signal', 'input']),
+  name: z.string(),
+  error: z.string(),
+  at: z.number(),
+});
 export type Rejection = z.infer<typeof Rejection>;
 
 /** What every agent keeps besides its own state; JSON-safe, carried across continue-as-new. */
@@ -118,8 +135,15 @@ export const BaseState = z.object({
   lastTickAt: z.number(),
   heartbeats: z.object({ received: z.number(), lastFrom: z.string().optional(), lastAt: z.number().optional() }),
   topology: z.object({ version: z.number(), receivedAt: z.number().optional(), members: z.array(MemberSummary) }),
-  healthCheckRequests: z.object({ received: z.number(), lastAt: z.number().optional(), lastFrom: z.string().optional() }),
-  consensusRequests: z.object({ received: z.number(), recent: z.array(ConsensusRequestPayload.extend({ at: z.number() })) }),
+  healthCheckRequests: z.object({
+    received: z.number(),
+    lastAt: z.number().optional(),
+    lastFrom: z.string().optional(),
+  }),
+  consensusRequests: z.object({
+    received: z.number(),
+    recent: z.array(ConsensusRequestPayload.extend({ at: z.number() })),
+  }),
   rejected: z.object({ count: z.number(), recent: z.array(Rejection) }),
   timers: z.record(z.string(), z.number()),
   health: AgentHealth,
@@ -128,7 +152,10 @@ export type BaseState = z.infer<typeof BaseState>;
 
 /** Input of every agent workflow. `carried` is set only by continue-as-new. */
 export const AgentInput = z.object({
-  clusterId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "-", "_" or "."').default('default'),
+  clusterId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "-", "_" or "."')
+    .default('default'),
   config: z.record(z.string(), z.unknown()).default({}),
   carried: z.object({ base: BaseState, agent: z.unknown() }).optional(),
 });

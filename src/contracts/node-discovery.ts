@@ -1,7 +1,7 @@
 /** NodeDiscovery: membership, topology, topology history, connectivity matrix. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import { BaseConfig, NodeHealth, NodeId, NodeStatus, Port, TopologyChange } from './common';
+import { BaseConfig, NodeHealth, NodeId, NodeStatus, Port, type TopologyChange } from './common';
 
 export const DiscoveryStrategy = z.enum(['registry', 'static', 'dns', 'multicast']);
 export type DiscoveryStrategy = z.infer<typeof DiscoveryStrategy>;

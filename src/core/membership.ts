@@ -29,7 +29,16 @@ export interface MembershipPolicy {
 }
 
 export function emptyMembership(now: number): NodeDiscoveryState {
-  return { members: {}, registry: {}, version: 0, updatedAt: now, history: [], connectivity: {}, partitions: [], rounds: 0 };
+  return {
+    members: {},
+    registry: {},
+    version: 0,
+    updatedAt: now,
+    history: [],
+    connectivity: {},
+    partitions: [],
+    rounds: 0,
+  };
 }
 
 export const endpointKey = (address: string, port: number): string => `${address}:${port}`;

@@ -66,15 +66,21 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     startedAt,
     services: cfg.services,
   };
-  const health = await startHealthServer(identity, vitals, { host: cfg.address, port: cfg.healthPort }).catch((err: Error) => {
-    throw new ConfigError(`--health-port: cannot listen on ${cfg.address}:${cfg.healthPort}: ${err.message}`);
-  });
+  const health = await startHealthServer(identity, vitals, { host: cfg.address, port: cfg.healthPort }).catch(
+    (err: Error) => {
+      throw new ConfigError(`--health-port: cannot listen on ${cfg.address}:${cfg.healthPort}: ${err.message}`);
+    },
+  );
   log(cfg.nodeId, `health endpoint http://${cfg.address}:${health.port}/healthz`);
 
   const native = await retry('connecting to Temporal at ' + settings.address, cfg.connectTimeoutMs, cfg.nodeId, () =>
     NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey }),
   );
-  const connection = await Connection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  const connection = await Connection.connect({
+    address: settings.address,
+    tls: settings.tls,
+    apiKey: settings.apiKey,
+  });
   const client = new Client({ connection, namespace: settings.namespace });
   const activities = createActivities({ nodeId: cfg.nodeId, client });
 
@@ -113,7 +119,13 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     multicast = await startMulticastResponder({
       ...cfg.multicast,
       interface: iface,
-      reply: { clusterId: cfg.clusterId, nodeId: cfg.nodeId, address: cfg.address, healthPort: health.port, zone: cfg.zone },
+      reply: {
+        clusterId: cfg.clusterId,
+        nodeId: cfg.nodeId,
+        address: cfg.address,
+        healthPort: health.port,
+        zone: cfg.zone,
+      },
     }).catch((err: Error) => {
       log(cfg.nodeId, `multicast discovery disabled: ${err.message}`);
       return undefined;
@@ -135,9 +147,16 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     args: [{ clusterId: cfg.clusterId, config: {} }],
   };
   await retry('announcing', cfg.connectTimeoutMs, cfg.nodeId, () =>
-    client.workflow.signalWithStart('nodeDiscoveryWorkflow', { ...discoveryStart, signal: announceSignal, signalArgs: [announcement] }),
+    client.workflow.signalWithStart('nodeDiscoveryWorkflow', {
+      ...discoveryStart,
+      signal: announceSignal,
+      signalArgs: [announcement],
+    }),
   );
-  log(cfg.nodeId, `ready cluster=${cfg.clusterId} zone=${cfg.zone} health=${health.port} boot=${bootId} at=${Date.now()}`);
+  log(
+    cfg.nodeId,
+    `ready cluster=${cfg.clusterId} zone=${cfg.zone} health=${health.port} boot=${bootId} at=${Date.now()}`,
+  );
 
   let stopping = false;
   const stop = async (sig: string) => {

@@ -1,6 +1,11 @@
 /** Answers multicast discovery queries of this host's cluster with where its health endpoint is. */
 import dgram from 'node:dgram';
-import { MULTICAST_QUERY, MULTICAST_REPLY, type MulticastQuery, type MulticastReply } from '../activities/multicast-discovery';
+import {
+  MULTICAST_QUERY,
+  MULTICAST_REPLY,
+  type MulticastQuery,
+  type MulticastReply,
+} from '../activities/multicast-discovery';
 
 export interface ResponderOptions {
   group: string;

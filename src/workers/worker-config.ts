@@ -81,7 +81,9 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
     const [group = '', p = ''] = multicastRaw.split(':');
     const first = Number(group.split('.')[0]);
     if (!isIPv4(group) || first < 224 || first > 239) {
-      throw new ConfigError(`--multicast: expected GROUP:PORT with an IPv4 multicast group or "off", got ${JSON.stringify(multicastRaw)}`);
+      throw new ConfigError(
+        `--multicast: expected GROUP:PORT with an IPv4 multicast group or "off", got ${JSON.stringify(multicastRaw)}`,
+      );
     }
     multicast = { group, port: port('--multicast port', p, false) };
   }
@@ -92,7 +94,8 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
     services[m[1] as string] = port(`--service ${m[1]}`, m[2] as string, false);
   }
   const timeoutRaw = values['connect-timeout-ms'] ?? '300000';
-  if (!/^\d+$/.test(timeoutRaw)) throw new ConfigError(`--connect-timeout-ms: expected milliseconds, got ${JSON.stringify(timeoutRaw)}`);
+  if (!/^\d+$/.test(timeoutRaw))
+    throw new ConfigError(`--connect-timeout-ms: expected milliseconds, got ${JSON.stringify(timeoutRaw)}`);
   return {
     nodeId,
     zone,

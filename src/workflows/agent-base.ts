@@ -130,7 +130,11 @@ export class Agent<C extends BaseConfig, S> {
   }
 
   /** Registers an update validated synchronously (invariant 2); the handler gets the parsed payload. */
-  onUpdate<R, T>(update: UpdateDefinition<R, [T]>, schema: z.ZodType<T>, handler: (payload: T) => R | Promise<R>): void {
+  onUpdate<R, T>(
+    update: UpdateDefinition<R, [T]>,
+    schema: z.ZodType<T>,
+    handler: (payload: T) => R | Promise<R>,
+  ): void {
     setHandler(update, (raw: unknown) => handler(schema.parse(raw ?? {})), {
       validator: (raw: unknown) => {
         const parsed = schema.safeParse(raw ?? {});
@@ -212,7 +216,11 @@ export class Agent<C extends BaseConfig, S> {
     });
     this.onSignal(healthCheckRequestSignal, HealthCheckRequestPayload, (p) => {
       const now = Date.now();
-      this.base.healthCheckRequests = { received: this.base.healthCheckRequests.received + 1, lastAt: now, lastFrom: p.from };
+      this.base.healthCheckRequests = {
+        received: this.base.healthCheckRequests.received + 1,
+        lastAt: now,
+        lastFrom: p.from,
+      };
       this.base.health = this.currentHealth();
     });
     this.onSignal(consensusRequestSignal, ConsensusRequestPayload, (p) => {
@@ -239,7 +247,8 @@ export class Agent<C extends BaseConfig, S> {
           const asObject = ConfigurePayload.safeParse(patch);
           if (!asObject.success) throw new Error(`invalid configure payload: ${describeZodError(asObject.error)}`);
           const merged = this.def.configSchema.safeParse({ ...this.config, ...asObject.data });
-          if (!merged.success) throw new Error(`invalid configure payload: ${describeZodError(merged.error, 'config')}`);
+          if (!merged.success)
+            throw new Error(`invalid configure payload: ${describeZodError(merged.error, 'config')}`);
         },
       },
     );

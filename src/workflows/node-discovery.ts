@@ -193,7 +193,13 @@ class Discovery {
       changes.push(...applyCheck(this.state, this.policy, r, c.sources, now));
     });
     recordConnectivity(this.state, results, now);
-    const round: DiscoveryRound = { startedAt, finishedAt: now, strategies: outcomes, checked: results.length, changes };
+    const round: DiscoveryRound = {
+      startedAt,
+      finishedAt: now,
+      strategies: outcomes,
+      checked: results.length,
+      changes,
+    };
     this.state.lastRound = round;
     this.state.rounds += 1;
     await this.broadcast(changes);
