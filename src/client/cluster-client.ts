@@ -81,7 +81,10 @@ export class ClusterClient {
 
   /** Ensures every agent runs (idempotent); a given config is applied to a running agent with `configure`. */
   async start(configs: Record<string, Record<string, unknown>> = {}): Promise<AgentStatus[]> {
-    for (const role of Object.keys(configs)) this.spec(role);
+    for (const [role, config] of Object.entries(configs)) {
+      const parsed = this.spec(role).config.safeParse(config);
+      if (!parsed.success) throw new UsageError(`invalid ${role} config: ${describeZodError(parsed.error, role)}`);
+    }
     const out: AgentStatus[] = [];
     for (const spec of Object.values(AGENTS)) {
       const workflowId = agentWorkflowId(this.clusterId, spec.role);

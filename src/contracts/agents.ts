@@ -1,7 +1,12 @@
 /** Agent roles and workflow ids. Workflow ids are `<clusterId>/<role>`. */
 import type { z } from 'zod';
 import { BASE_QUERIES, BASE_SIGNALS, ConfigurePayload } from './common';
-import { NODE_DISCOVERY_QUERIES, NODE_DISCOVERY_SIGNALS, NODE_DISCOVERY_UPDATES } from './node-discovery';
+import {
+  NODE_DISCOVERY_QUERIES,
+  NODE_DISCOVERY_SIGNALS,
+  NODE_DISCOVERY_UPDATES,
+  NodeDiscoveryConfig,
+} from './node-discovery';
 
 /** Every cluster-level role of the design; topology changes go to those that run. */
 export const AGENT_ROLES = [
@@ -25,6 +30,8 @@ export interface AgentSpec {
   role: AgentRole;
   workflowType: string;
   description: string;
+  /** The agent's config schema: `cluster start --config` is checked against it before anything starts. */
+  config: z.ZodType;
   signals: Record<string, z.ZodType>;
   queries: readonly string[];
   updates: Record<string, z.ZodType>;
@@ -36,6 +43,7 @@ export const AGENTS: Record<string, AgentSpec> = {
     role: 'node-discovery',
     workflowType: 'nodeDiscoveryWorkflow',
     description: 'membership, topology, topology history, connectivity matrix',
+    config: NodeDiscoveryConfig,
     signals: { ...BASE_SIGNALS, ...NODE_DISCOVERY_SIGNALS },
     queries: [...BASE_QUERIES, ...NODE_DISCOVERY_QUERIES],
     updates: { configure: ConfigurePayload, ...NODE_DISCOVERY_UPDATES },

@@ -1,0 +1,220 @@
+/**
+ * The agent base (signals, queries, timers, invalid input, continue-as-new), exercised through
+ * NodeDiscovery, the first agent built on it, on the suite's real dev server.
+ */
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { AgentHealth, AgentStateView } from '../../src/contracts/common';
+import type { Member, NodeDiscoveryState } from '../../src/contracts/node-discovery';
+import { TEST_SUGGEST_CONTINUE_AS_NEW } from '../global-setup';
+import { startHost, type TestHost } from '../support/hosts';
+import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
+
+const FAST = {
+  heartbeatIntervalMs: 100,
+  healthCheckIntervalMs: 100,
+  topologySyncIntervalMs: 60_000,
+  strategies: ['registry'],
+};
+
+let t: TestTemporal;
+let worker: TestWorker;
+const taskQueue = uniqueId('base-tq');
+
+beforeAll(async () => {
+  t = await connect();
+  worker = await startWorker(t.client, taskQueue);
+});
+afterAll(async () => {
+  await worker?.stop();
+  await t?.close();
+});
+
+async function startAgent(
+  config: Record<string, unknown> = FAST,
+): Promise<{ clusterId: string; handle: WorkflowHandle }> {
+  const clusterId = uniqueId('base');
+  const handle = await t.client.workflow.start('nodeDiscoveryWorkflow', {
+    workflowId: `${clusterId}/node-discovery`,
+    taskQueue,
+    args: [{ clusterId, config }],
+  });
+  return { clusterId, handle };
+}
+
+const state = (h: WorkflowHandle) => h.query<AgentStateView<NodeDiscoveryState>>('state');
+
+describe('agent base', () => {
+  it('takes the common signals and answers state and health', async () => {
+    const { handle } = await startAgent();
+    await handle.signal('heartbeat', { from: 'node-1', at: 1 });
+    await handle.signal('heartbeat', { from: 'node-2' });
+    await handle.signal('healthCheckRequest', { from: 'orchestrator', level: 'basic' });
+    await handle.signal('consensusRequest', {
+      proposalId: 'p1',
+      from: 'orchestrator',
+      topic: 'leader',
+      value: 'node-1',
+    });
+    await handle.signal('topologyUpdate', {
+      version: 3,
+      at: 5,
+      members: [
+        {
+          nodeId: 'n1',
+          status: 'alive',
+          health: 'healthy',
+          address: '10.0.0.1',
+          healthPort: 7946,
+          zone: 'a',
+          incarnation: 1,
+        },
+      ],
+      changes: [],
+    });
+    const s = await eventually(
+      'signals recorded',
+      () => state(handle),
+      (s) => s.base.topology.version === 3,
+    );
+    expect(s.base.heartbeats).toMatchObject({ received: 2, lastFrom: 'node-2' });
+    expect(s.base.healthCheckRequests).toMatchObject({ received: 1, lastFrom: 'orchestrator' });
+    expect(s.base.consensusRequests.recent).toEqual([expect.objectContaining({ proposalId: 'p1', topic: 'leader' })]);
+    expect(s.base.topology.members.map((m) => m.nodeId)).toEqual(['n1']);
+    expect(s.base.rejected.count).toBe(0);
+    expect(s.config).toMatchObject({ heartbeatIntervalMs: 100, strategies: ['registry'], deadAfterFailedChecks: 3 });
+
+    // Periodic timers: the heartbeat tick advances in workflow time.
+    const firstTick = s.base.lastTickAt;
+    await eventually(
+      'heartbeat timer fires',
+      () => state(handle),
+      (s) => s.base.lastTickAt > firstTick,
+    );
+    const health = await handle.query<AgentHealth>('health');
+    expect(health).toMatchObject({ role: 'node-discovery', status: 'healthy' });
+
+    // An older topology broadcast overtaken by a newer one is ignored.
+    await handle.signal('topologyUpdate', { version: 2, at: 6, members: [], changes: [] });
+    await handle.signal('heartbeat', { from: 'marker' });
+    const after = await eventually(
+      'marker',
+      () => state(handle),
+      (s) => s.base.heartbeats.lastFrom === 'marker',
+    );
+    expect(after.base.topology.version).toBe(3);
+    expect(after.base.topology.members).toHaveLength(1);
+    await handle.terminate('test done');
+  });
+
+  it('counts and drops invalid signals, rejects invalid updates, and keeps running', async () => {
+    const { handle } = await startAgent();
+    await handle.signal('heartbeat', { from: 'node-1' });
+    await handle.signal('heartbeat', { at: 'noon' });
+    await handle.signal('consensusRequest', 'not an object');
+    await handle.signal('announce', {
+      nodeId: '../etc',
+      address: '127.0.0.1',
+      healthPort: 99999,
+      bootId: 'b',
+      startedAt: 0,
+    });
+    const s = await eventually(
+      'rejections counted',
+      () => state(handle),
+      (s) => s.base.rejected.count === 3,
+    );
+    expect(s.base.rejected.recent.map((r) => r.name)).toEqual(['heartbeat', 'consensusRequest', 'announce']);
+    expect(s.base.rejected.recent[0]?.error).toMatch(/from: .*expected string/i);
+    expect(s.base.rejected.recent[2]?.error).toMatch(/nodeId: expected 1-63 letters/);
+    expect(s.base.rejected.recent[2]?.error).toMatch(/healthPort: /);
+    expect(s.base.heartbeats.received).toBe(1);
+    expect(s.agent.registry).toEqual({});
+
+    // Updates: rejected to the caller by the validator, with the field named.
+    const configure = (patch: unknown) => handle.executeUpdate('configure', { args: [patch] });
+    await expect(configure({ heartbeatIntervalMs: -5 })).rejects.toThrow(WorkflowUpdateFailedError);
+    const err = await configure({ heartbeatIntervalMs: 'fast', strategies: [] }).catch(
+      (e: WorkflowUpdateFailedError) => e,
+    );
+    expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(/heartbeatIntervalMs: .*expected number/);
+    expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(/strategies: /);
+    await expect(configure('everything')).rejects.toThrow(WorkflowUpdateFailedError);
+    await expect(handle.executeUpdate('discover', { args: [{ strategies: ['telepathy'] }] })).rejects.toThrow(
+      WorkflowUpdateFailedError,
+    );
+
+    // Nothing was lost, and the agent still takes valid input.
+    const updated = await configure({ heartbeatIntervalMs: 250 });
+    expect(updated).toMatchObject({ heartbeatIntervalMs: 250, strategies: ['registry'] });
+    const s2 = await state(handle);
+    expect(s2.base.rejected.count).toBe(3); // rejected updates never reach the workflow's history
+    expect(s2.base.heartbeats.received).toBe(1);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    await handle.terminate('test done');
+  });
+
+  it('fails fast with the field named when started with an invalid config', async () => {
+    const { handle } = await startAgent({ heartbeatIntervalMs: 'fast' });
+    const err = await handle.result().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(String((err as WorkflowFailedError).cause?.message)).toMatch(
+      /invalid node-discovery config: heartbeatIntervalMs: /,
+    );
+  });
+
+  describe('continue-as-new', () => {
+    let host: TestHost;
+    afterAll(() => host?.close());
+
+    it('continues as new when the server suggests it and carries the state', async () => {
+      const { clusterId, handle } = await startAgent({
+        ...FAST,
+        heartbeatIntervalMs: 60_000,
+        healthCheckIntervalMs: 60_000,
+      });
+      host = await startHost('can-1', clusterId);
+      await handle.signal('announce', host.announcement());
+      await eventually(
+        'node alive',
+        () => handle.query<Member[]>('nodes'),
+        (n) => n[0]?.status === 'alive',
+      );
+      await handle.signal('heartbeat', { bogus: true });
+      const firstRun = (await handle.describe()).runId;
+
+      // Each signal adds events; past the test server's limit the agent must continue-as-new.
+      const signals = TEST_SUGGEST_CONTINUE_AS_NEW;
+      for (let i = 0; i < signals; i += 10) {
+        await Promise.all(Array.from({ length: 10 }, (_, j) => handle.signal('heartbeat', { from: `h${i + j}` })));
+      }
+      const s = await eventually(
+        'a new run with every heartbeat counted',
+        () => state(handle),
+        (s) => s.base.runs >= 1 && s.base.heartbeats.received === signals,
+        30_000,
+      );
+      const d = await t.client.workflow.getHandle(handle.workflowId).describe();
+      expect(d.runId).not.toBe(firstRun);
+      expect(d.status.name).toBe('RUNNING');
+      expect(d.historyLength).toBeLessThan(TEST_SUGGEST_CONTINUE_AS_NEW * 2);
+      // Carried: counters, rejections, membership, registry, topology version, timers, config.
+      expect(s.base.rejected.count).toBe(1);
+      expect(s.agent.members['can-1']).toMatchObject({ status: 'alive', incarnation: 1 });
+      expect(s.agent.registry['can-1']?.bootId).toBe(host.bootId);
+      expect(s.agent.version).toBeGreaterThanOrEqual(1);
+      expect(s.config).toMatchObject({ heartbeatIntervalMs: 60_000, strategies: ['registry'] });
+      expect(Object.keys(s.base.timers).sort()).toEqual(['healthCheck', 'heartbeat', 'topologySync']);
+      // The previous run ended as continued-as-new, not failed.
+      const previous = await t.client.workflow.getHandle(handle.workflowId, firstRun).describe();
+      expect(previous.status.name).toBe('CONTINUED_AS_NEW');
+      // And the new run still works.
+      await handle.signal('leave', { nodeId: 'can-1', bootId: host.bootId });
+      await eventually(
+        'left after continue-as-new',
+        () => handle.query<Member[]>('nodes'),
+        (n) => n[0]?.status === 'left',
+      );
+      await handle.terminate('test done');
+    });
+  });
+});
