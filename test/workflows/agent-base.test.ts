@@ -6,6 +6,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } f
 import type { AgentHealth, AgentStateView } from '../../src/contracts/common';
 import type { Member, NodeDiscoveryState } from '../../src/contracts/node-discovery';
 import { TEST_SUGGEST_CONTINUE_AS_NEW } from '../global-setup';
+import { replayAndRecord } from '../support/histories';
 import { startHost, type TestHost } from '../support/hosts';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
 
@@ -214,6 +215,8 @@ describe('agent base', () => {
         () => handle.query<Member[]>('nodes'),
         (n) => n[0]?.status === 'left',
       );
+      // A run that starts from carried state replays too.
+      expect(await replayAndRecord(handle, 'node-discovery-continued')).toBeGreaterThan(5);
       await handle.terminate('test done');
     });
   });

@@ -1,0 +1,32 @@
+/**
+ * Histories recorded from real runs (RECORD_HISTORIES=1 npm test) must replay against the current
+ * workflow code: a change that would break running agents fails here.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { HISTORIES_DIR } from '../support/histories';
+import { workflowBundle } from '../support/temporal';
+
+const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.binpb'));
+
+describe('replay of recorded histories', () => {
+  it('has recorded histories to replay', () => {
+    expect(files).toEqual(expect.arrayContaining(['node-discovery-e2e.binpb', 'node-discovery-continued.binpb']));
+  });
+
+  it('replays every one of them without nondeterminism', async () => {
+    async function* histories() {
+      for (const f of files) {
+        const history = temporal.api.history.v1.History.decode(readFileSync(resolve(HISTORIES_DIR, f)));
+        yield { workflowId: f.replace(/\.binpb$/, ''), history };
+      }
+    }
+    const results = [];
+    for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: workflowBundle() } }, histories())) {
+      results.push({ workflowId: r.workflowId, error: r.error ? String(r.error) : undefined });
+    }
+    expect(results).toEqual(files.map((f) => ({ workflowId: f.replace(/\.binpb$/, ''), error: undefined })));
+  });
+});
