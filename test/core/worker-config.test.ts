@@ -1,0 +1,58 @@
+import { ConfigError } from '../../src/client/connection';
+import { parseWorkerConfig } from '../../src/workers/worker-config';
+
+describe('host worker options', () => {
+  it('defaults', () => {
+    expect(parseWorkerConfig(['--node-id', 'n1'], {})).toEqual({
+      nodeId: 'n1',
+      zone: 'default',
+      address: '127.0.0.1',
+      healthPort: 7946,
+      clusterId: 'default',
+      workflowBundle: undefined,
+      multicast: { group: '239.255.77.77', port: 17946 },
+      services: {},
+      connectTimeoutMs: 300000,
+    });
+  });
+
+  it('flags win over the environment', () => {
+    const cfg = parseWorkerConfig(
+      ['--node-id', 'flag', '--zone', 'z1', '--service', 'api=8080', '--service', 'db=5432'],
+      {
+        NODE_ID: 'env',
+        NODE_ZONE: 'z2',
+        HEALTH_PORT: '0',
+        CLUSTER_MULTICAST: 'off',
+        CLUSTER_ID: 'prod',
+      },
+    );
+    expect(cfg).toMatchObject({
+      nodeId: 'flag',
+      zone: 'z1',
+      healthPort: 0,
+      multicast: undefined,
+      clusterId: 'prod',
+      services: { api: 8080, db: 5432 },
+    });
+  });
+
+  it.each([
+    [[], {}, /--node-id: required/],
+    [['--node-id', ''], {}, /--node-id: required/],
+    [['--node-id=-x'], {}, /--node-id: expected 1-63 letters/],
+    [['--node-id', 'a'.repeat(64)], {}, /--node-id: expected/],
+    [['--node-id', 'n', '--health-port', 'http'], {}, /--health-port: expected a port number 0-65535, got "http"/],
+    [['--node-id', 'n'], { HEALTH_PORT: '65536' }, /--health-port: expected a port number/],
+    [['--node-id', 'n', '--zone', 'a b'], {}, /--zone: expected/],
+    [['--node-id', 'n', '--multicast', '10.0.0.1:5'], {}, /--multicast: expected GROUP:PORT/],
+    [['--node-id', 'n', '--multicast', '239.1.1.1:0'], {}, /--multicast port: expected a port number 1-65535/],
+    [['--node-id', 'n', '--service', 'api'], {}, /--service: expected NAME=PORT, got "api"/],
+    [['--node-id', 'n', '--bogus'], {}, /Unknown option '--bogus'/],
+    [['--node-id', 'n', '--connect-timeout-ms', 'soon'], {}, /--connect-timeout-ms: expected milliseconds/],
+    [['--node-id', 'n'], { CLUSTER_ID: 'a/b' }, /CLUSTER_ID: expected/],
+  ])('rejects %j %j', (argv, env, message) => {
+    expect(() => parseWorkerConfig(argv, env)).toThrow(ConfigError);
+    expect(() => parseWorkerConfig(argv, env)).toThrow(message);
+  });
+});
