@@ -19,6 +19,20 @@ export interface UpRun {
   stopMs: number;
 }
 
+/** Resolves when no process of the group is left (npm may exit before up.ts has finished stopping). */
+async function waitForProcessGroup(pgid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`process group ${pgid} still running ${timeoutMs} ms after SIGINT`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export async function benchUp(runs: number): Promise<UpRun[]> {
   const data = mkdtempSync(join(tmpdir(), 'cluster-agents-up-'));
   const out: UpRun[] = [];
@@ -46,7 +60,8 @@ export async function benchUp(runs: number): Promise<UpRun[]> {
           '--data',
           data,
         ],
-        { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] },
+        // Its own process group, like a terminal's foreground job.
+        { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'], detached: true },
       );
       const lines: string[] = [];
       const ready = await new Promise<string>((ok, fail) => {
@@ -65,11 +80,13 @@ export async function benchUp(runs: number): Promise<UpRun[]> {
       const readyMs = Date.now() - t0;
       const reportedMs = Number(/elapsed_ms=(\d+)/.exec(ready)?.[1]);
       const s0 = Date.now();
-      // Ctrl-C in a terminal reaches the whole foreground group; npm forwards it to up.ts.
-      child.kill('SIGINT');
-      const code = await new Promise<number | null>((ok) => child.once('exit', (c) => ok(c)));
+      // Ctrl-C in a terminal signals the whole foreground process group (npm, bash, up.ts).
+      process.kill(-(child.pid as number), 'SIGINT');
+      const upExited = waitForProcessGroup(child.pid as number, 30_000);
+      await upExited;
       const stopMs = Date.now() - s0;
-      if (code !== 0) throw new Error(`up exited ${code} after SIGINT:\n${lines.join('\n')}`);
+      if (!lines.includes('up: stopped'))
+        throw new Error(`up did not report a clean stop after SIGINT:\n${lines.join('\n')}`);
       for (const p of [port, uiPort, healthBase, healthBase + 1, healthBase + 2]) {
         if (await portInUse(p)) throw new Error(`port ${p} still in use after up stopped: a process was left behind`);
       }

@@ -97,6 +97,7 @@ async function main(): Promise<void> {
       writeWorkflowBundle(resolve(opts.data, 'workflow-bundle.js')),
     ]);
     server = srv;
+    console.log(`up: Temporal ready after ${Date.now() - t0} ms; starting ${opts.hosts} hosts`);
     const env = { TEMPORAL_ADDRESS: server.address, CLUSTER_WORKFLOW_BUNDLE: bundle };
     process.env.TEMPORAL_ADDRESS = server.address;
     const zones = 'abcdefghijklmnopqrstuvwxyz';
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
       });
     }
     await Promise.all(hosts.map((h) => h.waitFor(/ ready /, 120_000)));
+    console.log(`up: hosts ready after ${Date.now() - t0} ms; starting the agents`);
     const cluster = await ClusterClient.connect({ ...process.env, ...env });
     try {
       await cluster.start();
@@ -135,16 +137,16 @@ async function main(): Promise<void> {
     } finally {
       await cluster.close();
     }
-    const addr = `TEMPORAL_ADDRESS=${server.address}`;
+    const addr = opts.port === 7233 ? '' : `TEMPORAL_ADDRESS=${server.address} `;
     console.log(`
 up: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s — ${opts.hosts} hosts alive
   Web UI          ${server.uiUrl}/namespaces/default/workflows
   Temporal        ${server.address} (default namespace)
 Next, in another terminal:
-  npm run -s cluster -- status
-  npm run -s cluster -- nodes
-  npm run -s cluster -- query node-discovery topologyHistory
-  ${addr} npm run worker -- --node-id node-${opts.hosts + 1} --zone zone-x --health-port ${opts.healthBase + opts.hosts}
+  ${addr}npm run -s cluster -- status
+  ${addr}npm run -s cluster -- nodes
+  ${addr}npm run -s cluster -- query node-discovery topologyHistory
+  ${addr}npm run worker -- --node-id node-${opts.hosts + 1} --zone zone-x --health-port ${opts.healthBase + opts.hosts}
 Ctrl-C here stops everything.`);
     console.log(`up: ready at=${Date.now()} elapsed_ms=${Date.now() - t0}`);
   } catch (err) {

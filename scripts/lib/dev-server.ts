@@ -10,6 +10,8 @@ import { dirname, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 
 export interface DevServerOptions {
+  /** Address to listen on (default 127.0.0.1; 0.0.0.0 lets other hosts connect). */
+  ip?: string;
   /** Frontend gRPC port (0 picks a free one). */
   port: number;
   /** Web UI port; undefined runs headless. */
@@ -66,7 +68,7 @@ export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
 
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const port = opts.port || (await freePort());
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+  const args = ['server', 'start-dev', '--ip', opts.ip ?? '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
   args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
   if (opts.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));

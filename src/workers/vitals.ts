@@ -28,10 +28,14 @@ function cpuTimes(): { idle: number; total: number } {
   return { idle, total };
 }
 
+/** The delay histogram samples with a timer of this period; every sample includes it, so it is subtracted. */
+const LAG_RESOLUTION_MS = 10;
+const lagMs = (ns: number): number => (Number.isFinite(ns) ? round(Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS)) : 0);
+
 /** Samples on an interval; `current()` is cheap and always returns the latest sample. */
 export class VitalsSampler {
   private last = cpuTimes();
-  private readonly lag = monitorEventLoopDelay({ resolution: 10 });
+  private readonly lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   private sample: Vitals;
   private timer: NodeJS.Timeout | undefined;
 
@@ -72,8 +76,8 @@ export class VitalsSampler {
       load: [round(loadavg[0] ?? 0), round(loadavg[1] ?? 0), round(loadavg[2] ?? 0)],
       cores: os.cpus().length,
       eventLoopLagMs: {
-        mean: Number.isFinite(this.lag.mean) ? round(this.lag.mean / 1e6) : 0,
-        p99: round(this.lag.percentile(99) / 1e6),
+        mean: lagMs(this.lag.mean),
+        p99: lagMs(this.lag.percentile(99)),
       },
       sampledAt: Date.now(),
     };
