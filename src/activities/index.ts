@@ -6,8 +6,8 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { AGENT_ROLES, agentWorkflowId } from '../contracts/agents';
-import { topologyUpdateSignal, type TopologyUpdatePayload } from '../contracts/common';
-import type { ConnectivityResult } from '../contracts/node-discovery';
+import { topologyUpdateSignal, type MemberSummary, type TopologyUpdatePayload } from '../contracts/common';
+import { nodesQuery, topologyQuery, type ConnectivityResult } from '../contracts/node-discovery';
 import { checkEndpoint, type CheckConnectivityInput } from './connectivity';
 import { dnsDiscover } from './dns-discovery';
 import { multicastDiscover } from './multicast-discovery';
@@ -49,6 +49,30 @@ export function createActivities(ctx: ActivityContext) {
         }),
       );
       return { delivered: delivered.sort(), absent: absent.sort() };
+    },
+    /**
+     * The current members as NodeDiscovery knows them, for an agent that starts after it (or
+     * reconciles): null when NodeDiscovery does not run.
+     */
+    async readMembers(input: { clusterId: string }): Promise<{ version: number; members: MemberSummary[] } | null> {
+      const handle = ctx.client.workflow.getHandle(agentWorkflowId(input.clusterId, 'node-discovery'));
+      try {
+        const [nodes, topology] = await Promise.all([handle.query(nodesQuery), handle.query(topologyQuery)]);
+        const members = nodes.map((m) => ({
+          nodeId: m.nodeId,
+          status: m.status,
+          health: m.health,
+          address: m.address,
+          healthPort: m.healthPort,
+          zone: m.zone,
+          incarnation: m.incarnation,
+          services: m.services,
+        }));
+        return { version: topology.version, members };
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return null;
+        throw err;
+      }
     },
   };
 }

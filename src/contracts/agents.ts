@@ -7,6 +7,12 @@ import {
   NODE_DISCOVERY_UPDATES,
   NodeDiscoveryConfig,
 } from './node-discovery';
+import {
+  LOAD_BALANCER_QUERIES,
+  LOAD_BALANCER_SIGNALS,
+  LOAD_BALANCER_UPDATES,
+  LoadBalancerConfig,
+} from './load-balancer';
 
 /** Every cluster-level role of the design; topology changes go to those that run. */
 export const AGENT_ROLES = [
@@ -47,5 +53,14 @@ export const AGENTS: Record<string, AgentSpec> = {
     signals: { ...BASE_SIGNALS, ...NODE_DISCOVERY_SIGNALS },
     queries: [...BASE_QUERIES, ...NODE_DISCOVERY_QUERIES],
     updates: { configure: ConfigurePayload, ...NODE_DISCOVERY_UPDATES },
+  },
+  'load-balancer': {
+    role: 'load-balancer',
+    workflowType: 'loadBalancerWorkflow',
+    description: 'targets, capacities, loads, circuit breakers, versioned routing table',
+    config: LoadBalancerConfig,
+    signals: { ...BASE_SIGNALS, ...LOAD_BALANCER_SIGNALS },
+    queries: [...BASE_QUERIES, ...LOAD_BALANCER_QUERIES],
+    updates: { configure: ConfigurePayload, ...LOAD_BALANCER_UPDATES },
   },
 };

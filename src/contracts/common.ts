@@ -57,6 +57,8 @@ export const MemberSummary = z.object({
   healthPort: Port,
   zone: z.string(),
   incarnation: z.number().int().nonnegative(),
+  /** Services the host serves, NAME → port (load-balancing targets). */
+  services: z.record(z.string(), Port).optional(),
 });
 export type MemberSummary = z.infer<typeof MemberSummary>;
 

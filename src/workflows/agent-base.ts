@@ -67,6 +67,9 @@ export interface RunHooks {
   /** True when the agent has queued work; the loop wakes for it at once. */
   hasWork?: () => boolean;
   doWork?: () => Promise<unknown>;
+  /** A due time that is not periodic (e.g. a breaker's ejection end); `onDue` runs once it passed. */
+  dueAt?: () => number | undefined;
+  onDue?: () => Promise<unknown> | unknown;
 }
 
 const CONSENSUS_REQUESTS_KEPT = 20;
@@ -77,6 +80,8 @@ export class Agent<C extends BaseConfig, S> {
   config: C;
   state: S;
   private configChanged = false;
+  /** True while continue-as-new waits for handlers: long waits in handlers must return now. */
+  draining = false;
 
   constructor(
     private readonly def: AgentDefinition<C, S>,
@@ -154,13 +159,17 @@ export class Agent<C extends BaseConfig, S> {
     this.base.timers = syncTimers(this.base.timers, this.intervals(), Date.now());
     for (;;) {
       const wake = () => this.configChanged || !!hooks.hasWork?.() || workflowInfo().continueAsNewSuggested;
-      const wait = (nextDue(this.base.timers) ?? Date.now() + 60_000) - Date.now();
+      const extra = hooks.dueAt?.();
+      const periodic = nextDue(this.base.timers) ?? Date.now() + 60_000;
+      const wait = (extra !== undefined && extra < periodic ? extra : periodic) - Date.now();
       if (wait > 0 && !wake()) await condition(wake, wait);
       if (this.configChanged) {
         this.configChanged = false;
         this.base.timers = syncTimers(this.base.timers, this.intervals(), Date.now());
       }
       if (hooks.hasWork?.() && hooks.doWork) await hooks.doWork();
+      const due = hooks.dueAt?.();
+      if (due !== undefined && due <= Date.now()) await hooks.onDue?.();
       await this.fireDueTimers(hooks);
       if (workflowInfo().continueAsNewSuggested) await this.continueAsNew();
     }
@@ -182,6 +191,7 @@ export class Agent<C extends BaseConfig, S> {
 
   private async continueAsNew(): Promise<never> {
     // Invariant 4: in-flight handlers finish first; their effects are in the carried state.
+    this.draining = true;
     await condition(allHandlersFinished);
     log.info('continuing as new', { role: this.def.role, runs: this.base.runs, history: workflowInfo().historyLength });
     return continueAsNew<(input: AgentInput) => Promise<void>>({

@@ -1,1 +1,2 @@
 export { nodeDiscoveryWorkflow } from './node-discovery';
+export { loadBalancerWorkflow } from './load-balancer';

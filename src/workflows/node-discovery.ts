@@ -235,6 +235,7 @@ class Discovery {
       healthPort: m.healthPort,
       zone: m.zone,
       incarnation: m.incarnation,
+      services: m.services,
     }));
     const { broadcastTopology } = proxyActivities<Activities>({
       startToCloseTimeout: '10s',

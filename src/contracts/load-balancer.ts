@@ -1,0 +1,315 @@
+/** LoadBalancer: targets, capacities, loads, circuit breakers, a versioned routing table. */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
+import { BaseConfig, NodeHealth, NodeStatus } from './common';
+
+export const LB_STRATEGIES = [
+  'round_robin',
+  'weighted_round_robin',
+  'least_connections',
+  'latency_aware',
+  'capacity_aware',
+  'geographic',
+  'consistent_hash',
+  'adaptive',
+] as const;
+export const LbStrategy = z.enum(LB_STRATEGIES);
+export type LbStrategy = z.infer<typeof LbStrategy>;
+
+const Share = z.number().min(0).max(1);
+
+/** Thresholds above which a target counts as overloaded (its weight drops; P2C avoids it). */
+export const Thresholds = z.object({
+  /** CPU utilization, 0-1 (default 0.8). */
+  cpu: Share.default(0.8),
+  /** Memory utilization, 0-1 (default 0.85). */
+  memory: Share.default(0.85),
+  /** Connections in use / max connections, 0-1 (default 0.9). */
+  connections: Share.default(0.9),
+  /** EWMA response time (ms, default 1000). */
+  responseTimeMs: z.number().positive().default(1_000),
+  /** Error rate over the breaker window, 0-1 (default 0.05). */
+  errorRate: Share.default(0.05),
+});
+export type Thresholds = z.infer<typeof Thresholds>;
+
+/** Envoy-like outlier detection defaults. */
+export const BreakerConfig = z.object({
+  /** Consecutive failures that open the breaker (default 5, Envoy's consecutive_5xx). */
+  consecutiveFailures: z.number().int().min(1).default(5),
+  /** Window over which the error rate is computed (ms, default 10 s, Envoy's interval). */
+  windowMs: z.number().int().min(100).default(10_000),
+  /** Requests needed in the window before the error rate counts (default 20). */
+  minRequests: z.number().int().min(1).default(20),
+  /** Base ejection time; the n-th ejection lasts n × base (ms, default 30 s, Envoy's base_ejection_time). */
+  baseEjectionMs: z.number().int().min(10).default(30_000),
+  /** Longest ejection (ms, default 300 s, Envoy's max_ejection_time). */
+  maxEjectionMs: z.number().int().min(10).default(300_000),
+  /** At most this share of targets ejected at once; at least one may always be (default 0.1, Envoy's 10 %). */
+  maxEjectionShare: Share.default(0.1),
+  /** Successes in half-open that close the breaker again (default 3). */
+  halfOpenSuccesses: z.number().int().min(1).default(3),
+});
+export type BreakerConfig = z.infer<typeof BreakerConfig>;
+
+export const LoadBalancerConfig = BaseConfig.extend({
+  strategy: LbStrategy.default('round_robin'),
+  thresholds: Thresholds.prefault({}),
+  breaker: BreakerConfig.prefault({}),
+  /** Below this share of healthy targets, route to all of them (panic mode; default 0.5, Envoy's 50 %). */
+  panicThreshold: Share.default(0.5),
+  /** Added to a target's EWMA when its zone differs from the client's (ms, default 20). */
+  zonePenaltyMs: z.number().min(0).default(20),
+  /** Geographic: spill over to other zones when fewer than this share of the local zone is eligible (default 0.5). */
+  spilloverThreshold: Share.default(0.5),
+  /** EWMA smoothing of response times, 0-1 (default 0.3: the last ~3 outcomes weigh most). */
+  ewmaAlpha: z.number().gt(0).lte(1).default(0.3),
+  /** Maglev lookup table size, a prime (default 65537, the paper's). */
+  maglevTableSize: z.number().int().min(7).max(1_000_003).default(65_537),
+  /** Weight change (relative) that makes a capacity update publish a new table (default 0.1). */
+  rebalanceThreshold: Share.default(0.1),
+  /** Decisions kept in the distribution history (default 1000). */
+  historySize: z.number().int().min(1).max(10_000).default(1_000),
+  /** Traffic patterns kept (default 50). */
+  patternHistorySize: z.number().int().min(1).max(1_000).default(50),
+  /** How long a surge adaptation lasts unless renewed (ms, default 5 min). */
+  surgeHoldMs: z.number().int().min(100).default(300_000),
+  /** Longest a router's long-poll for a new table waits (ms, default 30 s). */
+  longPollMs: z.number().int().min(100).max(120_000).default(30_000),
+});
+export type LoadBalancerConfig = z.infer<typeof LoadBalancerConfig>;
+
+/** What a target can take, in absolute units; only ratios between targets matter. */
+export const Capacity = z.object({
+  cpu: z.number().positive().default(1),
+  memory: z.number().positive().default(1),
+  network: z.number().positive().default(1),
+  maxConnections: z.number().int().positive().default(1_000),
+});
+export type Capacity = z.infer<typeof Capacity>;
+
+/** Current utilization, 0-1 each, and connections in use. */
+export const Load = z.object({
+  cpu: Share.default(0),
+  memory: Share.default(0),
+  network: Share.default(0),
+  connections: z.number().int().min(0).default(0),
+});
+export type Load = z.infer<typeof Load>;
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+export interface Breaker {
+  state: BreakerState;
+  consecutiveFailures: number;
+  windowStart: number;
+  windowRequests: number;
+  windowFailures: number;
+  ejections: number;
+  openedAt?: number;
+  openUntil?: number;
+  halfOpenSuccesses: number;
+  lastReason?: string;
+}
+
+export interface Target {
+  /** `<nodeId>/<service>`. */
+  id: string;
+  nodeId: string;
+  service: string;
+  address: string;
+  port: number;
+  zone: string;
+  status: NodeStatus;
+  health: NodeHealth;
+  capacity: Capacity;
+  load: Load;
+  loadUpdatedAt?: number;
+  ewmaMs?: number;
+  requests: number;
+  failures: number;
+}
+
+/** One target as routers see it. */
+export interface RouteTarget {
+  id: string;
+  nodeId: string;
+  service: string;
+  address: string;
+  port: number;
+  zone: string;
+  /** Smooth weighted round robin weight, from free capacity (≥ 1). */
+  weight: number;
+  /** Headroom score 0-1 (cpu 0.4, memory 0.3, network 0.3) used by capacity_aware. */
+  headroom: number;
+  ewmaMs: number;
+  connections: number;
+  maxConnections: number;
+  /** Load trend per second from the agent's history (adaptive). */
+  trend: number;
+  overloaded: boolean;
+  breaker: BreakerState;
+}
+
+export interface RoutingTable {
+  version: number;
+  clusterId: string;
+  builtAt: number;
+  strategy: LbStrategy;
+  panic: boolean;
+  healthyShare: number;
+  zonePenaltyMs: number;
+  spilloverThreshold: number;
+  maglevTableSize: number;
+  targets: RouteTarget[];
+  excluded: { id: string; reason: string }[];
+  /** Per zone: live targets and routed ones (geographic spill-over decides on their ratio). */
+  zones: Record<string, { live: number; routed: number }>;
+}
+
+export const DistributeRequest = z.object({
+  /** Sticky-session key: routed by consistent hashing when given. */
+  key: z.string().min(1).max(1_024).optional(),
+  /** Where the client is; latency_aware and geographic prefer this zone. */
+  clientZone: z.string().min(1).optional(),
+  /** Only targets of this service (default: any). */
+  service: z.string().min(1).optional(),
+  /** Override the agent's strategy for this request. */
+  strategy: LbStrategy.optional(),
+  requestType: z.string().optional(),
+});
+export type DistributeRequest = z.infer<typeof DistributeRequest>;
+
+export interface RouteDecision {
+  routeTo: { targetId: string; nodeId: string; address: string; port: number; zone: string; service: string } | null;
+  metadata: { strategy: LbStrategy; tableVersion: number; panic: boolean; candidates: number; reason?: string };
+}
+
+export const TrafficSurge = z.object({
+  requestsPerSecond: z.number().positive(),
+  baselinePerSecond: z.number().positive().optional(),
+  /** How long to hold the adaptation (ms; default: the config's surgeHoldMs). */
+  durationMs: z.number().int().positive().optional(),
+  source: z.string().optional(),
+  service: z.string().optional(),
+});
+export type TrafficSurge = z.infer<typeof TrafficSurge>;
+
+export const CapacityUpdate = z
+  .object({
+    nodeId: z.string().min(1),
+    /** One service of the node; all of them when absent. */
+    service: z.string().min(1).optional(),
+    capacity: Capacity.partial().optional(),
+    load: Load.partial().optional(),
+  })
+  .refine((u) => u.capacity !== undefined || u.load !== undefined, {
+    message: 'expected capacity or load',
+    path: ['capacity'],
+  });
+export type CapacityUpdate = z.infer<typeof CapacityUpdate>;
+
+export const Outcome = z.object({
+  targetId: z.string().min(1),
+  ok: z.boolean(),
+  latencyMs: z.number().min(0),
+  /** Outcomes folded into this one (default 1): routers aggregate per target. */
+  count: z.number().int().min(1).default(1),
+  /** Failures among `count` (default: count when !ok, else 0). */
+  failures: z.number().int().min(0).optional(),
+});
+export type Outcome = z.infer<typeof Outcome>;
+
+export const OutcomeReport = z.object({
+  router: z.string().min(1),
+  outcomes: z.array(Outcome).min(1).max(10_000),
+});
+export type OutcomeReport = z.infer<typeof OutcomeReport>;
+
+export const SetStrategy = z.object({ strategy: LbStrategy });
+export const AwaitTable = z.object({
+  /** The version the router holds; the call returns as soon as a newer one exists. */
+  knownVersion: z.number().int().min(0),
+  /** Wait at most this long (ms, capped by the agent's longPollMs). */
+  waitMs: z.number().int().min(0).max(120_000).default(30_000),
+});
+
+export const HealthVerdict = z
+  .object({
+    nodeId: z.string().min(1),
+    status: NodeStatus.optional(),
+    health: NodeHealth.optional(),
+    reason: z.string().optional(),
+    observer: z.string().optional(),
+  })
+  .refine((p) => p.status !== undefined || p.health !== undefined, {
+    message: 'expected at least one of status or health',
+    path: ['status'],
+  });
+export type HealthVerdict = z.infer<typeof HealthVerdict>;
+
+export interface Decision {
+  at: number;
+  targetId: string | null;
+  strategy: LbStrategy;
+  key?: string;
+  reason?: string;
+}
+
+export interface TrafficPattern {
+  at: number;
+  requestsPerSecond: number;
+  baselinePerSecond?: number;
+  source?: string;
+  from: LbStrategy;
+  to: LbStrategy;
+}
+
+export interface LoadBalancerState {
+  targets: Record<string, Target>;
+  breakers: Record<string, Breaker>;
+  /** Load samples per target (cpu utilization over time) for predictions; bounded. */
+  loadHistory: Record<string, { at: number; cpu: number }[]>;
+  tableVersion: number;
+  history: Decision[];
+  patterns: TrafficPattern[];
+  /** Active surge adaptation. */
+  surge?: { until: number; previousStrategy: LbStrategy; previousThresholds: Thresholds };
+  /** Set by setStrategy or a surge; the config's strategy otherwise. */
+  strategy?: LbStrategy;
+  /** Set by a surge; the config's thresholds otherwise. */
+  thresholds?: Thresholds;
+  topologyVersion: number;
+  outcomes: { reports: number; outcomes: number };
+}
+
+export const distributeLoadUpdate = defineUpdate<RouteDecision, [DistributeRequest]>('distributeLoad');
+export const setStrategyUpdate = defineUpdate<
+  { strategy: LbStrategy; tableVersion: number },
+  [{ strategy: LbStrategy }]
+>('setStrategy');
+export const awaitRoutingTableUpdate = defineUpdate<RoutingTable, [{ knownVersion: number; waitMs?: number }]>(
+  'awaitRoutingTable',
+);
+export const trafficSurgeDetectedSignal = defineSignal<[TrafficSurge]>('trafficSurgeDetected');
+export const nodeCapacityUpdateSignal = defineSignal<[CapacityUpdate]>('nodeCapacityUpdate');
+export const reportOutcomeSignal = defineSignal<[OutcomeReport]>('reportOutcome');
+export const lbNodeHealthChangeSignal = defineSignal<[HealthVerdict]>('nodeHealthChange');
+
+export const routingTableQuery = defineQuery<RoutingTable>('routingTable');
+export const targetsQuery = defineQuery<Target[]>('targets');
+export const breakersQuery = defineQuery<Record<string, Breaker>>('breakers');
+export const historyQuery = defineQuery<Decision[]>('history');
+
+export const LOAD_BALANCER_SIGNALS = {
+  trafficSurgeDetected: TrafficSurge,
+  nodeCapacityUpdate: CapacityUpdate,
+  reportOutcome: OutcomeReport,
+  nodeHealthChange: HealthVerdict,
+} as const;
+export const LOAD_BALANCER_QUERIES = ['routingTable', 'targets', 'breakers', 'history'] as const;
+export const LOAD_BALANCER_UPDATES = {
+  distributeLoad: DistributeRequest,
+  setStrategy: SetStrategy,
+  awaitRoutingTable: AwaitTable,
+} as const;

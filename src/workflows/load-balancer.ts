@@ -1,0 +1,244 @@
+/**
+ * LoadBalancer agent: keeps the inputs of routing decisions (targets, health, capacity, load,
+ * breakers, strategy) durable and publishes a versioned routing table. Routers long-poll it
+ * (`awaitRoutingTable`), pick locally with the same code (src/core/lb/picker.ts) and report
+ * outcomes in batches (`reportOutcome`); `distributeLoad` decides here for callers without a router.
+ *
+ * Invariants:
+ * 1. The table is a pure function of the state (src/core/lb/table.ts); its version grows by one on
+ *    every publish and is carried across continue-as-new, so routers never see it go back.
+ * 2. Long-polls return when a newer table exists, when their wait ends, or when the agent drains
+ *    for continue-as-new — never later.
+ */
+import { condition, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { AgentHealthStatus } from '../contracts/common';
+import {
+  AwaitTable,
+  CapacityUpdate,
+  DistributeRequest,
+  HealthVerdict,
+  LoadBalancerConfig,
+  OutcomeReport,
+  SetStrategy,
+  TrafficSurge,
+  awaitRoutingTableUpdate,
+  breakersQuery,
+  distributeLoadUpdate,
+  historyQuery,
+  lbNodeHealthChangeSignal,
+  nodeCapacityUpdateSignal,
+  reportOutcomeSignal,
+  routingTableQuery,
+  setStrategyUpdate,
+  targetsQuery,
+  trafficSurgeDetectedSignal,
+  type LoadBalancerState,
+  type RouteDecision,
+  type RoutingTable,
+} from '../contracts/load-balancer';
+import { pushBounded } from '../core/bounded';
+import { nextBreakerDue } from '../core/lb/breaker';
+import { Picker } from '../core/lb/picker';
+import {
+  applyCapacity,
+  applyOutcomes,
+  applySurge,
+  applyVerdict,
+  effectiveStrategy,
+  effectiveThresholds,
+  emptyLbState,
+  syncTargets,
+  tick,
+  weightsMoved,
+} from '../core/lb/state';
+import { buildRoutingTable } from '../core/lb/table';
+import { Agent } from './agent-base';
+
+export const LOAD_BALANCER_ROLE = 'load-balancer';
+
+export async function loadBalancerWorkflow(input: unknown): Promise<void> {
+  // The agent's hooks need the balancer, which needs the agent.
+  const ref: { lb?: Balancer } = {};
+  const agent = new Agent<LoadBalancerConfig, LoadBalancerState>(
+    {
+      role: LOAD_BALANCER_ROLE,
+      configSchema: LoadBalancerConfig,
+      initialState: emptyLbState,
+      intervals: (c) => ({ topologySync: c.topologySyncIntervalMs }),
+      health: (s) => {
+        const t = ref.lb?.table();
+        const live = Object.values(s.targets).filter((x) => x.status === 'alive' || x.status === 'suspect').length;
+        if (!t || live === 0) return { status: 'degraded' as AgentHealthStatus, reasons: ['no live targets'] };
+        if (t.panic)
+          return {
+            status: 'degraded',
+            reasons: [`panic mode: ${Math.round(t.healthyShare * 100)} % of targets routable`],
+          };
+        return { status: 'healthy', reasons: [] };
+      },
+      onTopologyUpdate: (u) => {
+        if (u.version <= agent.state.topologyVersion) return;
+        agent.state.topologyVersion = u.version;
+        if (syncTargets(agent.state, u.members, Date.now())) ref.lb?.publish();
+      },
+    },
+    input,
+  );
+  const balancer = new Balancer(agent);
+  ref.lb = balancer;
+
+  // Message-handling API
+  agent.onUpdate(distributeLoadUpdate, DistributeRequest, (r) => balancer.distribute(r));
+  agent.onUpdate(setStrategyUpdate, SetStrategy, ({ strategy }) => {
+    agent.state.strategy = strategy;
+    if (agent.state.surge) agent.state.surge.previousStrategy = strategy; // the operator's choice outlives the surge
+    balancer.publish();
+    return { strategy, tableVersion: agent.state.tableVersion };
+  });
+  agent.onUpdate(awaitRoutingTableUpdate, AwaitTable, (r) => balancer.awaitTable(r.knownVersion, r.waitMs ?? 30_000));
+  agent.onSignal(trafficSurgeDetectedSignal, TrafficSurge, (u) => {
+    applySurge(agent.state, u, agent.config, Date.now());
+    balancer.publish();
+  });
+  agent.onSignal(nodeCapacityUpdateSignal, CapacityUpdate, (u) => balancer.capacity(u));
+  agent.onSignal(reportOutcomeSignal, OutcomeReport, (r) => {
+    if (applyOutcomes(agent.state, r, agent.config, Date.now())) balancer.publish();
+  });
+  agent.onSignal(lbNodeHealthChangeSignal, HealthVerdict, (v) => {
+    if (applyVerdict(agent.state, v)) balancer.publish();
+  });
+  agent.onQuery(routingTableQuery, () => balancer.table());
+  agent.onQuery(targetsQuery, () => Object.values(agent.state.targets).sort((a, b) => a.id.localeCompare(b.id)));
+  agent.onQuery(breakersQuery, () => agent.state.breakers);
+  agent.onQuery(historyQuery, () => agent.state.history);
+
+  // A fresh agent learns the current members; later runs carry them.
+  if (agent.base.runs === 0) await balancer.reconcile();
+  await agent.run({
+    timers: { topologySync: () => balancer.reconcile() },
+    dueAt: () => balancer.dueAt(),
+    onDue: () => {
+      if (tick(agent.state, Date.now())) balancer.publish();
+    },
+  });
+}
+
+class Balancer {
+  private current: RoutingTable | undefined;
+  private picker: Picker | undefined;
+
+  constructor(private readonly agent: Agent<LoadBalancerConfig, LoadBalancerState>) {}
+
+  private get state(): LoadBalancerState {
+    return this.agent.state;
+  }
+
+  /** The current table, rebuilt at its carried version after continue-as-new (invariant 1). */
+  table(): RoutingTable {
+    this.current ??= this.build(this.state.tableVersion);
+    return this.current;
+  }
+
+  private build(version: number): RoutingTable {
+    const c = this.agent.config;
+    return buildRoutingTable({
+      clusterId: this.agent.clusterId,
+      version,
+      now: Date.now(),
+      strategy: effectiveStrategy(this.state, c),
+      thresholds: effectiveThresholds(this.state, c),
+      config: c,
+      targets: this.state.targets,
+      breakers: this.state.breakers,
+      loadHistory: this.state.loadHistory,
+    });
+  }
+
+  publish(): void {
+    this.state.tableVersion += 1;
+    this.current = this.build(this.state.tableVersion);
+    this.picker = undefined;
+  }
+
+  private pickerFor(): Picker {
+    this.picker ??= new Picker(this.table(), { ewmaAlpha: this.agent.config.ewmaAlpha });
+    return this.picker;
+  }
+
+  distribute(r: DistributeRequest): RouteDecision {
+    const table = this.table();
+    const strategy = r.strategy ?? table.strategy;
+    const picker = this.pickerFor();
+    const i = picker.pick({ ...r, strategy });
+    const t = picker.target(i);
+    const now = Date.now();
+    const reason = t ? undefined : table.targets.length ? `no target of service ${r.service}` : 'no routable target';
+    pushBounded(
+      this.state.history,
+      { at: now, targetId: t?.id ?? null, strategy, key: r.key, reason },
+      this.agent.config.historySize,
+    );
+    return {
+      routeTo: t
+        ? { targetId: t.id, nodeId: t.nodeId, address: t.address, port: t.port, zone: t.zone, service: t.service }
+        : null,
+      metadata: {
+        strategy,
+        tableVersion: table.version,
+        panic: table.panic,
+        candidates: table.targets.length,
+        ...(reason ? { reason } : {}),
+      },
+    };
+  }
+
+  async awaitTable(knownVersion: number, waitMs: number): Promise<RoutingTable> {
+    const wait = Math.min(waitMs, this.agent.config.longPollMs);
+    if (this.state.tableVersion <= knownVersion && wait > 0) {
+      await condition(() => this.state.tableVersion > knownVersion || this.agent.draining, wait);
+    }
+    return this.table();
+  }
+
+  capacity(u: CapacityUpdate): void {
+    const before = weightsById(this.table());
+    if (!applyCapacity(this.state, u, Date.now()).length) return;
+    const candidate = this.build(this.state.tableVersion + 1);
+    const overloadChanged = candidate.targets.some(
+      (t) => this.table().targets.find((x) => x.id === t.id)?.overloaded !== t.overloaded,
+    );
+    if (overloadChanged || weightsMoved(before, weightsById(candidate), this.agent.config.rebalanceThreshold)) {
+      this.state.tableVersion += 1;
+      this.current = candidate;
+      this.picker = undefined;
+    }
+  }
+
+  async reconcile(): Promise<void> {
+    const { readMembers } = proxyActivities<Activities>({
+      startToCloseTimeout: '5s',
+      retry: { maximumAttempts: 3, initialInterval: '200ms' },
+    });
+    let read;
+    try {
+      read = await readMembers({ clusterId: this.agent.clusterId });
+    } catch {
+      return; // NodeDiscovery unreachable for now: keep the targets we have; the next sync retries
+    }
+    if (!read) return;
+    this.state.topologyVersion = Math.max(this.state.topologyVersion, read.version);
+    if (syncTargets(this.state, read.members, Date.now())) this.publish();
+  }
+
+  dueAt(): number | undefined {
+    const b = nextBreakerDue(this.state.breakers);
+    const s = this.state.surge?.until;
+    if (b === undefined) return s;
+    return s === undefined ? b : Math.min(b, s);
+  }
+}
+
+function weightsById(t: RoutingTable): Record<string, number> {
+  return Object.fromEntries(t.targets.map((x) => [x.id, x.weight]));
+}
