@@ -1,0 +1,117 @@
+import { LoadBalancerConfig } from '../../../src/contracts/load-balancer';
+import {
+  applyCapacity,
+  applyOutcomes,
+  applySurge,
+  applyVerdict,
+  emptyLbState,
+  syncTargets,
+  targetsOf,
+  tick,
+  weightsMoved,
+} from '../../../src/core/lb/state';
+
+const cfg = LoadBalancerConfig.parse({ breaker: { baseEjectionMs: 100, halfOpenSuccesses: 1 } });
+const member = (nodeId: string, extra = {}) => ({
+  nodeId,
+  status: 'alive' as const,
+  health: 'healthy' as const,
+  address: '127.0.0.1',
+  healthPort: 7000,
+  zone: 'a',
+  incarnation: 1,
+  ...extra,
+});
+
+describe('load balancer state', () => {
+  it('a host without services is one target (its health endpoint); services are one target each', () => {
+    expect(targetsOf(member('n1'))).toEqual([{ service: 'host', port: 7000 }]);
+    expect(targetsOf(member('n1', { services: { web: 8080, api: 9090 } }))).toEqual([
+      { service: 'api', port: 9090 },
+      { service: 'web', port: 8080 },
+    ]);
+  });
+
+  it('syncs targets with the member list: adds, updates, removes', () => {
+    const s = emptyLbState();
+    expect(syncTargets(s, [member('n1'), member('n2', { services: { web: 8080 } })], 0)).toBe(true);
+    expect(Object.keys(s.targets).sort()).toEqual(['n1/host', 'n2/web']);
+    expect(syncTargets(s, [member('n1'), member('n2', { services: { web: 8080 } })], 1)).toBe(false);
+    expect(syncTargets(s, [member('n1', { status: 'dead' })], 2)).toBe(true);
+    expect(Object.keys(s.targets)).toEqual(['n1/host']);
+    expect(s.targets['n1/host']?.status).toBe('dead');
+    expect(Object.keys(s.breakers)).toEqual(['n1/host']);
+  });
+
+  it('applies verdicts to every target of the node', () => {
+    const s = emptyLbState();
+    syncTargets(s, [member('n1', { services: { a: 1, b: 2 } }), member('n2')], 0);
+    expect(applyVerdict(s, { nodeId: 'n1', status: 'dead' })).toBe(true);
+    expect(applyVerdict(s, { nodeId: 'n1', status: 'dead' })).toBe(false);
+    expect(Object.values(s.targets).map((t) => [t.id, t.status])).toEqual([
+      ['n1/a', 'dead'],
+      ['n1/b', 'dead'],
+      ['n2/host', 'alive'],
+    ]);
+  });
+
+  it("capacity and load reports touch the node's targets and keep a bounded load history", () => {
+    const s = emptyLbState();
+    syncTargets(s, [member('n1', { services: { a: 1, b: 2 } })], 0);
+    expect(applyCapacity(s, { nodeId: 'n1', service: 'a', capacity: { cpu: 4 } }, 1)).toEqual(['n1/a']);
+    expect(s.targets['n1/a']?.capacity).toMatchObject({ cpu: 4, memory: 1 });
+    for (let i = 0; i < 40; i++) applyCapacity(s, { nodeId: 'n1', load: { cpu: i / 100 } }, i);
+    expect(s.loadHistory['n1/b']).toHaveLength(30);
+    expect(applyCapacity(s, { nodeId: 'nx', load: { cpu: 1 } }, 0)).toEqual([]);
+  });
+
+  it.each([
+    [{ a: 100 }, { a: 105 }, false],
+    [{ a: 100 }, { a: 120 }, true],
+    [{ a: 100 }, { a: 100, b: 1 }, true],
+  ])('weightsMoved(%j → %j) = %s', (a, b, moved) => expect(weightsMoved(a, b, 0.1)).toBe(moved));
+
+  it("outcome batches update EWMA and open a failing target's breaker; it half-opens and closes", () => {
+    const s = emptyLbState();
+    syncTargets(s, [member('n1'), member('n2'), member('n3')], 0);
+    expect(
+      applyOutcomes(s, { router: 'r', outcomes: [{ targetId: 'n1/host', ok: true, latencyMs: 10, count: 1 }] }, cfg, 0),
+    ).toBe(false);
+    expect(s.targets['n1/host']?.ewmaMs).toBe(10);
+    expect(
+      applyOutcomes(
+        s,
+        { router: 'r', outcomes: [{ targetId: 'n2/host', ok: false, latencyMs: 1, count: 5 }] },
+        cfg,
+        10,
+      ),
+    ).toBe(true);
+    expect(s.breakers['n2/host']?.state).toBe('open');
+    // Only one of 3 may be ejected (10 %, at least one): n3 failing too stays routable.
+    applyOutcomes(s, { router: 'r', outcomes: [{ targetId: 'n3/host', ok: false, latencyMs: 1, count: 5 }] }, cfg, 20);
+    expect(s.breakers['n3/host']?.state).toBe('closed');
+    expect(tick(s, 109)).toBe(false);
+    expect(tick(s, 110)).toBe(true);
+    expect(s.breakers['n2/host']?.state).toBe('half_open');
+    applyOutcomes(s, { router: 'r', outcomes: [{ targetId: 'n2/host', ok: true, latencyMs: 1, count: 1 }] }, cfg, 120);
+    expect(s.breakers['n2/host']?.state).toBe('closed');
+    expect(s.outcomes).toEqual({ reports: 4, outcomes: 12 });
+  });
+
+  it('a surge switches the strategy and tightens thresholds, then reverts', () => {
+    const s = emptyLbState();
+    applySurge(s, { requestsPerSecond: 5000, baselinePerSecond: 1000, durationMs: 1000 }, cfg, 0);
+    expect(s.strategy).toBe('least_connections');
+    expect(s.thresholds).toMatchObject({ cpu: 0.72, memory: 0.81, connections: 0.81 });
+    applySurge(s, { requestsPerSecond: 6000, durationMs: 1000 }, cfg, 500);
+    expect(s.surge?.until).toBe(1500);
+    expect(s.patterns.map((p) => [p.from, p.to])).toEqual([
+      ['round_robin', 'least_connections'],
+      ['least_connections', 'least_connections'],
+    ]);
+    expect(tick(s, 1499)).toBe(false);
+    expect(tick(s, 1500)).toBe(true);
+    expect(s.strategy).toBe('round_robin');
+    expect(s.thresholds).toEqual(cfg.thresholds);
+  });
+});

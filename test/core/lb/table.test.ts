@@ -1,0 +1,138 @@
+import { Thresholds } from '../../../src/contracts/load-balancer';
+import { closedBreaker } from '../../../src/core/lb/breaker';
+import {
+  buildRoutingTable,
+  trendPerSecond,
+  weightsFromFreeCapacity,
+  type TableInputs,
+} from '../../../src/core/lb/table';
+import { target } from './fixtures';
+
+const base = (targets: ReturnType<typeof target>[], extra: Partial<TableInputs> = {}): TableInputs => ({
+  clusterId: 'c',
+  version: 1,
+  now: 0,
+  strategy: 'round_robin',
+  thresholds: Thresholds.parse({}),
+  config: { panicThreshold: 0.5, zonePenaltyMs: 20, spilloverThreshold: 0.5, maglevTableSize: 65_537 },
+  targets: Object.fromEntries(targets.map((t) => [t.id, t])),
+  breakers: {},
+  ...extra,
+});
+
+describe('routing table', () => {
+  it('routes to healthy, degraded and unknown targets; not to unhealthy, dead, left or ejected ones', () => {
+    const open = { ...closedBreaker(0), state: 'open' as const, lastReason: '5 consecutive failures' };
+    const t = buildRoutingTable(
+      base(
+        [
+          target('a/w'),
+          target('b/w', { health: 'degraded' }),
+          target('c/w', { health: 'unknown', status: 'suspect' }),
+          target('d/w', { health: 'unhealthy' }),
+          target('e/w', { status: 'dead' }),
+          target('f/w', { status: 'left' }),
+          target('g/w'),
+          target('h/w'),
+        ],
+        { breakers: { 'g/w': open } },
+      ),
+    );
+    expect(t.targets.map((x) => x.id)).toEqual(['a/w', 'b/w', 'c/w', 'h/w']);
+    expect(t.excluded).toEqual([
+      { id: 'd/w', reason: 'unhealthy' },
+      { id: 'e/w', reason: 'node dead' },
+      { id: 'f/w', reason: 'node left' },
+      { id: 'g/w', reason: 'breaker open: 5 consecutive failures' },
+    ]);
+    expect(t.panic).toBe(false);
+    expect(t.healthyShare).toBeCloseTo(4 / 6);
+  });
+
+  it.each([
+    ['3 of 4 routable: normal', 1, false, 3],
+    ['2 of 4 routable: exactly the threshold, normal', 2, false, 2],
+    ['1 of 4 routable: panic, route to all 4 live', 3, true, 4],
+  ])('%s', (_n, unhealthy, panic, routed) => {
+    const targets = ['a', 'b', 'c', 'd'].map((id, i) =>
+      target(`${id}/w`, { health: i < unhealthy ? 'unhealthy' : 'healthy' }),
+    );
+    const t = buildRoutingTable(base([...targets, target('x/w', { status: 'dead' })]));
+    expect(t.panic).toBe(panic);
+    expect(t.targets).toHaveLength(routed);
+    expect(t.targets.some((x) => x.id === 'x/w')).toBe(false); // a dead node is never routed, not even in panic
+  });
+
+  it.each([
+    [
+      'equal targets',
+      [
+        [1, 0],
+        [1, 0],
+      ],
+      [100, 100],
+    ],
+    [
+      'twice the capacity',
+      [
+        [2, 0],
+        [1, 0],
+      ],
+      [100, 50],
+    ],
+    [
+      'half loaded',
+      [
+        [1, 0.5],
+        [1, 0],
+      ],
+      [50, 100],
+    ],
+    [
+      'full',
+      [
+        [1, 1],
+        [1, 0],
+      ],
+      [1, 100],
+    ],
+  ])('weights from free capacity: %s', (_n, spec, expected) => {
+    const targets = spec.map(([cap, util], i) =>
+      target(`n${i}/w`, {
+        capacity: { cpu: cap as number, memory: cap as number, network: cap as number, maxConnections: 100 },
+        load: { cpu: util as number, memory: util as number, network: util as number, connections: 0 },
+      }),
+    );
+    expect(weightsFromFreeCapacity(targets)).toEqual(expected);
+  });
+
+  it('an overloaded target keeps a quarter of its weight and is marked', () => {
+    const t = buildRoutingTable(
+      base([target('hot/w', { load: { cpu: 0.85, memory: 0, network: 0, connections: 0 } }), target('cool/w')]),
+    );
+    const hot = t.targets.find((x) => x.id === 'hot/w');
+    expect(hot).toMatchObject({ overloaded: true });
+    // free: cpu .15 → weight round(100 × (.4 × .15 + .3 + .3)) = 66, a quarter: 17
+    expect(hot?.weight).toBe(17);
+  });
+
+  it.each([
+    [[], 0],
+    [
+      [
+        { at: 0, cpu: 0.1 },
+        { at: 1000, cpu: 0.2 },
+        { at: 2000, cpu: 0.3 },
+      ],
+      0.1,
+    ],
+    [
+      [
+        { at: 0, cpu: 0.5 },
+        { at: 1000, cpu: 0.5 },
+        { at: 2000, cpu: 0.5 },
+      ],
+      0,
+    ],
+  ])('cpu trend of %j is %d per second', (samples, slope) => expect(trendPerSecond(samples)).toBeCloseTo(slope));
+});
