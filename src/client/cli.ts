@@ -16,6 +16,9 @@ const USAGE = `usage: npm run cluster -- <command>
   query AGENT QUERY [--json]        e.g. query node-discovery topology
   signal AGENT SIGNAL JSON          e.g. signal node-discovery discoverNodes '{}'
   update AGENT UPDATE JSON          e.g. update node-discovery discover '{"strategies":["dns"]}'
+  route [--key K] [--zone Z] [--service S] [--json]   the target the load balancer picks
+  targets [--json]                  load-balancing targets: node, service, address, health, load, breaker
+  strategy NAME                     set the load-balancing strategy (round_robin, least_connections, ...)
 env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, CLUSTER_ID`;
 
 function parseJson(what: string, text: string | undefined): unknown {
@@ -41,6 +44,9 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         json: { type: 'boolean', default: false },
         config: { type: 'string' },
+        key: { type: 'string' },
+        zone: { type: 'string' },
+        service: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -53,7 +59,17 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
-  const arity: Record<string, number> = { start: 0, status: 0, nodes: 0, query: 2, signal: 3, update: 3 };
+  const arity: Record<string, number> = {
+    start: 0,
+    status: 0,
+    nodes: 0,
+    query: 2,
+    signal: 3,
+    update: 3,
+    route: 0,
+    targets: 0,
+    strategy: 1,
+  };
   const expected = arity[command];
   if (expected === undefined)
     throw new UsageError(
@@ -61,7 +77,10 @@ export async function main(argv: string[]): Promise<number> {
     );
   if (rest.length > expected)
     throw new UsageError(`${command}: unexpected argument ${JSON.stringify(rest[expected])}\n${USAGE}`);
-  const names = ['AGENT', command === 'query' ? 'QUERY' : command === 'signal' ? 'SIGNAL' : 'UPDATE', 'JSON'];
+  const names =
+    command === 'strategy'
+      ? ['NAME']
+      : ['AGENT', command === 'query' ? 'QUERY' : command === 'signal' ? 'SIGNAL' : 'UPDATE', 'JSON'];
   for (let i = 0; i < Math.min(expected, 2); i++) {
     if (rest[i] === undefined) throw new UsageError(`${command}: ${names[i]} is required\n${USAGE}`);
   }
@@ -138,6 +157,61 @@ export async function main(argv: string[]): Promise<number> {
       case 'signal': {
         await cluster.signal(rest[0] as string, rest[1] as string, payload);
         console.log(`sent ${rest[1]} to ${cluster.spec(rest[0] as string).role}`);
+        return 0;
+      }
+      case 'route': {
+        const d = await cluster.route({
+          ...(values.key !== undefined ? { key: values.key } : {}),
+          ...(values.zone !== undefined ? { clientZone: values.zone } : {}),
+          ...(values.service !== undefined ? { service: values.service } : {}),
+        });
+        const r = d.routeTo;
+        const out = r
+          ? {
+              nodeId: r.nodeId,
+              address: r.address,
+              port: r.port,
+              service: r.service,
+              zone: r.zone,
+              targetId: r.targetId,
+              ...d.metadata,
+            }
+          : { ...d.metadata };
+        print(out, json, () =>
+          r
+            ? `${r.nodeId}  ${r.address}:${r.port}  (service ${r.service}, zone ${r.zone}; ${d.metadata.strategy}, table v${d.metadata.tableVersion}${d.metadata.panic ? ', PANIC' : ''})`
+            : `no target: ${d.metadata.reason ?? 'none routable'}`,
+        );
+        return r ? 0 : 1;
+      }
+      case 'targets': {
+        const targets = await cluster.targets();
+        const breakers = targets.length
+          ? await cluster.query<Record<string, { state: string }>>('load-balancer', 'breakers')
+          : {};
+        print(targets, json, () =>
+          targets.length
+            ? table(
+                ['TARGET', 'STATUS', 'HEALTH', 'ADDRESS', 'ZONE', 'CPU', 'CONNS', 'EWMA MS', 'BREAKER'],
+                targets.map((t) => [
+                  t.id,
+                  t.status,
+                  t.health,
+                  `${t.address}:${t.port}`,
+                  t.zone,
+                  t.load.cpu.toFixed(2),
+                  t.load.connections,
+                  t.ewmaMs === undefined ? undefined : t.ewmaMs.toFixed(1),
+                  breakers[t.id]?.state,
+                ]),
+              )
+            : 'no targets yet: hosts become targets once NodeDiscovery sees them (npm run cluster -- nodes)',
+        );
+        return 0;
+      }
+      case 'strategy': {
+        const r = await cluster.setStrategy(rest[0] as string);
+        print(r, json, () => `strategy ${r.strategy} (routing table v${r.tableVersion})`);
         return 0;
       }
       case 'update': {

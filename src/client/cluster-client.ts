@@ -3,6 +3,7 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { AGENTS, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
 import type { AgentHealth, AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
+import { LbStrategy, type DistributeRequest, type RouteDecision, type Target } from '../contracts/load-balancer';
 import { describeZodError } from '../core/validation';
 import { ConfigError, clusterIdFrom, connectionSettings } from './connection';
 
@@ -142,6 +143,22 @@ export class ClusterClient {
 
   async nodes(): Promise<Member[]> {
     return this.query<Member[]>('node-discovery', 'nodes');
+  }
+
+  /** A routing decision by the LoadBalancer agent itself (the control-plane path). */
+  async route(req: DistributeRequest): Promise<RouteDecision> {
+    return this.update<RouteDecision>('load-balancer', 'distributeLoad', req);
+  }
+
+  async targets(): Promise<Target[]> {
+    return this.query<Target[]>('load-balancer', 'targets');
+  }
+
+  async setStrategy(name: string): Promise<{ strategy: string; tableVersion: number }> {
+    const parsed = LbStrategy.safeParse(name);
+    if (!parsed.success)
+      throw new UsageError(`STRATEGY: expected one of ${LbStrategy.options.join(', ')}, got ${JSON.stringify(name)}`);
+    return this.update('load-balancer', 'setStrategy', { strategy: parsed.data });
   }
 
   async state<S>(agent: string): Promise<AgentStateView<S>> {

@@ -122,6 +122,8 @@ export interface Target {
   zone: string;
   status: NodeStatus;
   health: NodeHealth;
+  /** The node's incarnation as NodeDiscovery last reported it. */
+  incarnation: number;
   capacity: Capacity;
   load: Load;
   loadUpdatedAt?: number;
@@ -267,6 +269,12 @@ export interface TrafficPattern {
 
 export interface LoadBalancerState {
   targets: Record<string, Target>;
+  /**
+   * Verdicts from FailureDetector / HealthMonitor, per node. They outrank NodeDiscovery's view of
+   * the same incarnation (a topology snapshot may not know yet that the node was declared dead)
+   * and lapse when the node comes back as a newer incarnation.
+   */
+  verdicts: Record<string, { status?: NodeStatus; health?: NodeHealth; incarnation: number; at: number }>;
   breakers: Record<string, Breaker>;
   /** Load samples per target (cpu utilization over time) for predictions; bounded. */
   loadHistory: Record<string, { at: number; cpu: number }[]>;

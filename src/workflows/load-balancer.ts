@@ -106,7 +106,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
     if (applyOutcomes(agent.state, r, agent.config, Date.now())) balancer.publish();
   });
   agent.onSignal(lbNodeHealthChangeSignal, HealthVerdict, (v) => {
-    if (applyVerdict(agent.state, v)) balancer.publish();
+    if (applyVerdict(agent.state, v, Date.now())) balancer.publish();
   });
   agent.onQuery(routingTableQuery, () => balancer.table());
   agent.onQuery(targetsQuery, () => Object.values(agent.state.targets).sort((a, b) => a.id.localeCompare(b.id)));

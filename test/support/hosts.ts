@@ -27,12 +27,17 @@ export interface TestHost {
 }
 
 /** A host's health endpoint, as the host worker serves it, on a free loopback port. */
-export async function startHost(nodeId: string, clusterId: string, zone = 'zone-a'): Promise<TestHost> {
+export async function startHost(
+  nodeId: string,
+  clusterId: string,
+  zone = 'zone-a',
+  services: Record<string, number> = {},
+): Promise<TestHost> {
   const vitals = new VitalsSampler().start();
   const bootId = randomUUID();
   const startedAt = Date.now();
   const health = await startHealthServer(
-    { nodeId, clusterId, zone, address: '127.0.0.1', bootId, startedAt, services: {} },
+    { nodeId, clusterId, zone, address: '127.0.0.1', bootId, startedAt, services },
     vitals,
     { host: '127.0.0.1', port: 0 },
   );
@@ -42,7 +47,7 @@ export async function startHost(nodeId: string, clusterId: string, zone = 'zone-
     port: health.port,
     zone,
     health,
-    announcement: () => ({ nodeId, address: '127.0.0.1', healthPort: health.port, zone, bootId, startedAt }),
+    announcement: () => ({ nodeId, address: '127.0.0.1', healthPort: health.port, zone, bootId, startedAt, services }),
     close: async () => {
       vitals.stop();
       await health.close();

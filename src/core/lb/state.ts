@@ -25,6 +25,7 @@ export const HOST_SERVICE = 'host';
 export function emptyLbState(): LoadBalancerState {
   return {
     targets: {},
+    verdicts: {},
     breakers: {},
     loadHistory: {},
     tableVersion: 0,
@@ -55,7 +56,11 @@ export function targetsOf(
 export function syncTargets(s: LoadBalancerState, members: MemberSummary[], now: number): boolean {
   let changed = false;
   const seen = new Set<string>();
-  for (const m of members) {
+  for (const member of members) {
+    const verdict = s.verdicts[member.nodeId];
+    if (verdict && member.incarnation > verdict.incarnation) delete s.verdicts[member.nodeId];
+    const v = s.verdicts[member.nodeId];
+    const m = v ? { ...member, status: v.status ?? member.status, health: v.health ?? member.health } : member;
     for (const { service, port } of targetsOf(m)) {
       const id = `${m.nodeId}/${service}`;
       seen.add(id);
@@ -70,6 +75,7 @@ export function syncTargets(s: LoadBalancerState, members: MemberSummary[], now:
           zone: m.zone,
           status: m.status,
           health: m.health,
+          incarnation: m.incarnation,
           capacity: { cpu: 1, memory: 1, network: 1, maxConnections: 1_000 },
           load: { cpu: 0, memory: 0, network: 0, connections: 0 },
           requests: 0,
@@ -103,10 +109,18 @@ export function syncTargets(s: LoadBalancerState, members: MemberSummary[], now:
 }
 
 /** A liveness or health verdict about a node (FailureDetector, HealthMonitor, NodeDiscovery). */
-export function applyVerdict(s: LoadBalancerState, v: HealthVerdict): boolean {
+export function applyVerdict(s: LoadBalancerState, v: HealthVerdict, now: number): boolean {
   let changed = false;
-  for (const t of Object.values(s.targets)) {
-    if (t.nodeId !== v.nodeId) continue;
+  const targets = Object.values(s.targets).filter((t) => t.nodeId === v.nodeId);
+  const incarnation = Math.max(0, ...targets.map((t) => t.incarnation));
+  const prev = s.verdicts[v.nodeId];
+  s.verdicts[v.nodeId] = {
+    status: v.status ?? (prev?.incarnation === incarnation ? prev.status : undefined),
+    health: v.health ?? (prev?.incarnation === incarnation ? prev.health : undefined),
+    incarnation,
+    at: now,
+  };
+  for (const t of targets) {
     if (v.status !== undefined && t.status !== v.status) {
       t.status = v.status as NodeStatus;
       changed = true;

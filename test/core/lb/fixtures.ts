@@ -54,6 +54,7 @@ export function target(id: string, extra: Partial<Target> = {}): Target {
     zone: 'a',
     status: 'alive',
     health: 'healthy',
+    incarnation: 1,
     capacity: { cpu: 1, memory: 1, network: 1, maxConnections: 1000 },
     load: { cpu: 0, memory: 0, network: 0, connections: 0 },
     requests: 0,

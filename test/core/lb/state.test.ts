@@ -46,8 +46,8 @@ describe('load balancer state', () => {
   it('applies verdicts to every target of the node', () => {
     const s = emptyLbState();
     syncTargets(s, [member('n1', { services: { a: 1, b: 2 } }), member('n2')], 0);
-    expect(applyVerdict(s, { nodeId: 'n1', status: 'dead' })).toBe(true);
-    expect(applyVerdict(s, { nodeId: 'n1', status: 'dead' })).toBe(false);
+    expect(applyVerdict(s, { nodeId: 'n1', status: 'dead' }, 0)).toBe(true);
+    expect(applyVerdict(s, { nodeId: 'n1', status: 'dead' }, 0)).toBe(false);
     expect(Object.values(s.targets).map((t) => [t.id, t.status])).toEqual([
       ['n1/a', 'dead'],
       ['n1/b', 'dead'],

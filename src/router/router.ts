@@ -1,0 +1,218 @@
+/**
+ * The in-process router a service embeds. It holds the LoadBalancer's current routing table,
+ * picks targets locally with the agent's own strategy code (a pick is a few array reads), and
+ * reports outcomes in batches.
+ *
+ * Invariants:
+ * 1. `pick` never waits on the network: it uses the table it has, however old, so routing goes on
+ *    while the Temporal server or the agent is away.
+ * 2. The table only moves forward (a higher version replaces a lower one, never the reverse).
+ * 3. Outcomes are aggregated per target between reports; a report that cannot be sent is kept
+ *    (bounded) and retried with the next one.
+ *
+ * Refresh: a long-poll (`awaitRoutingTable` update) returns as soon as a newer table exists; when
+ * it fails (no worker, the server away, too many updates in flight) the router falls back to a
+ * `routingTable` query and retries with exponential backoff.
+ */
+import type { Client } from '@temporalio/client';
+import { agentWorkflowId } from '../contracts/agents';
+import type { LbStrategy, Outcome, RouteTarget, RoutingTable } from '../contracts/load-balancer';
+import { Picker, type PickRequest } from '../core/lb/picker';
+
+export interface RouterOptions {
+  client: Client;
+  clusterId?: string;
+  /** Name in outcome reports (default router-<random>). */
+  name?: string;
+  /** The zone this process runs in; latency_aware and geographic prefer it. */
+  clientZone?: string;
+  /** Pick with this strategy instead of the table's. */
+  strategy?: LbStrategy;
+  /** How often outcomes are reported (ms, default 1000). */
+  reportIntervalMs?: number;
+  /** Longest wait of one long-poll (ms, default 30 s). */
+  longPollMs?: number;
+  /** Backoff after a failed refresh: first delay and cap (ms, defaults 200 and 10 000). */
+  backoffMs?: { initial: number; max: number };
+  random?: () => number;
+}
+
+interface Pending {
+  count: number;
+  failures: number;
+  latencySum: number;
+}
+
+const MAX_PENDING_TARGETS = 10_000;
+
+export class Router {
+  readonly name: string;
+  private picker: Picker | undefined;
+  private pending = new Map<string, Pending>();
+  private closed = false;
+  private loop: Promise<void> | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private readonly opts: Required<Omit<RouterOptions, 'clientZone' | 'strategy' | 'random'>> & RouterOptions;
+  /** Times the table was replaced, and refresh failures (for operators and tests). */
+  readonly stats = { tables: 0, refreshFailures: 0, reportsSent: 0, reportFailures: 0 };
+
+  constructor(options: RouterOptions) {
+    this.opts = {
+      clusterId: 'default',
+      name: `router-${Math.random().toString(36).slice(2, 8)}`,
+      reportIntervalMs: 1_000,
+      longPollMs: 30_000,
+      backoffMs: { initial: 200, max: 10_000 },
+      ...options,
+    };
+    this.name = this.opts.name;
+  }
+
+  private get handle() {
+    return this.opts.client.workflow.getHandle(agentWorkflowId(this.opts.clusterId, 'load-balancer'));
+  }
+
+  /** Fetches the first table (throws when the agent cannot be reached), then keeps it fresh. */
+  async start(): Promise<this> {
+    this.install(
+      await this.opts.client.connection.withDeadline(Date.now() + 5_000, () =>
+        this.handle.query<RoutingTable>('routingTable'),
+      ),
+    );
+    this.loop = this.refreshLoop();
+    this.reportTimer = setInterval(() => void this.flush(), this.opts.reportIntervalMs);
+    this.reportTimer.unref();
+    return this;
+  }
+
+  get table(): RoutingTable | undefined {
+    return this.picker?.table;
+  }
+
+  get version(): number {
+    return this.picker?.table.version ?? 0;
+  }
+
+  /** The chosen target, or undefined when the table has none for the request. */
+  pick(req?: PickRequest): RouteTarget | undefined {
+    const p = this.picker;
+    if (!p) return undefined;
+    const r =
+      this.opts.strategy !== undefined || this.opts.clientZone !== undefined
+        ? { clientZone: this.opts.clientZone, strategy: this.opts.strategy, ...req }
+        : req;
+    return p.target(p.pick(r));
+  }
+
+  /** Marks a request in flight (least-connections counts it) until `end`. */
+  begin(target: RouteTarget): void {
+    this.picker?.begin(this.picker.indexOf(target.id));
+  }
+
+  end(target: RouteTarget, ok: boolean, latencyMs: number): void {
+    const p = this.picker;
+    if (p) p.end(p.indexOf(target.id), latencyMs);
+    this.report(target.id, ok, latencyMs);
+  }
+
+  /** Records an outcome for the next batch. */
+  report(targetId: string, ok: boolean, latencyMs: number): void {
+    let e = this.pending.get(targetId);
+    if (!e) {
+      if (this.pending.size >= MAX_PENDING_TARGETS) return;
+      e = { count: 0, failures: 0, latencySum: 0 };
+      this.pending.set(targetId, e);
+    }
+    e.count += 1;
+    if (!ok) e.failures += 1;
+    e.latencySum += latencyMs;
+  }
+
+  /** Sends the aggregated outcomes now (also runs every reportIntervalMs). */
+  async flush(): Promise<void> {
+    if (!this.pending.size) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const outcomes: Outcome[] = [...batch].map(([targetId, e]) => ({
+      targetId,
+      ok: e.failures === 0,
+      latencyMs: e.latencySum / e.count,
+      count: e.count,
+      failures: e.failures,
+    }));
+    try {
+      await this.opts.client.connection.withDeadline(Date.now() + 5_000, () =>
+        this.handle.signal('reportOutcome', { router: this.name, outcomes }),
+      );
+      this.stats.reportsSent += 1;
+    } catch {
+      this.stats.reportFailures += 1;
+      for (const [id, e] of batch) {
+        const now = this.pending.get(id);
+        if (now) {
+          now.count += e.count;
+          now.failures += e.failures;
+          now.latencySum += e.latencySum;
+        } else if (this.pending.size < MAX_PENDING_TARGETS) this.pending.set(id, e);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.reportTimer) clearInterval(this.reportTimer);
+    await this.flush();
+    // The loop ends when its current long-poll returns (at most longPollMs).
+    this.loop?.catch(() => undefined);
+  }
+
+  private install(t: RoutingTable): boolean {
+    if (this.picker && t.version <= this.picker.table.version) return false; // invariant 2
+    const next = new Picker(t, { random: this.opts.random });
+    const prev = this.picker;
+    if (prev) {
+      // Carry in-flight counts and this router's own EWMA over to the new table.
+      prev.table.targets.forEach((target, i) => {
+        const j = next.indexOf(target.id);
+        if (j < 0) return;
+        next.inFlight[j] = prev.inFlight[i] as number;
+        next.localEwma[j] = prev.localEwma[i] as number;
+      });
+    }
+    this.picker = next;
+    this.stats.tables += 1;
+    return true;
+  }
+
+  private async refreshLoop(): Promise<void> {
+    let delay = this.opts.backoffMs.initial;
+    while (!this.closed) {
+      try {
+        const t = await this.opts.client.connection.withDeadline(
+          Date.now() + this.opts.longPollMs + Math.min(10_000, Math.max(1_000, this.opts.longPollMs)),
+          () =>
+            this.handle.executeUpdate<RoutingTable, [{ knownVersion: number; waitMs: number }]>('awaitRoutingTable', {
+              args: [{ knownVersion: this.version, waitMs: this.opts.longPollMs }],
+            }),
+        );
+        this.install(t);
+        delay = this.opts.backoffMs.initial;
+        continue;
+      } catch {
+        this.stats.refreshFailures += 1;
+      }
+      if (this.closed) return;
+      try {
+        this.install(
+          await this.opts.client.connection.withDeadline(Date.now() + 5_000, () =>
+            this.handle.query<RoutingTable>('routingTable'),
+          ),
+        );
+      } catch {
+        // keep routing on the table we have (invariant 1)
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, this.opts.backoffMs.max);
+    }
+  }
+}

@@ -1,0 +1,305 @@
+/** The LoadBalancer agent and the in-process router on the real dev server, fed by a real NodeDiscovery. */
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { AgentStateView } from '../../src/contracts/common';
+import type {
+  Breaker,
+  LoadBalancerState,
+  RouteDecision,
+  RoutingTable,
+  Target,
+} from '../../src/contracts/load-balancer';
+import { Router } from '../../src/router/router';
+import { startHost, type TestHost } from '../support/hosts';
+import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
+
+const FAST = { heartbeatIntervalMs: 1_000, healthCheckIntervalMs: 1_000, topologySyncIntervalMs: 60_000 };
+
+let t: TestTemporal;
+let worker: TestWorker;
+const taskQueue = uniqueId('lb-tq');
+const cleanups: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  t = await connect();
+  worker = await startWorker(t.client, taskQueue, 'observer-lb');
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+afterAll(async () => {
+  await worker?.stop();
+  await t?.close();
+});
+
+async function start(
+  type: string,
+  workflowId: string,
+  clusterId: string,
+  config: Record<string, unknown>,
+): Promise<WorkflowHandle> {
+  const handle = await t.client.workflow.start(type, {
+    workflowId,
+    taskQueue,
+    args: [{ clusterId, config: { ...FAST, ...config } }],
+  });
+  cleanups.push(() => handle.terminate('test done').catch(() => undefined));
+  return handle;
+}
+
+/** A cluster: NodeDiscovery with `n` announced hosts (host 3 serves web=8080), then the LoadBalancer. */
+async function cluster(n: number, lbConfig: Record<string, unknown> = {}) {
+  const clusterId = uniqueId('lb');
+  const nd = await start('nodeDiscoveryWorkflow', `${clusterId}/node-discovery`, clusterId, {
+    strategies: ['registry'],
+  });
+  const hosts: TestHost[] = [];
+  for (let i = 1; i <= n; i++) {
+    const h = await startHost(`n${i}`, clusterId, i % 2 ? 'zone-a' : 'zone-b', i === 3 ? { web: 8080 } : {});
+    cleanups.push(() => h.close());
+    hosts.push(h);
+    await nd.signal('announce', h.announcement());
+  }
+  await eventually(
+    'members alive',
+    () => nd.query<{ status: string }[]>('nodes'),
+    (m) => m.filter((x) => x.status === 'alive').length === n,
+  );
+  const lb = await start('loadBalancerWorkflow', `${clusterId}/load-balancer`, clusterId, lbConfig);
+  const table = () => lb.query<RoutingTable>('routingTable');
+  await eventually('targets', table, (tb) => tb.targets.length === n);
+  return { clusterId, nd, lb, hosts, table };
+}
+
+const ids = (tb: RoutingTable) => tb.targets.map((x) => x.id);
+
+describe('LoadBalancer agent', () => {
+  it('takes its targets from NodeDiscovery (at start, then from topology broadcasts)', async () => {
+    const { clusterId, nd, lb, table } = await cluster(3);
+    expect(ids(await table())).toEqual(['n1/host', 'n2/host', 'n3/web']);
+    const targets = await lb.query<Target[]>('targets');
+    expect(targets.find((x) => x.id === 'n3/web')).toMatchObject({
+      port: 8080,
+      zone: 'zone-a',
+      status: 'alive',
+      health: 'healthy',
+    });
+    expect(targets.find((x) => x.id === 'n1/host')?.port).toBeGreaterThan(0); // the health endpoint when no service is announced
+    const h4 = await startHost('n4', clusterId, 'zone-b');
+    cleanups.push(() => h4.close());
+    await nd.signal('announce', h4.announcement());
+    const tb = await eventually('n4 joins the table', table, (x) => x.targets.length === 4);
+    expect(ids(tb)).toContain('n4/host');
+  });
+
+  it('a capacity update changes the weights; a small load change publishes nothing', async () => {
+    const { lb, table } = await cluster(3);
+    const v0 = (await table()).version;
+    await lb.signal('nodeCapacityUpdate', { nodeId: 'n1', capacity: { cpu: 4, memory: 4, network: 4 } });
+    const tb = await eventually('new weights', table, (x) => x.version > v0);
+    expect(Object.fromEntries(tb.targets.map((x) => [x.id, x.weight]))).toEqual({
+      'n1/host': 100,
+      'n2/host': 25,
+      'n3/web': 25,
+    });
+    await lb.signal('nodeCapacityUpdate', { nodeId: 'n2', load: { cpu: 0.01 } });
+    await lb.signal('heartbeat', { from: 'marker' });
+    await eventually(
+      'marker',
+      () => lb.query<AgentStateView>('state'),
+      (s) => s.base.heartbeats.lastFrom === 'marker',
+    );
+    expect((await table()).version).toBe(tb.version);
+    await lb.signal('nodeCapacityUpdate', { nodeId: 'n2', load: { cpu: 0.9 } });
+    const hot = await eventually('n2 overloaded', table, (x) => x.version > tb.version);
+    expect(hot.targets.find((x) => x.id === 'n2/host')).toMatchObject({ overloaded: true });
+  });
+
+  it("a failing target's breaker opens, then half-opens and closes", async () => {
+    const { lb, table } = await cluster(3, { breaker: { baseEjectionMs: 400, halfOpenSuccesses: 1 } });
+    await lb.signal('reportOutcome', {
+      router: 'r1',
+      outcomes: [{ targetId: 'n2/host', ok: false, latencyMs: 3, count: 5 }],
+    });
+    const open = await eventually('n2 ejected', table, (x) => !ids(x).includes('n2/host'));
+    expect(open.excluded).toEqual([{ id: 'n2/host', reason: 'breaker open: 5 consecutive failures' }]);
+    const half = await eventually('half-open after the ejection', table, (x) => ids(x).includes('n2/host'), 5_000);
+    expect(half.targets.find((x) => x.id === 'n2/host')?.breaker).toBe('half_open');
+    await lb.signal('reportOutcome', { router: 'r1', outcomes: [{ targetId: 'n2/host', ok: true, latencyMs: 3 }] });
+    const b = await eventually(
+      'closed',
+      () => lb.query<Record<string, Breaker>>('breakers'),
+      (x) => x['n2/host']?.state === 'closed',
+    );
+    expect(b['n2/host']?.ejections).toBe(1);
+  });
+
+  it('a traffic surge switches the strategy and records the pattern; it reverts when the surge is over', async () => {
+    const { lb, table } = await cluster(2);
+    await lb.signal('trafficSurgeDetected', {
+      requestsPerSecond: 5_000,
+      baselinePerSecond: 500,
+      durationMs: 600,
+      source: 'test',
+    });
+    expect((await eventually('surge strategy', table, (x) => x.strategy === 'least_connections')).strategy).toBe(
+      'least_connections',
+    );
+    const s = await lb.query<AgentStateView<LoadBalancerState>>('state');
+    expect(s.agent.patterns).toEqual([
+      expect.objectContaining({ requestsPerSecond: 5_000, from: 'round_robin', to: 'least_connections' }),
+    ]);
+    expect(s.agent.thresholds?.cpu).toBe(0.72);
+    await eventually('reverted', table, (x) => x.strategy === 'round_robin', 5_000);
+  });
+
+  it('a node declared dead leaves the table (from a verdict, and from NodeDiscovery)', async () => {
+    const { nd, lb, table, hosts } = await cluster(3);
+    await lb.signal('nodeHealthChange', { nodeId: 'n1', status: 'dead', observer: 'failure-detector' });
+    const tb = await eventually('n1 gone', table, (x) => !ids(x).includes('n1/host'));
+    expect(tb.excluded).toEqual([{ id: 'n1/host', reason: 'node dead' }]);
+    await nd.signal('leave', { nodeId: 'n2', bootId: hosts[1]?.bootId });
+    const tb2 = await eventually('n2 gone', table, (x) => !ids(x).includes('n2/host'));
+    expect(ids(tb2)).toEqual(['n3/web']);
+  });
+
+  it('distributeLoad decides, sticks a key to one target, says why when nothing is routable, and rejects bad input', async () => {
+    const { lb } = await cluster(3);
+    const route = (r: Record<string, unknown>) =>
+      lb.executeUpdate<RouteDecision, [Record<string, unknown>]>('distributeLoad', { args: [r] });
+    const picks = [await route({}), await route({}), await route({})].map((d) => d.routeTo?.targetId);
+    expect(new Set(picks)).toEqual(new Set(['n1/host', 'n2/host', 'n3/web']));
+    const sticky = await route({ key: 'user-7', strategy: 'consistent_hash' });
+    for (let i = 0; i < 3; i++)
+      expect((await route({ key: 'user-7', strategy: 'consistent_hash' })).routeTo?.targetId).toBe(
+        sticky.routeTo?.targetId,
+      );
+    expect((await route({ service: 'web' })).routeTo).toMatchObject({ nodeId: 'n3', port: 8080, service: 'web' });
+    expect(await route({ service: 'cache' })).toMatchObject({
+      routeTo: null,
+      metadata: { reason: 'no target of service cache' },
+    });
+    await expect(route({ strategy: 'fastest' })).rejects.toThrow(WorkflowUpdateFailedError);
+    await expect(lb.executeUpdate('setStrategy', { args: [{ strategy: 'random' }] })).rejects.toThrow(
+      WorkflowUpdateFailedError,
+    );
+    const history = await lb.query<{ targetId: string | null }[]>('history');
+    expect(history).toHaveLength(7);
+
+    const empty = await start('loadBalancerWorkflow', `${uniqueId('lbe')}/load-balancer`, 'nobody', {});
+    const d = await empty.executeUpdate<RouteDecision, [Record<string, unknown>]>('distributeLoad', { args: [{}] });
+    expect(d).toMatchObject({ routeTo: null, metadata: { reason: 'no routable target', candidates: 0 } });
+  });
+});
+
+describe('router', () => {
+  it('holds the table, follows new versions by long-poll, picks locally and reports outcomes in batches', async () => {
+    const { clusterId, lb, table } = await cluster(3);
+    const router = await new Router({
+      client: t.client,
+      clusterId,
+      name: 'r-test',
+      reportIntervalMs: 100,
+      longPollMs: 2_000,
+    }).start();
+    cleanups.push(() => router.close());
+    expect(router.version).toBe((await table()).version);
+    const picked = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const target = router.pick();
+      if (!target) throw new Error('no target');
+      picked.add(target.id);
+      router.begin(target);
+      router.end(target, true, 2);
+    }
+    expect(picked).toEqual(new Set(['n1/host', 'n2/host', 'n3/web']));
+    await eventually(
+      'outcomes reported',
+      () => lb.query<AgentStateView<LoadBalancerState>>('state'),
+      (s) => s.agent.outcomes.outcomes === 6,
+    );
+
+    const v0 = router.version;
+    const t0 = Date.now();
+    await lb.signal('nodeCapacityUpdate', { nodeId: 'n1', capacity: { cpu: 8 } });
+    await eventually(
+      'router has the new table',
+      async () => router.version,
+      (v) => v > v0,
+      5_000,
+      5,
+    );
+    expect(Date.now() - t0).toBeLessThan(2_000); // long-poll, not the 2 s poll timeout
+    const strategy = await lb.executeUpdate<{ tableVersion: number }, [{ strategy: string }]>('setStrategy', {
+      args: [{ strategy: 'weighted_round_robin' }],
+    });
+    await eventually(
+      'router follows setStrategy',
+      async () => router.table?.strategy,
+      (s) => s === 'weighted_round_robin',
+      5_000,
+      5,
+    );
+    expect(router.version).toBe(strategy.tableVersion);
+  });
+
+  it('keeps routing on its last table while the agent cannot answer, and catches up when it can', async () => {
+    const clusterId = uniqueId('lbr');
+    const queue = uniqueId('lbr-tq');
+    let w = await startWorker(t.client, queue);
+    const nd = await t.client.workflow.start('nodeDiscoveryWorkflow', {
+      workflowId: `${clusterId}/node-discovery`,
+      taskQueue: queue,
+      args: [{ clusterId, config: { ...FAST, strategies: ['registry'] } }],
+    });
+    const h = await startHost('r1', clusterId);
+    cleanups.push(() => h.close());
+    await nd.signal('announce', h.announcement());
+    await eventually(
+      'alive',
+      () => nd.query<{ status: string }[]>('nodes'),
+      (m) => m[0]?.status === 'alive',
+    );
+    const lb = await t.client.workflow.start('loadBalancerWorkflow', {
+      workflowId: `${clusterId}/load-balancer`,
+      taskQueue: queue,
+      args: [{ clusterId, config: FAST }],
+    });
+    cleanups.push(() => Promise.all([nd, lb].map((x) => x.terminate('test done').catch(() => undefined))));
+    await eventually(
+      'target',
+      () => lb.query<RoutingTable>('routingTable'),
+      (x) => x.targets.length === 1,
+    );
+    const router = await new Router({
+      client: t.client,
+      clusterId,
+      longPollMs: 300,
+      backoffMs: { initial: 50, max: 200 },
+    }).start();
+    cleanups.push(() => router.close());
+
+    await w.stop(); // no worker: the agent cannot answer updates or queries
+    const failuresBefore = router.stats.refreshFailures;
+    await eventually(
+      'refresh failing',
+      async () => router.stats.refreshFailures,
+      (n) => n > failuresBefore,
+      10_000,
+      20,
+    );
+    for (let i = 0; i < 10; i++) expect(router.pick()?.id).toBe('r1/host');
+    await lb.signal('nodeCapacityUpdate', { nodeId: 'r1', load: { cpu: 0.95 } }); // waits in history for a worker
+    const stale = router.version;
+
+    w = await startWorker(t.client, queue);
+    cleanups.push(() => w.stop());
+    await eventually(
+      'caught up',
+      async () => router.version,
+      (v) => v > stale,
+      15_000,
+      20,
+    );
+    expect(router.table?.targets[0]?.overloaded).toBe(true);
+  });
+});
