@@ -183,7 +183,7 @@ describe('LoadBalancer agent', () => {
       WorkflowUpdateFailedError,
     );
     const history = await lb.query<{ targetId: string | null }[]>('history');
-    expect(history).toHaveLength(7);
+    expect(history).toHaveLength(9); // 3 + 4 sticky + web + cache; rejected updates never reach history
 
     const empty = await start('loadBalancerWorkflow', `${uniqueId('lbe')}/load-balancer`, 'nobody', {});
     const d = await empty.executeUpdate<RouteDecision, [Record<string, unknown>]>('distributeLoad', { args: [{}] });
