@@ -8,6 +8,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { AGENT_ROLES, agentWorkflowId } from '../contracts/agents';
 import { topologyUpdateSignal, type MemberSummary, type TopologyUpdatePayload } from '../contracts/common';
 import { nodesQuery, topologyQuery, type ConnectivityResult } from '../contracts/node-discovery';
+import { summaryOf } from '../core/membership';
 import { checkEndpoint, type CheckConnectivityInput } from './connectivity';
 import { dnsDiscover } from './dns-discovery';
 import { multicastDiscover } from './multicast-discovery';
@@ -58,16 +59,7 @@ export function createActivities(ctx: ActivityContext) {
       const handle = ctx.client.workflow.getHandle(agentWorkflowId(input.clusterId, 'node-discovery'));
       try {
         const [nodes, topology] = await Promise.all([handle.query(nodesQuery), handle.query(topologyQuery)]);
-        const members = nodes.map((m) => ({
-          nodeId: m.nodeId,
-          status: m.status,
-          health: m.health,
-          address: m.address,
-          healthPort: m.healthPort,
-          zone: m.zone,
-          incarnation: m.incarnation,
-          services: m.services,
-        }));
+        const members = nodes.map(summaryOf);
         return { version: topology.version, members };
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return null;

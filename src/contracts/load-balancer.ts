@@ -1,7 +1,8 @@
 /** LoadBalancer: targets, capacities, loads, circuit breakers, a versioned routing table. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import { BaseConfig, NodeHealth, NodeStatus } from './common';
+import { BaseConfig, type NodeHealth, type NodeStatus } from './common';
+import { NodeHealthChangePayload } from './node-discovery';
 
 export const LB_STRATEGIES = [
   'round_robin',
@@ -236,18 +237,8 @@ export const AwaitTable = z.object({
   waitMs: z.number().int().min(0).max(120_000).default(30_000),
 });
 
-export const HealthVerdict = z
-  .object({
-    nodeId: z.string().min(1),
-    status: NodeStatus.optional(),
-    health: NodeHealth.optional(),
-    reason: z.string().optional(),
-    observer: z.string().optional(),
-  })
-  .refine((p) => p.status !== undefined || p.health !== undefined, {
-    message: 'expected at least one of status or health',
-    path: ['status'],
-  });
+/** A liveness or health verdict about a node: the same message NodeDiscovery takes. */
+export const HealthVerdict = NodeHealthChangePayload;
 export type HealthVerdict = z.infer<typeof HealthVerdict>;
 
 export interface Decision {

@@ -7,7 +7,7 @@
  *    the process that just left never revives it.
  * 3. Every change bumps the topology version by one and is recorded once in the history.
  */
-import type { NodeHealth, NodeStatus, TopologyChange, TopologyChangeKind } from '../contracts/common';
+import type { MemberSummary, NodeHealth, NodeStatus, TopologyChange, TopologyChangeKind } from '../contracts/common';
 import type {
   Announcement,
   Candidate,
@@ -297,4 +297,18 @@ export function topologyOf(state: NodeDiscoveryState): Topology {
 
 export function membersOf(state: NodeDiscoveryState): Member[] {
   return Object.values(state.members).sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+}
+
+/** What other agents are told about a member (topology broadcasts, readMembers). */
+export function summaryOf(m: Member): MemberSummary {
+  return {
+    nodeId: m.nodeId,
+    status: m.status,
+    health: m.health,
+    address: m.address,
+    healthPort: m.healthPort,
+    zone: m.zone,
+    incarnation: m.incarnation,
+    services: m.services,
+  };
 }

@@ -42,6 +42,7 @@ import {
   membersOf,
   mergeCandidates,
   recordConnectivity,
+  summaryOf,
   topologyOf,
   type MembershipPolicy,
 } from '../core/membership';
@@ -227,16 +228,7 @@ class Discovery {
 
   private async broadcast(changes: TopologyChange[]): Promise<void> {
     if (!changes.length || !this.config.broadcast) return;
-    const members: MemberSummary[] = membersOf(this.state).map((m) => ({
-      nodeId: m.nodeId,
-      status: m.status,
-      health: m.health,
-      address: m.address,
-      healthPort: m.healthPort,
-      zone: m.zone,
-      incarnation: m.incarnation,
-      services: m.services,
-    }));
+    const members: MemberSummary[] = membersOf(this.state).map(summaryOf);
     const { broadcastTopology } = proxyActivities<Activities>({
       startToCloseTimeout: '10s',
       retry: { maximumAttempts: 3, initialInterval: '200ms' },
