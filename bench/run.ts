@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [discovery|up|all] [--runs N] [--up-runs N]`: benchmarks that print tables.
+ * `npm run bench -- [discovery|up|router|all] [--runs N] [--up-runs N]`: benchmarks that print tables.
  * Each starts its own Temporal dev server on free ports; nothing touches a running `npm run up`.
  */
 import { mkdtempSync } from 'node:fs';
@@ -11,9 +11,10 @@ import { writeWorkflowBundle } from '../scripts/lib/bundle';
 import { startDevServer } from '../scripts/lib/dev-server';
 import { benchDiscovery, discoveryRows } from './discovery';
 import { printTable } from './stats';
+import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
 
-const USAGE = 'usage: npm run bench -- [discovery|up|all] [--runs N (default 20)] [--up-runs N (default 3)]';
+const USAGE = 'usage: npm run bench -- [discovery|up|router|all] [--runs N (default 20)] [--up-runs N (default 3)]';
 
 function count(name: string, raw: string | undefined, def: number): number {
   if (raw === undefined) return def;
@@ -29,14 +30,26 @@ async function main(): Promise<void> {
     options: { runs: { type: 'string' }, 'up-runs': { type: 'string' } },
   });
   const which = positionals[0] ?? 'all';
-  if (!['discovery', 'up', 'all'].includes(which))
-    throw new Error(`BENCH: expected discovery, up or all, got ${JSON.stringify(which)}\n${USAGE}`);
+  if (!['discovery', 'up', 'router', 'all'].includes(which))
+    throw new Error(`BENCH: expected discovery, up, router or all, got ${JSON.stringify(which)}\n${USAGE}`);
   const runs = count('runs', values.runs, 20);
   const upRuns = count('up-runs', values['up-runs'], 3);
   console.log(
     `bench: node ${process.version}, ${(await import('node:os')).cpus().length} cpus, ${new Date().toISOString()}`,
   );
 
+  if (which === 'router' || which === 'all') {
+    printTable(
+      'router decision cost (one core, batches of 1000; target RR and P2C at 100: p99 ≤ 10 µs, ≥ 1 M/s)',
+      ['strategy', 'targets', 'ns p50', 'ns p99', 'decisions/s'],
+      benchRouter(),
+    );
+    printTable(
+      'Maglev at 1,000 targets',
+      ['targets', 'table size', 'build ms', 'keys moved % (one leaves)', 'ideal %'],
+      benchMaglev(),
+    );
+  }
   if (which === 'discovery' || which === 'all') {
     const dir = mkdtempSync(join(tmpdir(), 'cluster-agents-bench-'));
     const [server, bundle] = await Promise.all([
