@@ -3,53 +3,51 @@
  * one core, no server. Decisions are timed in batches of 1,000 (a per-call clock read would cost
  * more than the decision); p50/p99 are over the batches' per-decision means.
  */
-import type { LbStrategy, RouteTarget, RoutingTable } from '../src/contracts/load-balancer';
-import { LB_STRATEGIES } from '../src/contracts/load-balancer';
+import {
+  LB_STRATEGIES,
+  LoadBalancerConfig,
+  type LbStrategy,
+  type RoutingTable,
+  type Target,
+} from '../src/contracts/load-balancer';
+import { buildRoutingTable } from '../src/core/lb/table';
 import { buildMaglev, maglevLookup } from '../src/core/lb/maglev';
 import { Picker } from '../src/core/lb/picker';
 import { percentile } from './stats';
 
+/** A table as the agent builds it (src/core/lb/table.ts), from n targets of varied capacity and load. */
 function table(n: number, strategy: LbStrategy): RoutingTable {
-  const targets: RouteTarget[] = Array.from({ length: n }, (_, i) => ({
-    id: `node-${i}/web`,
-    nodeId: `node-${i}`,
-    service: 'web',
-    address: '10.0.0.1',
-    port: 8000 + i,
-    zone: `zone-${i % 3}`,
-    weight: 1 + (i % 7) * 10,
-    headroom: 0.5 + (i % 5) / 10,
-    ewmaMs: 5 + (i % 11),
-    connections: i % 17,
-    maxConnections: 1000,
-    trend: (i % 3) / 100,
-    overloaded: false,
-    breaker: 'closed',
-  }));
-  const zones: RoutingTable['zones'] = {
-    'zone-0': { live: 0, routed: 0 },
-    'zone-1': { live: 0, routed: 0 },
-    'zone-2': { live: 0, routed: 0 },
-  };
-  for (const t of targets) {
-    const z = zones[t.zone] as { live: number; routed: number };
-    z.live++;
-    z.routed++;
+  const targets: Record<string, Target> = {};
+  for (let i = 0; i < n; i++) {
+    const id = `node-${i}/web`;
+    targets[id] = {
+      id,
+      nodeId: `node-${i}`,
+      service: 'web',
+      address: '10.0.0.1',
+      port: 8000 + i,
+      zone: `zone-${i % 3}`,
+      status: 'alive',
+      health: 'healthy',
+      incarnation: 1,
+      capacity: { cpu: 1 + (i % 7), memory: 1 + (i % 5), network: 1, maxConnections: 1000 },
+      load: { cpu: (i % 5) / 10, memory: (i % 4) / 10, network: 0.1, connections: i % 17 },
+      ewmaMs: 5 + (i % 11),
+      requests: 0,
+      failures: 0,
+    };
   }
-  return {
+  const config = LoadBalancerConfig.parse({});
+  return buildRoutingTable({
+    clusterId: 'bench',
     version: 1,
-    clusterId: 'b',
-    builtAt: 0,
+    now: 0,
     strategy,
-    panic: false,
-    healthyShare: 1,
-    zonePenaltyMs: 20,
-    spilloverThreshold: 0.5,
-    maglevTableSize: 65_537,
+    thresholds: config.thresholds,
+    config,
     targets,
-    excluded: [],
-    zones,
-  };
+    breakers: {},
+  });
 }
 
 export function benchRouter(): (string | number)[][] {
