@@ -1,0 +1,144 @@
+/**
+ * The FailureDetector's verdict on one suspect, as a pure function of what it has heard.
+ *
+ * Evidence comes from indirect probes (SWIM): k live peers each probe the suspect's health
+ * endpoint from their own host.
+ *   - `answered` (an HTTP answer from the same boot) refutes: it counts as an arrival for φ and
+ *     voids every earlier confirmation.
+ *   - `refused` (nothing listens: the process is gone) and `rebooted` (another boot answers: the
+ *     suspected incarnation is gone) are strong: each observer that saw one is a confirmation that
+ *     shortens the Lifeguard suspicion timeout.
+ *   - `timeout` / `error` are weak: a paused, overloaded or cut-off host looks the same as a dead
+ *     one, so they only let φ decide, and φ carries the acceptable pause.
+ *
+ * Invariants:
+ * 1. One observer never condemns a host alone on weak evidence: the lease (the server's view) and
+ *    at least one peer must agree, and φ must pass the threshold.
+ * 2. Evidence counts only if it is newer than both the suspicion and the last arrival.
+ * 3. A suspect with no peers to ask is judged on φ alone (a one-host cluster still detects).
+ */
+import { elapsedForPhi, phi, type ArrivalStats, type PhiParams } from './phi';
+import { suspicionTimeout, type SuspicionParams } from './suspicion';
+import { murmur3 } from '../lb/hash';
+
+export const PROBE_EVIDENCE = ['answered', 'refused', 'rebooted', 'timeout', 'error'] as const;
+export type ProbeEvidenceKind = (typeof PROBE_EVIDENCE)[number];
+export const STRONG: readonly ProbeEvidenceKind[] = ['refused', 'rebooted'];
+
+export interface ProbeEvidence {
+  observer: string;
+  evidence: ProbeEvidenceKind;
+  /** When the result reached the agent (workflow time, ms). */
+  at: number;
+  latencyMs: number;
+  httpStatus?: number;
+  error?: string;
+}
+
+export interface Suspicion {
+  nodeId: string;
+  incarnation: number;
+  bootId: string;
+  address: string;
+  healthPort: number;
+  /** When the suspicion began (workflow time). */
+  since: number;
+  /** Last heartbeat that reached the server, or last answered probe (workflow time). */
+  lastArrivalAt: number;
+  arrivals: ArrivalStats;
+  /** The latest result of each observer. */
+  probes: Record<string, ProbeEvidence>;
+  /** Probers asked in the latest round. */
+  asked: string[];
+  rounds: number;
+  /** Rounds whose probes all came back. */
+  completedRounds: number;
+  declaredDeadAt?: number;
+}
+
+export interface JudgeParams extends PhiParams {
+  phiThreshold: number;
+  suspicion: SuspicionParams;
+  /** The host's configured heartbeat interval, φ's mean until intervals are known (ms). */
+  heartbeatIntervalMs: number;
+}
+
+export interface Judgement {
+  verdict: 'dead' | 'wait';
+  phi: number;
+  confirmations: string[];
+  weak: string[];
+  /** Suspicion timeout for the confirmations so far (ms). */
+  timeoutMs: number;
+  /** When to judge again if nothing new arrives (workflow time). */
+  recheckAt: number;
+  reason: string;
+}
+
+/** Records a probe result; an answer from the same boot is an arrival (invariant 2). */
+export function recordProbe(s: Suspicion, e: ProbeEvidence): void {
+  s.probes[e.observer] = e;
+  if (e.evidence === 'answered') s.lastArrivalAt = Math.max(s.lastArrivalAt, e.at);
+}
+
+export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
+  const after = Math.max(s.since, s.lastArrivalAt);
+  const fresh = Object.values(s.probes).filter((e) => e.at >= after);
+  const confirmations = fresh.filter((e) => STRONG.includes(e.evidence)).map((e) => e.observer);
+  const weak = fresh.filter((e) => e.evidence === 'timeout' || e.evidence === 'error').map((e) => e.observer);
+  const expected = s.asked.length;
+  const timeoutMs = suspicionTimeout(confirmations.length, expected, p.suspicion);
+  const silentMs = now - s.lastArrivalAt;
+  const phiNow = phi(silentMs, s.arrivals, p, p.heartbeatIntervalMs);
+  const phiAt = s.lastArrivalAt + elapsedForPhi(p.phiThreshold, s.arrivals, p, p.heartbeatIntervalMs);
+  const base = { phi: round(phiNow), confirmations: confirmations.sort(), weak: weak.sort(), timeoutMs };
+
+  if (confirmations.length > 0 && now - after >= timeoutMs) {
+    const kinds = [...new Set(fresh.filter((e) => STRONG.includes(e.evidence)).map((e) => e.evidence))].join('/');
+    return {
+      ...base,
+      verdict: 'dead',
+      recheckAt: now,
+      reason: `${confirmations.length} of ${expected} observers confirm (${kinds}) after ${now - after} ms suspect`,
+    };
+  }
+  const peersAgree = confirmations.length + weak.length > 0;
+  const noPeers = expected === 0;
+  const waitedOut = now - s.since >= p.suspicion.maxMs;
+  if (phiNow >= p.phiThreshold && (peersAgree || noPeers || waitedOut)) {
+    const why = peersAgree
+      ? `${confirmations.length + weak.length} observers agree`
+      : noPeers
+        ? 'no peer to ask'
+        : 'no peer answered';
+    return {
+      ...base,
+      verdict: 'dead',
+      recheckAt: now,
+      reason: `φ ${round(phiNow)} ≥ ${p.phiThreshold} after ${silentMs} ms silent; ${why}`,
+    };
+  }
+  const candidates = [phiAt];
+  if (confirmations.length > 0) candidates.push(after + timeoutMs);
+  if (!peersAgree && !noPeers) candidates.push(s.since + p.suspicion.maxMs);
+  const recheckAt = Math.max(now + 1, Math.min(...candidates));
+  return { ...base, verdict: 'wait', recheckAt, reason: `φ ${round(phiNow)} after ${silentMs} ms silent` };
+}
+
+/**
+ * Up to k probers for `suspect`, from the live peers, rotated by round so that one slow peer is
+ * not asked every time; deterministic (a workflow calls it).
+ */
+export function chooseProbers(peers: readonly string[], suspect: string, k: number, round: number): string[] {
+  return peers
+    .filter((id) => id !== suspect)
+    .map((id) => ({ id, h: murmur3(`${suspect}/${round}/${id}`) }))
+    .sort((a, b) => a.h - b.h || a.id.localeCompare(b.id))
+    .slice(0, k)
+    .map((x) => x.id);
+}
+
+/** Three decimals; ∞ becomes 999 so that state stays JSON (JSON has no Infinity). */
+function round(x: number): number {
+  return Number.isFinite(x) ? Math.min(999, Math.round(x * 1000) / 1000) : 999;
+}
