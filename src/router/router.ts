@@ -35,6 +35,8 @@ export interface RouterOptions {
   /** Backoff after a failed refresh: first delay and cap (ms, defaults 200 and 10 000). */
   backoffMs?: { initial: number; max: number };
   random?: () => number;
+  /** Called after a newer table replaced the one held (e.g. to log or measure propagation). */
+  onTable?: (table: RoutingTable) => void;
 }
 
 interface Pending {
@@ -51,8 +53,13 @@ export class Router {
   private pending = new Map<string, Pending>();
   private closed = false;
   private loop: Promise<void> | undefined;
+  /** Cancels the backoff sleep on close. */
+  private readonly stopping = new AbortController();
+  /** Cancels the call in flight on close (one per call: the SDK never removes its abort listener). */
+  private callInFlight: AbortController | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
-  private readonly opts: Required<Omit<RouterOptions, 'clientZone' | 'strategy' | 'random'>> & RouterOptions;
+  private readonly opts: Required<Omit<RouterOptions, 'clientZone' | 'strategy' | 'random' | 'onTable'>> &
+    RouterOptions;
   /** Times the table was replaced, and refresh failures (for operators and tests). */
   readonly stats = { tables: 0, refreshFailures: 0, reportsSent: 0, reportFailures: 0 };
 
@@ -158,12 +165,26 @@ export class Router {
     }
   }
 
+  /** Stops refreshing (the long-poll in flight is cancelled) and sends the outcomes still pending. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.reportTimer) clearInterval(this.reportTimer);
+    this.stopping.abort();
+    this.callInFlight?.abort();
+    await this.loop?.catch(() => undefined);
     await this.flush();
-    // The loop ends when its current long-poll returns (at most longPollMs).
-    this.loop?.catch(() => undefined);
+  }
+
+  /** A call of the refresh loop: bounded by `ms`, cancelled by close (no call outlives the router). */
+  private async call<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+    const connection = this.opts.client.connection;
+    const ctrl = new AbortController();
+    this.callInFlight = ctrl;
+    try {
+      return await connection.withAbortSignal(ctrl.signal, () => connection.withDeadline(Date.now() + ms, fn));
+    } finally {
+      if (this.callInFlight === ctrl) this.callInFlight = undefined;
+    }
   }
 
   private install(t: RoutingTable): boolean {
@@ -181,6 +202,7 @@ export class Router {
     }
     this.picker = next;
     this.stats.tables += 1;
+    this.opts.onTable?.(t);
     return true;
   }
 
@@ -188,31 +210,38 @@ export class Router {
     let delay = this.opts.backoffMs.initial;
     while (!this.closed) {
       try {
-        const t = await this.opts.client.connection.withDeadline(
-          Date.now() + this.opts.longPollMs + Math.min(10_000, Math.max(1_000, this.opts.longPollMs)),
-          () =>
-            this.handle.executeUpdate<RoutingTable, [{ knownVersion: number; waitMs: number }]>('awaitRoutingTable', {
-              args: [{ knownVersion: this.version, waitMs: this.opts.longPollMs }],
-            }),
+        const t = await this.call(this.opts.longPollMs + Math.min(10_000, Math.max(1_000, this.opts.longPollMs)), () =>
+          this.handle.executeUpdate<RoutingTable, [{ knownVersion: number; waitMs: number }]>('awaitRoutingTable', {
+            args: [{ knownVersion: this.version, waitMs: this.opts.longPollMs }],
+          }),
         );
         this.install(t);
         delay = this.opts.backoffMs.initial;
         continue;
       } catch {
+        if (this.closed) return;
         this.stats.refreshFailures += 1;
       }
-      if (this.closed) return;
       try {
-        this.install(
-          await this.opts.client.connection.withDeadline(Date.now() + 5_000, () =>
-            this.handle.query<RoutingTable>('routingTable'),
-          ),
-        );
+        this.install(await this.call(5_000, () => this.handle.query<RoutingTable>('routingTable')));
       } catch {
         // keep routing on the table we have (invariant 1)
       }
-      await new Promise((r) => setTimeout(r, delay));
+      await this.sleep(delay);
       delay = Math.min(delay * 2, this.opts.backoffMs.max);
     }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    const signal = this.stopping.signal;
+    return new Promise((ok) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        ok();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
+    });
   }
 }

@@ -240,6 +240,16 @@ describe('router', () => {
       5,
     );
     expect(router.version).toBe(strategy.tableVersion);
+
+    // close() cancels the long-poll in flight instead of waiting out its 30 s.
+    const tables: number[] = [];
+    const idle = await new Router({ client: t.client, clusterId, onTable: (x) => tables.push(x.version) }).start();
+    expect(tables).toEqual([router.version]);
+    await new Promise((r) => setTimeout(r, 200)); // its long-poll is now waiting in the agent
+    const c0 = Date.now();
+    await idle.close();
+    expect(Date.now() - c0).toBeLessThan(2_000);
+    expect(idle.stats.refreshFailures).toBe(0);
   });
 
   it('keeps routing on its last table while the agent cannot answer, and catches up when it can', async () => {
