@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- [discovery|up|router|all] [--runs N] [--up-runs N]`: benchmarks that print tables.
+ * `npm run bench -- [discovery|up|router|control|balance|all] [--runs N] [--up-runs N] [--routers N] [--calls N]`:
+ * benchmarks that print tables.
  * Each starts its own Temporal dev server on free ports; nothing touches a running `npm run up`.
  */
 import { mkdtempSync } from 'node:fs';
@@ -9,12 +10,16 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { writeWorkflowBundle } from '../scripts/lib/bundle';
 import { startDevServer } from '../scripts/lib/dev-server';
+import { benchControl, controlRows } from './control';
 import { benchDiscovery, discoveryRows } from './discovery';
 import { printTable } from './stats';
 import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
 
-const USAGE = 'usage: npm run bench -- [discovery|up|router|all] [--runs N (default 20)] [--up-runs N (default 3)]';
+const BENCHES = ['discovery', 'up', 'router', 'control', 'balance', 'all'];
+const USAGE =
+  'usage: npm run bench -- [discovery|up|router|control|balance|all] [--runs N (default 20)] [--up-runs N (default 3)]' +
+  ' [--routers N (default 5)] [--calls N (default 200)]';
 
 function count(name: string, raw: string | undefined, def: number): number {
   if (raw === undefined) return def;
@@ -27,13 +32,20 @@ async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
-    options: { runs: { type: 'string' }, 'up-runs': { type: 'string' } },
+    options: {
+      runs: { type: 'string' },
+      'up-runs': { type: 'string' },
+      routers: { type: 'string' },
+      calls: { type: 'string' },
+    },
   });
   const which = positionals[0] ?? 'all';
-  if (!['discovery', 'up', 'router', 'all'].includes(which))
-    throw new Error(`BENCH: expected discovery, up, router or all, got ${JSON.stringify(which)}\n${USAGE}`);
+  if (!BENCHES.includes(which))
+    throw new Error(`BENCH: expected one of ${BENCHES.join(', ')}, got ${JSON.stringify(which)}\n${USAGE}`);
   const runs = count('runs', values.runs, 20);
   const upRuns = count('up-runs', values['up-runs'], 3);
+  const routers = count('routers', values.routers, 5);
+  const calls = count('calls', values.calls, 200);
   console.log(
     `bench: node ${process.version}, ${(await import('node:os')).cpus().length} cpus, ${new Date().toISOString()}`,
   );
@@ -51,29 +63,24 @@ async function main(): Promise<void> {
     );
   }
   if (which === 'discovery' || which === 'all') {
-    const dir = mkdtempSync(join(tmpdir(), 'cluster-agents-bench-'));
-    const [server, bundle] = await Promise.all([
-      startDevServer({ port: 0 }),
-      writeWorkflowBundle(join(dir, 'bundle.js')),
-    ]);
-    const connection = await Connection.connect({ address: server.address });
-    try {
-      const env = {
-        TEMPORAL_ADDRESS: server.address,
-        CLUSTER_WORKFLOW_BUNDLE: bundle,
-        CLUSTER_ID: 'bench',
-        CLUSTER_MULTICAST: 'off',
-      };
-      const r = await benchDiscovery(new Client({ connection }), env, runs);
+    await withServer('bench', async (client, env) => {
+      const r = await benchDiscovery(client, env, runs);
       printTable(
         `discovery latency, ms (${runs} worker starts; target: poll → alive p50 ≤ 300 ms)`,
         ['measure', 'n', 'p50', 'p99', 'min', 'max'],
         discoveryRows(r),
       );
-    } finally {
-      await connection.close();
-      await server.stop();
-    }
+    });
+  }
+  if (which === 'control' || which === 'all') {
+    await withServer('bench-control', async (_client, env, address) => {
+      const r = await benchControl({ address, env, routers, updates: runs, calls });
+      printTable(
+        `load-balancer control plane, ms (3 host workers, ${routers} routers; targets: capacity update → all routers p50 ≤ 100 ms, distributeLoad p50 ≤ 20 ms)`,
+        ['measure', 'n', 'p50', 'p99', 'min', 'max'],
+        controlRows(r, routers),
+      );
+    });
   }
   if (which === 'up' || which === 'all') {
     const r = await benchUp(upRuns);
@@ -82,6 +89,31 @@ async function main(): Promise<void> {
       ['run', 'data folder', 'spawn → ready', 'up.ts own clock', 'stop'],
       r.map((x) => [x.run, x.data, x.readyMs, x.reportedMs, x.stopMs]),
     );
+  }
+}
+
+/** A fresh dev server and workflow bundle for one benchmark; host workers get `env`. */
+async function withServer(
+  clusterId: string,
+  fn: (client: Client, env: NodeJS.ProcessEnv, address: string) => Promise<void>,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cluster-agents-bench-'));
+  const [server, bundle] = await Promise.all([
+    startDevServer({ port: 0 }),
+    writeWorkflowBundle(join(dir, 'bundle.js')),
+  ]);
+  const connection = await Connection.connect({ address: server.address });
+  try {
+    const env = {
+      TEMPORAL_ADDRESS: server.address,
+      CLUSTER_WORKFLOW_BUNDLE: bundle,
+      CLUSTER_ID: clusterId,
+      CLUSTER_MULTICAST: 'off',
+    };
+    await fn(new Client({ connection }), env, server.address);
+  } finally {
+    await connection.close();
+    await server.stop();
   }
 }
 
