@@ -1,5 +1,7 @@
 import type { RouteTarget, RoutingTable, Target } from '../../../src/contracts/load-balancer';
 
+export { seeded } from '../../../src/core/lb/simulation';
+
 export function routeTarget(id: string, extra: Partial<RouteTarget> = {}): RouteTarget {
   return {
     id,
@@ -60,18 +62,6 @@ export function target(id: string, extra: Partial<Target> = {}): Target {
     requests: 0,
     failures: 0,
     ...extra,
-  };
-}
-
-/** A seeded PRNG (mulberry32) so P2C tables are reproducible. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

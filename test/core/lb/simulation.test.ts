@@ -2,53 +2,11 @@
  * How load spreads, simulated in virtual time with the real table builder, picker, breakers and
  * state functions (no server): skewed capacities, a slow target, a failing target.
  */
-import { LoadBalancerConfig, type LbStrategy } from '../../../src/contracts/load-balancer';
+import type { LbStrategy } from '../../../src/contracts/load-balancer';
 import { Picker } from '../../../src/core/lb/picker';
-import { applyCapacity, applyOutcomes, emptyLbState, syncTargets, tick } from '../../../src/core/lb/state';
-import { buildRoutingTable } from '../../../src/core/lb/table';
+import { simulateSpread, skewedCluster as cluster } from '../../../src/core/lb/simulation';
+import { applyOutcomes, tick } from '../../../src/core/lb/state';
 import { seeded } from './fixtures';
-
-const member = (nodeId: string, zone = 'a') => ({
-  nodeId,
-  status: 'alive' as const,
-  health: 'healthy' as const,
-  address: '10.0.0.1',
-  healthPort: 80,
-  zone,
-  incarnation: 1,
-});
-
-function cluster(strategy: LbStrategy, capacities: number[], cfgPatch: Record<string, unknown> = {}) {
-  const cfg = LoadBalancerConfig.parse({ strategy, ...cfgPatch });
-  const s = emptyLbState();
-  syncTargets(
-    s,
-    capacities.map((_, i) => member(`n${i}`)),
-    0,
-  );
-  capacities.forEach((c, i) =>
-    applyCapacity(s, { nodeId: `n${i}`, capacity: { cpu: c, memory: c, network: c, maxConnections: 100 * c } }, 0),
-  );
-  let version = 0;
-  const build = (now: number) =>
-    buildRoutingTable({
-      clusterId: 'sim',
-      version: ++version,
-      now,
-      strategy: cfg.strategy,
-      thresholds: cfg.thresholds,
-      config: cfg,
-      targets: s.targets,
-      breakers: s.breakers,
-    });
-  return { cfg, s, build };
-}
-
-/** max/mean of requests per unit of capacity. */
-const imbalance = (perTarget: number[], capacities: number[]) => {
-  const util = perTarget.map((r, i) => r / (capacities[i] as number));
-  return Math.max(...util) / (util.reduce((a, b) => a + b, 0) / util.length);
-};
 
 describe('simulations', () => {
   it('skewed capacities (4:2:1:1): weighted strategies follow capacity, round robin does not', () => {
@@ -60,27 +18,10 @@ describe('simulations', () => {
       'least_connections',
       'capacity_aware',
     ] as LbStrategy[]) {
-      const { build } = cluster(strategy, capacities);
-      const picker = new Picker(build(0), { random: seeded(11) });
       // Requests hold a connection for a time inversely proportional to capacity (service rate).
-      const active: { i: number; until: number }[] = [];
-      const served = new Array<number>(capacities.length).fill(0);
-      for (let t = 0; t < 8_000; t++) {
-        for (let k = active.length - 1; k >= 0; k--) {
-          const a = active[k] as { i: number; until: number };
-          if (a.until <= t) {
-            picker.end(a.i, 1);
-            active.splice(k, 1);
-          }
-        }
-        const i = picker.pick();
-        picker.begin(i);
-        served[i] = (served[i] ?? 0) + 1;
-        active.push({ i, until: t + Math.ceil(40 / (capacities[i] as number)) });
-      }
-      result[strategy] = imbalance(served, capacities);
+      result[strategy] = simulateSpread({ strategy, capacities, requests: 8_000, seed: 11 }).imbalance;
     }
-    expect(result.round_robin).toBeGreaterThan(1.4); // equal requests: 2000 per unit on a small host, 500 on the big one // the small hosts get as much as the big one
+    expect(result.round_robin).toBeGreaterThan(1.4); // equal requests: 2000 per unit on a small host, 500 on the big one
     expect(result.weighted_round_robin).toBeLessThan(1.05);
     expect(result.least_connections).toBeLessThan(1.35);
     // capacity_aware without load reports only sees static headroom (equal here): it spreads by in-flight share.
