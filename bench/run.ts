@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { writeWorkflowBundle } from '../scripts/lib/bundle';
 import { startDevServer } from '../scripts/lib/dev-server';
+import { benchBalance } from './balance';
 import { benchControl, controlRows } from './control';
 import { benchDiscovery, discoveryRows } from './discovery';
 import { printTable } from './stats';
@@ -60,6 +61,13 @@ async function main(): Promise<void> {
       'Maglev at 1,000 targets',
       ['targets', 'table size', 'build ms', 'keys moved % (one leaves)', 'ideal %'],
       benchMaglev(),
+    );
+  }
+  if (which === 'balance' || which === 'all') {
+    printTable(
+      'balance under skewed capacities: max/mean load per unit of capacity (1.00 = proportional; 50,000 simulated requests)',
+      ['capacities', 'strategy', 'served max/mean', 'peak conns max/mean'],
+      benchBalance(),
     );
   }
   if (which === 'discovery' || which === 'all') {
