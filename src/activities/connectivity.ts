@@ -63,15 +63,21 @@ export function checkEndpoint(
             services: body.services,
           });
         });
-        res.on('error', (err) => done({ ok: false, nodeId: target.nodeId, error: err.message }));
+        res.on('error', (err) =>
+          done({ ok: false, nodeId: target.nodeId, error: err.message, errorCode: codeOf(err) }),
+        );
       },
     );
     const timer = setTimeout(() => {
       req.destroy();
-      done({ ok: false, nodeId: target.nodeId, error: `no answer within ${timeoutMs} ms` });
+      done({ ok: false, nodeId: target.nodeId, error: `no answer within ${timeoutMs} ms`, errorCode: 'TIMEOUT' });
     }, timeoutMs);
-    req.on('error', (err) => done({ ok: false, nodeId: target.nodeId, error: err.message }));
+    req.on('error', (err) => done({ ok: false, nodeId: target.nodeId, error: err.message, errorCode: codeOf(err) }));
   });
+}
+
+function codeOf(err: Error): string {
+  return (err as NodeJS.ErrnoException).code ?? 'ERROR';
 }
 
 function parseBody(text: string): HealthzBody {

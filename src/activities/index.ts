@@ -11,12 +11,16 @@ import { nodesQuery, topologyQuery, type ConnectivityResult } from '../contracts
 import { summaryOf } from '../core/membership';
 import { checkEndpoint, type CheckConnectivityInput } from './connectivity';
 import { dnsDiscover } from './dns-discovery';
+import { holdLease, type HoldLeaseInput, type LeaseHost } from './lease';
+import { probeNode, type ProbeInput } from './probe';
 import { multicastDiscover } from './multicast-discovery';
 
 export interface ActivityContext {
   /** The host this worker runs on. */
   nodeId: string;
   client: Client;
+  /** Set on host workers: the process's boot id and vitals, which the lease carries. */
+  host?: LeaseHost;
 }
 
 export interface BroadcastInput {
@@ -32,6 +36,10 @@ export function createActivities(ctx: ActivityContext) {
     },
     dnsDiscover,
     multicastDiscover,
+    /** The host's lease (runs on `host.<nodeId>`). */
+    holdLease: (input: HoldLeaseInput) => holdLease(ctx.host, input),
+    /** An indirect probe of a suspect, from this host. */
+    probeNode: (input: ProbeInput) => probeNode(ctx.nodeId, input),
     /** Signals topologyUpdate to every other agent of the cluster that runs; absent ones are skipped. */
     async broadcastTopology(input: BroadcastInput): Promise<{ delivered: string[]; absent: string[] }> {
       const delivered: string[] = [];

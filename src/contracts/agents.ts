@@ -13,6 +13,7 @@ import {
   LOAD_BALANCER_UPDATES,
   LoadBalancerConfig,
 } from './load-balancer';
+import { FAILURE_DETECTOR_QUERIES, FAILURE_DETECTOR_SIGNALS, FailureDetectorConfig } from './failure-detector';
 
 /** Every cluster-level role of the design; topology changes go to those that run. */
 export const AGENT_ROLES = [
@@ -62,5 +63,14 @@ export const AGENTS: Record<string, AgentSpec> = {
     signals: { ...BASE_SIGNALS, ...LOAD_BALANCER_SIGNALS },
     queries: [...BASE_QUERIES, ...LOAD_BALANCER_QUERIES],
     updates: { configure: ConfigurePayload, ...LOAD_BALANCER_UPDATES },
+  },
+  'failure-detector': {
+    role: 'failure-detector',
+    workflowType: 'failureDetectorWorkflow',
+    description: 'suspicions, indirect probes, phi accrual, dead verdicts',
+    config: FailureDetectorConfig,
+    signals: { ...BASE_SIGNALS, ...FAILURE_DETECTOR_SIGNALS },
+    queries: [...BASE_QUERIES, ...FAILURE_DETECTOR_QUERIES],
+    updates: { configure: ConfigurePayload },
   },
 };

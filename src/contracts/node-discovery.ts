@@ -131,6 +131,8 @@ export interface ConnectivityResult {
   startedAt?: number;
   services?: Record<string, number>;
   error?: string;
+  /** The socket error's code (ECONNREFUSED, EHOSTUNREACH, ...) or TIMEOUT. */
+  errorCode?: string;
 }
 
 export interface Member {

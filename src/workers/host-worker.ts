@@ -11,6 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } 
 import { createActivities } from '../activities';
 import { TASK_QUEUE, agentWorkflowId, hostTaskQueue } from '../contracts/agents';
 import { announceSignal, leaveSignal, type Announcement } from '../contracts/node-discovery';
+import { hostLeavingSignal, hostStartedSignal, nodeAgentWorkflowId } from '../contracts/node-agent';
 import { ConfigError, connectionSettings } from '../client/connection';
 import { startHealthServer } from './health-server';
 import { startMulticastResponder } from './multicast-responder';
@@ -82,7 +83,11 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     apiKey: settings.apiKey,
   });
   const client = new Client({ connection, namespace: settings.namespace });
-  const activities = createActivities({ nodeId: cfg.nodeId, client });
+  const activities = createActivities({
+    nodeId: cfg.nodeId,
+    client,
+    host: { bootId, vitals: () => vitals.current() },
+  });
 
   const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = cfg.workflowBundle
     ? { workflowBundle: { codePath: cfg.workflowBundle } }
@@ -105,6 +110,9 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     activities,
     identity: `${cfg.nodeId}@host`,
     shutdownGraceTime: '3s',
+    // The lease heartbeats on its own cadence: the SDK must not hold beats back (it would by
+    // default coalesce them up to 80 % of the heartbeat timeout).
+    maxHeartbeatThrottleInterval: '50ms',
   });
   const running = Promise.all([clusterWorker.run(), hostWorker.run()]);
   log(cfg.nodeId, `polling ${TASK_QUEUE} and ${hostTaskQueue(cfg.nodeId)} at=${Date.now()}`);
@@ -153,6 +161,28 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
       signalArgs: [announcement],
     }),
   );
+  const nodeAgentStart = {
+    workflowId: nodeAgentWorkflowId(cfg.clusterId, cfg.nodeId),
+    taskQueue: TASK_QUEUE,
+    args: [{ clusterId: cfg.clusterId, config: { lease: cfg.lease } }],
+  };
+  await retry('starting the node agent', cfg.connectTimeoutMs, cfg.nodeId, () =>
+    client.workflow.signalWithStart('nodeAgentWorkflow', {
+      ...nodeAgentStart,
+      signal: hostStartedSignal,
+      signalArgs: [
+        {
+          nodeId: cfg.nodeId,
+          bootId,
+          address: cfg.address,
+          healthPort: health.port,
+          zone: cfg.zone,
+          startedAt,
+          lease: cfg.lease,
+        },
+      ],
+    }),
+  );
   log(
     cfg.nodeId,
     `ready cluster=${cfg.clusterId} zone=${cfg.zone} health=${health.port} boot=${bootId} at=${Date.now()}`,
@@ -169,11 +199,16 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     health.setStatus(503, 'leaving');
     try {
       await Promise.race([
-        client.workflow.signalWithStart('nodeDiscoveryWorkflow', {
-          ...discoveryStart,
-          signal: leaveSignal,
-          signalArgs: [{ nodeId: cfg.nodeId, bootId, reason: `worker stopped (${sig})` }],
-        }),
+        Promise.all([
+          client.workflow.signalWithStart('nodeDiscoveryWorkflow', {
+            ...discoveryStart,
+            signal: leaveSignal,
+            signalArgs: [{ nodeId: cfg.nodeId, bootId, reason: `worker stopped (${sig})` }],
+          }),
+          client.workflow
+            .getHandle(nodeAgentStart.workflowId)
+            .signal(hostLeavingSignal, { bootId, reason: `worker stopped (${sig})` }),
+        ]),
         new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 3 s')), 3_000)),
       ]);
     } catch (err) {

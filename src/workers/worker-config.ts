@@ -19,11 +19,15 @@ export interface WorkerConfig {
   services: Record<string, number>;
   /** How long to keep retrying the first connection to Temporal (ms, default 5 min). */
   connectTimeoutMs: number;
+  /** The host's lease: heartbeat interval and timeout (ms; defaults 1 000 / 3 000, at least 200 / 600). */
+  lease: { heartbeatMs: number; timeoutMs: number };
 }
 
 export const WORKER_USAGE = `usage: npm run worker -- --node-id ID [--zone Z] [--health-port P] [--address A]
          [--multicast GROUP:PORT|off] [--service NAME=PORT ...] [--workflow-bundle FILE]
+         [--lease-heartbeat MS (default 1000)] [--lease-timeout MS (default 3000)]
 env: NODE_ID, NODE_ZONE, HEALTH_PORT, NODE_ADDRESS, CLUSTER_MULTICAST, CLUSTER_WORKFLOW_BUNDLE, CLUSTER_ID,
+     LEASE_HEARTBEAT_MS, LEASE_TIMEOUT_MS,
      TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and TEMPORAL_TLS_*, TEMPORAL_API_KEY)`;
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -32,6 +36,14 @@ function port(name: string, raw: string, allowZero: boolean): number {
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || n > 65535 || (!allowZero && n === 0)) {
     throw new ConfigError(`${name}: expected a port number ${allowZero ? '0' : '1'}-65535, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function millis(name: string, raw: string, min: number): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > 600_000) {
+    throw new ConfigError(`${name}: expected milliseconds ${min}-600000, got ${JSON.stringify(raw)}`);
   }
   return n;
 }
@@ -52,6 +64,8 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
         service: { type: 'string', multiple: true },
         'workflow-bundle': { type: 'string' },
         'connect-timeout-ms': { type: 'string' },
+        'lease-heartbeat': { type: 'string' },
+        'lease-timeout': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -96,6 +110,13 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
   const timeoutRaw = values['connect-timeout-ms'] ?? '300000';
   if (!/^\d+$/.test(timeoutRaw))
     throw new ConfigError(`--connect-timeout-ms: expected milliseconds, got ${JSON.stringify(timeoutRaw)}`);
+  const heartbeatMs = millis('--lease-heartbeat', values['lease-heartbeat'] ?? env.LEASE_HEARTBEAT_MS ?? '1000', 200);
+  const leaseTimeoutMs = millis('--lease-timeout', values['lease-timeout'] ?? env.LEASE_TIMEOUT_MS ?? '3000', 600);
+  if (leaseTimeoutMs < 2 * heartbeatMs) {
+    throw new ConfigError(
+      `--lease-timeout: expected at least twice --lease-heartbeat (${2 * heartbeatMs} ms), got ${leaseTimeoutMs}`,
+    );
+  }
   return {
     nodeId,
     zone,
@@ -106,5 +127,6 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
     multicast,
     services,
     connectTimeoutMs: Number(timeoutRaw),
+    lease: { heartbeatMs, timeoutMs: leaseTimeoutMs },
   };
 }

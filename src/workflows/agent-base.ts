@@ -70,6 +70,10 @@ export interface RunHooks {
   /** A due time that is not periodic (e.g. a breaker's ejection end); `onDue` runs once it passed. */
   dueAt?: () => number | undefined;
   onDue?: () => Promise<unknown> | unknown;
+  /** True when the agent's work is over: `run` returns and the workflow completes. */
+  done?: () => boolean;
+  /** Runs once handlers finished, before continue-as-new (stop background loops, cancel leases). */
+  beforeContinueAsNew?: () => Promise<unknown>;
 }
 
 const CONSENSUS_REQUESTS_KEPT = 20;
@@ -155,10 +159,12 @@ export class Agent<C extends BaseConfig, S> {
   }
 
   /** The main loop: sleeps until the next timer or queued work, continues-as-new when suggested. */
-  async run(hooks: RunHooks = {}): Promise<never> {
+  async run(hooks: RunHooks = {}): Promise<void> {
     this.base.timers = syncTimers(this.base.timers, this.intervals(), Date.now());
     for (;;) {
-      const wake = () => this.configChanged || !!hooks.hasWork?.() || workflowInfo().continueAsNewSuggested;
+      if (hooks.done?.()) return;
+      const wake = () =>
+        this.configChanged || !!hooks.hasWork?.() || !!hooks.done?.() || workflowInfo().continueAsNewSuggested;
       const extra = hooks.dueAt?.();
       const periodic = nextDue(this.base.timers) ?? Date.now() + 60_000;
       const wait = (extra !== undefined && extra < periodic ? extra : periodic) - Date.now();
@@ -171,7 +177,7 @@ export class Agent<C extends BaseConfig, S> {
       const due = hooks.dueAt?.();
       if (due !== undefined && due <= Date.now()) await hooks.onDue?.();
       await this.fireDueTimers(hooks);
-      if (workflowInfo().continueAsNewSuggested) await this.continueAsNew();
+      if (workflowInfo().continueAsNewSuggested) await this.continueAsNew(hooks);
     }
   }
 
@@ -189,10 +195,11 @@ export class Agent<C extends BaseConfig, S> {
     }
   }
 
-  private async continueAsNew(): Promise<never> {
+  private async continueAsNew(hooks: RunHooks): Promise<never> {
     // Invariant 4: in-flight handlers finish first; their effects are in the carried state.
     this.draining = true;
     await condition(allHandlersFinished);
+    await hooks.beforeContinueAsNew?.();
     log.info('continuing as new', { role: this.def.role, runs: this.base.runs, history: workflowInfo().historyLength });
     return continueAsNew<(input: AgentInput) => Promise<void>>({
       clusterId: this.clusterId,

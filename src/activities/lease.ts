@@ -1,0 +1,78 @@
+/**
+ * The host's lease: a long-running activity on `host.<nodeId>` that heartbeats every
+ * `heartbeatMs` with the host's vitals as details. Temporal's heartbeat timeout on it is the lease
+ * timeout: if this process dies, stops or loses the server, the NodeAgent hears of it within that
+ * timeout. A term ends after `termMs` and returns the beats' intervals and vitals samples, so the
+ * agent's history grows by a few events per term, not per beat.
+ */
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { LeaseTerm, VitalsSample } from '../contracts/node-agent';
+import type { Vitals } from '../workers/vitals';
+
+export interface LeaseHost {
+  bootId: string;
+  vitals(): Vitals;
+}
+
+export interface HoldLeaseInput {
+  heartbeatMs: number;
+  termMs: number;
+  /** Return right after the first beat: the agent only wants to know that the host is back. */
+  untilFirstBeat?: boolean;
+  /** Vitals samples kept per term (default 4). */
+  samplesPerTerm?: number;
+}
+
+export function sampleOf(v: Vitals): VitalsSample {
+  return {
+    cpu: v.cpu,
+    memory: v.memory,
+    load1: v.load[0],
+    lagP99Ms: v.eventLoopLagMs.p99,
+    rssBytes: v.processRssBytes,
+    at: v.sampledAt,
+  };
+}
+
+export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInput): Promise<LeaseTerm> {
+  if (!host) {
+    throw ApplicationFailure.create({
+      type: 'NotAHost',
+      message: 'holdLease runs only on a host worker (npm run worker), which knows its boot id and vitals',
+      nonRetryable: true,
+    });
+  }
+  const ctx = Context.current();
+  const intervals: number[] = [];
+  const vitals: VitalsSample[] = [];
+  const sampleEvery = Math.max(input.heartbeatMs, input.termMs / Math.max(1, input.samplesPerTerm ?? 4));
+  let lastSampleAt = 0;
+  let beats = 0;
+  let lastBeat = performance.now();
+  const beat = () => {
+    const v = host.vitals();
+    ctx.heartbeat({ bootId: host.bootId, beat: beats, at: Date.now(), vitals: v });
+    beats += 1;
+    if (v.sampledAt - lastSampleAt >= sampleEvery) {
+      vitals.push(sampleOf(v));
+      lastSampleAt = v.sampledAt;
+    }
+  };
+  const result = (cancelled: boolean): LeaseTerm => ({ bootId: host.bootId, beats, intervals, vitals, cancelled });
+  beat();
+  if (input.untilFirstBeat) return result(false);
+  const endAt = Date.now() + input.termMs;
+  while (Date.now() < endAt) {
+    try {
+      await ctx.sleep(Math.min(input.heartbeatMs, Math.max(1, endAt - Date.now())));
+    } catch (err) {
+      if (err instanceof CancelledFailure) return result(true);
+      throw err;
+    }
+    const now = performance.now();
+    intervals.push(Math.round(now - lastBeat));
+    lastBeat = now;
+    beat();
+  }
+  return result(false);
+}

@@ -1,0 +1,122 @@
+/**
+ * FailureDetector: confirms or refutes the suspicions NodeAgents raise, with indirect probes from
+ * k peers (SWIM), φ-accrual over arrivals and a Lifeguard suspicion timeout (src/core/fd).
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { z } from 'zod';
+import { BaseConfig, NodeId, Port } from './common';
+import type { Judgement, ProbeEvidence, Suspicion } from '../core/fd/judge';
+
+export const FailureDetectorConfig = BaseConfig.extend({
+  /** Peers asked to probe a suspect (SWIM's k, default 3: memberlist's IndirectChecks). */
+  indirectProbes: z.number().int().min(0).max(16).default(3),
+  /** One probe's connect + answer timeout (ms, default 500); the activity gets 1 s more to report. */
+  probeTimeoutMs: z.number().int().min(20).max(30_000).default(500),
+  /** A new round of probes while the suspicion lasts (ms, default 1 000). */
+  probeIntervalMs: z.number().int().min(50).max(60_000).default(1_000),
+  /** φ at which silence alone (with agreeing peers) is death (default 8: Akka's; 1 error in 10⁸). */
+  phiThreshold: z.number().min(0.5).max(50).default(8),
+  /** Floor of σ in φ (ms, default 100: Akka's `min-std-deviation`). */
+  minStdDevMs: z.number().int().min(1).max(60_000).default(100),
+  /**
+   * Pause a host may take without being condemned on silence (ms, default 3 000: Akka's
+   * `acceptable-heartbeat-pause`). φ's mean is the mean interval plus this; with 1 s beats and the
+   * default σ floor, silence condemns after about 1 000 + 3 000 + 520 ms.
+   */
+  acceptablePauseMs: z.number().int().min(0).max(600_000).default(3_000),
+  /** Suspicion timeout once every asked peer confirmed (ms, default 200). */
+  suspicionMinMs: z.number().int().min(0).max(600_000).default(200),
+  /** Suspicion timeout with no confirmation (ms, default 6 000: twice the default lease). */
+  suspicionMaxMs: z.number().int().min(100).max(3_600_000).default(6_000),
+  /** Verdicts kept for `verdicts` (default 200). */
+  verdictHistorySize: z.number().int().min(1).max(10_000).default(200),
+  /** Probe round trips kept for `probes` (default 200). */
+  probeWindow: z.number().int().min(1).max(10_000).default(200),
+}).refine((c) => c.suspicionMaxMs >= c.suspicionMinMs, {
+  message: 'expected suspicionMaxMs to be at least suspicionMinMs',
+  path: ['suspicionMaxMs'],
+});
+export type FailureDetectorConfig = z.infer<typeof FailureDetectorConfig>;
+
+const Arrivals = z.object({
+  count: z.number().int().nonnegative(),
+  meanMs: z.number().nonnegative(),
+  stdMs: z.number().nonnegative(),
+});
+
+/** From a NodeAgent: its lease timed out. */
+export const NodeSuspect = z.object({
+  nodeId: NodeId,
+  incarnation: z.number().int().nonnegative(),
+  bootId: z.string().min(1),
+  address: z.string().min(1),
+  healthPort: Port,
+  /** When the lease timed out (the NodeAgent's workflow time). */
+  since: z.number(),
+  /** The last heartbeat that reached the server (workflow time). */
+  lastBeatAt: z.number(),
+  arrivals: Arrivals,
+  heartbeatMs: z.number().int().positive(),
+});
+export type NodeSuspect = z.infer<typeof NodeSuspect>;
+
+/** From a NodeAgent: its host holds the lease again (refuted, restarted or rejoined). */
+export const NodeAlive = z.object({
+  nodeId: NodeId,
+  incarnation: z.number().int().nonnegative(),
+  bootId: z.string().min(1),
+  reason: z.string().optional(),
+});
+export type NodeAlive = z.infer<typeof NodeAlive>;
+
+export const NodeLeft = z.object({ nodeId: NodeId, bootId: z.string().optional() });
+export type NodeLeft = z.infer<typeof NodeLeft>;
+
+export interface SuspectRecord extends Suspicion {
+  heartbeatMs: number;
+  lastJudgement?: Judgement;
+  /** When the next probe round is due (workflow time). */
+  nextProbeAt: number;
+}
+
+export interface Verdict {
+  at: number;
+  nodeId: string;
+  incarnation: number;
+  verdict: 'suspect' | 'dead' | 'refuted' | 'rejoined' | 'left';
+  reason: string;
+  /** Time from the suspicion to this verdict (ms). */
+  afterMs?: number;
+}
+
+export interface ProbeRecord extends ProbeEvidence {
+  nodeId: string;
+  /** Activity scheduled → result in the agent (ms, workflow time). */
+  roundTripMs: number;
+}
+
+export interface FailureDetectorState {
+  suspects: Record<string, SuspectRecord>;
+  /** Nodes declared dead, by id, with the incarnation that died. */
+  dead: Record<string, { incarnation: number; bootId: string; at: number; reason: string }>;
+  verdicts: Verdict[];
+  probes: ProbeRecord[];
+  probesSent: number;
+  /** Verdict signals sent to other agents, and those that found no agent. */
+  reported: { sent: number; absent: number };
+}
+
+export const nodeSuspectSignal = defineSignal<[NodeSuspect]>('nodeSuspect');
+export const nodeAliveSignal = defineSignal<[NodeAlive]>('nodeAlive');
+export const nodeLeftSignal = defineSignal<[NodeLeft]>('nodeLeft');
+
+export const suspectsQuery = defineQuery<SuspectRecord[]>('suspects');
+export const verdictsQuery = defineQuery<Verdict[]>('verdicts');
+export const probesQuery = defineQuery<ProbeRecord[]>('probes');
+
+export const FAILURE_DETECTOR_SIGNALS = {
+  nodeSuspect: NodeSuspect,
+  nodeAlive: NodeAlive,
+  nodeLeft: NodeLeft,
+} as const;
+export const FAILURE_DETECTOR_QUERIES = ['suspects', 'verdicts', 'probes'] as const;

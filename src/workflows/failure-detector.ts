@@ -1,0 +1,317 @@
+/**
+ * FailureDetector: turns a NodeAgent's suspicion (its lease timed out) into a verdict. While a
+ * node is suspect it asks k live peers, each on its own `host.<id>` queue, to probe the suspect's
+ * health endpoint (SWIM indirect probes), and judges the evidence with φ-accrual and a Lifeguard
+ * suspicion timeout (src/core/fd/judge.ts). A dead verdict goes to NodeDiscovery, the
+ * LoadBalancer and the orchestrator (those that run) and to the node's own agent.
+ *
+ * Invariants:
+ * 1. Probe rounds run beside the main loop; a result only records evidence and wakes the loop,
+ *    which alone decides — so a verdict is reached once, in one place.
+ * 2. A result about a suspicion that ended (refuted, left, decided) is dropped.
+ * 3. A dead verdict is pinned to an incarnation; only a NodeAgent's newer incarnation lifts it.
+ */
+import { condition, getExternalWorkflowHandle, proxyActivities, type SignalDefinition } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { hostTaskQueue } from '../contracts/agents';
+import type { MemberSummary } from '../contracts/common';
+import {
+  FailureDetectorConfig,
+  NodeAlive,
+  NodeLeft,
+  NodeSuspect,
+  nodeAliveSignal,
+  nodeLeftSignal,
+  nodeSuspectSignal,
+  probesQuery,
+  suspectsQuery,
+  verdictsQuery,
+  type FailureDetectorState,
+  type SuspectRecord,
+  type Verdict,
+} from '../contracts/failure-detector';
+import { lbNodeHealthChangeSignal } from '../contracts/load-balancer';
+import { declaredDeadSignal, nodeAgentWorkflowId } from '../contracts/node-agent';
+import { nodeHealthChangeSignal, type NodeHealthChangePayload } from '../contracts/node-discovery';
+import { pushBounded } from '../core/bounded';
+import { chooseProbers, judge, recordProbe, type JudgeParams } from '../core/fd/judge';
+import { Agent } from './agent-base';
+
+export const FAILURE_DETECTOR_ROLE = 'failure-detector';
+
+export function emptyFdState(): FailureDetectorState & { members: MemberSummary[]; membersVersion: number } {
+  return {
+    suspects: {},
+    dead: {},
+    verdicts: [],
+    probes: [],
+    probesSent: 0,
+    reported: { sent: 0, absent: 0 },
+    members: [],
+    membersVersion: 0,
+  };
+}
+type FdState = ReturnType<typeof emptyFdState>;
+
+export async function failureDetectorWorkflow(input: unknown): Promise<void> {
+  const agent = new Agent<FailureDetectorConfig, FdState>(
+    {
+      role: FAILURE_DETECTOR_ROLE,
+      configSchema: FailureDetectorConfig,
+      initialState: emptyFdState,
+      intervals: (c) => ({ topologySync: c.topologySyncIntervalMs }),
+      health: (s) => {
+        const n = Object.keys(s.suspects).length;
+        return n ? { status: 'healthy', reasons: [`${n} node(s) suspect`] } : { status: 'healthy', reasons: [] };
+      },
+      onTopologyUpdate: (u) => {
+        if (u.version < agent.state.membersVersion) return;
+        agent.state.members = u.members;
+        agent.state.membersVersion = u.version;
+      },
+    },
+    input,
+  );
+  const fd = new Detector(agent);
+
+  // Message-handling API
+  agent.onSignal(nodeSuspectSignal, NodeSuspect, (p) => fd.suspect(p));
+  agent.onSignal(nodeAliveSignal, NodeAlive, (p) => fd.alive(p));
+  agent.onSignal(nodeLeftSignal, NodeLeft, (p) => fd.left(p));
+  agent.onQuery(suspectsQuery, () => Object.values(agent.state.suspects));
+  agent.onQuery(verdictsQuery, () => agent.state.verdicts);
+  agent.onQuery(probesQuery, () => agent.state.probes);
+
+  await fd.readMembers();
+  await agent.run({
+    timers: { topologySync: () => fd.readMembers() },
+    hasWork: () => fd.dirty,
+    doWork: () => fd.evaluate(),
+    dueAt: () => fd.nextDue(),
+    onDue: () => fd.evaluate(),
+    beforeContinueAsNew: () => condition(() => fd.inFlight === 0),
+  });
+}
+
+class Detector {
+  dirty = false;
+  inFlight = 0;
+
+  constructor(private readonly agent: Agent<FailureDetectorConfig, FdState>) {}
+
+  private get s(): FdState {
+    return this.agent.state;
+  }
+  private get c(): FailureDetectorConfig {
+    return this.agent.config;
+  }
+
+  suspect(p: NodeSuspect): void {
+    const dead = this.s.dead[p.nodeId];
+    if (dead && dead.incarnation >= p.incarnation) return; // invariant 3
+    const existing = this.s.suspects[p.nodeId];
+    if (existing && existing.incarnation >= p.incarnation) return;
+    const now = Date.now();
+    this.s.suspects[p.nodeId] = {
+      nodeId: p.nodeId,
+      incarnation: p.incarnation,
+      bootId: p.bootId,
+      address: p.address,
+      healthPort: p.healthPort,
+      since: p.since,
+      lastArrivalAt: p.lastBeatAt,
+      arrivals: p.arrivals,
+      heartbeatMs: p.heartbeatMs,
+      probes: {},
+      asked: [],
+      rounds: 0,
+      completedRounds: 0,
+      nextProbeAt: now,
+    };
+    this.verdict({ nodeId: p.nodeId, incarnation: p.incarnation, verdict: 'suspect', reason: 'lease timed out' });
+    void this.report(['node-discovery'], { nodeId: p.nodeId, status: 'suspect', reason: 'lease timed out' });
+    this.dirty = true;
+  }
+
+  alive(p: NodeAlive): void {
+    const suspect = this.s.suspects[p.nodeId];
+    const dead = this.s.dead[p.nodeId];
+    if (suspect && p.incarnation > suspect.incarnation) {
+      delete this.s.suspects[p.nodeId];
+      this.verdict({
+        nodeId: p.nodeId,
+        incarnation: p.incarnation,
+        verdict: 'refuted',
+        reason: p.reason ?? 'lease renewed',
+        afterMs: Date.now() - suspect.since,
+      });
+      void this.report(['node-discovery'], { nodeId: p.nodeId, status: 'alive', reason: 'refuted: lease renewed' });
+    }
+    if (dead && p.incarnation > dead.incarnation) {
+      delete this.s.dead[p.nodeId];
+      this.verdict({
+        nodeId: p.nodeId,
+        incarnation: p.incarnation,
+        verdict: 'rejoined',
+        reason: p.reason ?? 'host back',
+      });
+      void this.report(['node-discovery', 'load-balancer', 'orchestrator'], {
+        nodeId: p.nodeId,
+        status: 'alive',
+        reason: `rejoined as incarnation ${p.incarnation}`,
+      });
+    }
+  }
+
+  left(p: NodeLeft): void {
+    const had = this.s.suspects[p.nodeId] ?? this.s.dead[p.nodeId];
+    delete this.s.suspects[p.nodeId];
+    delete this.s.dead[p.nodeId];
+    if (had)
+      this.verdict({ nodeId: p.nodeId, incarnation: had.incarnation, verdict: 'left', reason: 'left gracefully' });
+  }
+
+  nextDue(): number | undefined {
+    let due: number | undefined;
+    for (const x of Object.values(this.s.suspects)) {
+      const t = Math.min(x.nextProbeAt, x.lastJudgement?.recheckAt ?? x.nextProbeAt);
+      due = due === undefined ? t : Math.min(due, t);
+    }
+    return due;
+  }
+
+  async evaluate(): Promise<void> {
+    this.dirty = false;
+    const now = Date.now();
+    for (const x of Object.values(this.s.suspects)) {
+      if (x.nextProbeAt <= now) this.probeRound(x, now);
+      const j = judge(x, now, this.params(x));
+      x.lastJudgement = j;
+      if (j.verdict === 'dead') await this.declareDead(x, j.reason, now);
+    }
+  }
+
+  private params(x: SuspectRecord): JudgeParams {
+    return {
+      acceptablePauseMs: this.c.acceptablePauseMs,
+      minStdDevMs: this.c.minStdDevMs,
+      phiThreshold: this.c.phiThreshold,
+      suspicion: { minMs: this.c.suspicionMinMs, maxMs: this.c.suspicionMaxMs },
+      heartbeatIntervalMs: x.heartbeatMs,
+    };
+  }
+
+  /** Live peers that may probe: alive members that are neither suspect nor dead here. */
+  private peers(): string[] {
+    return this.s.members
+      .filter((m) => m.status === 'alive' && !this.s.suspects[m.nodeId] && !this.s.dead[m.nodeId])
+      .map((m) => m.nodeId)
+      .sort();
+  }
+
+  private probeRound(x: SuspectRecord, now: number): void {
+    const probers = chooseProbers(this.peers(), x.nodeId, this.c.indirectProbes, x.rounds);
+    x.asked = probers;
+    x.rounds += 1;
+    x.nextProbeAt = now + this.c.probeIntervalMs;
+    let pending = probers.length;
+    for (const observer of probers) {
+      this.inFlight += 1;
+      this.s.probesSent += 1;
+      void this.probe(observer, x).finally(() => {
+        this.inFlight -= 1;
+        pending -= 1;
+        const current = this.s.suspects[x.nodeId];
+        if (pending === 0 && current === x) x.completedRounds += 1;
+      });
+    }
+  }
+
+  private async probe(observer: string, x: SuspectRecord): Promise<void> {
+    const { probeNode } = proxyActivities<Activities>({
+      taskQueue: hostTaskQueue(observer),
+      scheduleToCloseTimeout: this.c.probeTimeoutMs + 1_000,
+      retry: { maximumAttempts: 1 },
+    });
+    const scheduledAt = Date.now();
+    let result;
+    try {
+      result = await probeNode({
+        nodeId: x.nodeId,
+        address: x.address,
+        healthPort: x.healthPort,
+        bootId: x.bootId,
+        timeoutMs: this.c.probeTimeoutMs,
+      });
+    } catch {
+      return; // the observer itself did not answer: no evidence either way
+    }
+    const at = Date.now();
+    const evidence = { ...result, at };
+    pushBounded(this.s.probes, { ...evidence, nodeId: x.nodeId, roundTripMs: at - scheduledAt }, this.c.probeWindow);
+    if (this.s.suspects[x.nodeId] !== x) return; // invariant 2
+    recordProbe(x, evidence);
+    this.dirty = true;
+  }
+
+  private async declareDead(x: SuspectRecord, reason: string, now: number): Promise<void> {
+    delete this.s.suspects[x.nodeId];
+    this.s.dead[x.nodeId] = { incarnation: x.incarnation, bootId: x.bootId, at: now, reason };
+    this.verdict({ nodeId: x.nodeId, incarnation: x.incarnation, verdict: 'dead', reason, afterMs: now - x.since });
+    const payload: NodeHealthChangePayload = {
+      nodeId: x.nodeId,
+      status: 'dead',
+      reason,
+      observer: FAILURE_DETECTOR_ROLE,
+    };
+    await Promise.all([
+      this.report(['node-discovery', 'load-balancer', 'orchestrator'], payload),
+      this.signal(nodeAgentWorkflowId(this.agent.clusterId, x.nodeId), declaredDeadSignal, {
+        incarnation: x.incarnation,
+        reason,
+        by: FAILURE_DETECTOR_ROLE,
+      }),
+    ]);
+  }
+
+  async readMembers(): Promise<void> {
+    const { readMembers } = proxyActivities<Activities>({
+      startToCloseTimeout: '5s',
+      retry: { maximumAttempts: 3, initialInterval: '200ms' },
+    });
+    try {
+      const read = await readMembers({ clusterId: this.agent.clusterId });
+      if (read && read.version >= this.s.membersVersion) {
+        this.s.members = read.members;
+        this.s.membersVersion = read.version;
+      }
+    } catch {
+      // NodeDiscovery unreachable: keep the members we have; the next sync retries.
+    }
+  }
+
+  private verdict(v: Omit<Verdict, 'at'>): void {
+    pushBounded(this.s.verdicts, { at: Date.now(), ...v }, this.c.verdictHistorySize);
+  }
+
+  private async report(roles: string[], payload: NodeHealthChangePayload): Promise<void> {
+    await Promise.all(
+      roles.map((role) =>
+        this.signal(
+          this.agent.workflowIdOf(role),
+          role === 'load-balancer' ? lbNodeHealthChangeSignal : nodeHealthChangeSignal,
+          payload,
+        ),
+      ),
+    );
+  }
+
+  private async signal<T>(workflowId: string, signal: SignalDefinition<[T]>, payload: T): Promise<void> {
+    try {
+      await getExternalWorkflowHandle(workflowId).signal(signal, payload);
+      this.s.reported.sent += 1;
+    } catch {
+      this.s.reported.absent += 1;
+    }
+  }
+}

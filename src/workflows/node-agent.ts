@@ -1,0 +1,311 @@
+/**
+ * NodeAgent: one per host (`<clusterId>/node/<nodeId>`). It keeps the host's lease running on
+ * `host.<nodeId>` — a heartbeating activity whose heartbeat timeout is the lease timeout — and a
+ * bounded window of the host's vitals, and tells the cluster-level agents only about transitions:
+ * liveness to the FailureDetector, health to NodeDiscovery and the HealthMonitor.
+ *
+ * Invariants:
+ * 1. Exactly one lease activity is outstanding at a time (the loop awaits each before the next).
+ * 2. Only the host refutes: a suspect or dead node is alive again when a lease activity ran on its
+ *    queue, and then with incarnation + 1.
+ * 3. A verdict about an older incarnation (a late `declaredDead`) never overrides a newer one.
+ * 4. Nothing is signalled per heartbeat; a term adds a handful of events, a transition one signal
+ *    per interested agent.
+ */
+import {
+  ActivityFailure,
+  CancellationScope,
+  TimeoutFailure,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  sleep,
+  workflowInfo,
+  type SignalDefinition,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { NodeHealth, NodeStatus } from '../contracts/common';
+import { hostTaskQueue } from '../contracts/agents';
+import {
+  DeclaredDead,
+  HostLeaving,
+  HostStarted,
+  LeaseSettings,
+  NodeAgentConfig,
+  declaredDeadSignal,
+  hostLeavingSignal,
+  hostStartedSignal,
+  nodeQuery,
+  type LeaseTerm,
+  type NodeAgentState,
+  type Transition,
+} from '../contracts/node-agent';
+import { nodeAliveSignal, nodeLeftSignal, nodeSuspectSignal } from '../contracts/failure-detector';
+import { nodeHealthChangeSignal } from '../contracts/node-discovery';
+import { pushBounded } from '../core/bounded';
+import { arrivalStats } from '../core/fd/phi';
+import { hostHealth } from '../core/fd/vitals-health';
+import { Agent } from './agent-base';
+
+export const NODE_AGENT_ROLE = 'node';
+
+export async function nodeAgentWorkflow(input: unknown): Promise<void> {
+  const nodeId = workflowInfo().workflowId.split('/node/')[1] ?? workflowInfo().workflowId;
+  const agent = new Agent<NodeAgentConfig, NodeAgentState>(
+    {
+      role: NODE_AGENT_ROLE,
+      configSchema: NodeAgentConfig,
+      initialState: (now) => emptyNodeState(nodeId, now),
+      health: (s) =>
+        s.status === 'alive'
+          ? { status: 'healthy', reasons: [] }
+          : { status: 'degraded', reasons: [`host is ${s.status}`] },
+    },
+    input,
+  );
+  const node = new HostLease(agent);
+
+  // Message-handling API
+  agent.onSignal(hostStartedSignal, HostStarted, (p) => node.hostStarted(p));
+  agent.onSignal(hostLeavingSignal, HostLeaving, (p) => node.leaving(p));
+  agent.onSignal(declaredDeadSignal, DeclaredDead, (p) => node.declaredDead(p));
+  agent.onQuery(nodeQuery, () => agent.state);
+
+  const loop = node.run();
+  await agent.run({
+    done: () => node.finished,
+    beforeContinueAsNew: () => node.stop(loop),
+  });
+  await node.stop(loop);
+}
+
+export function emptyNodeState(nodeId: string, now: number): NodeAgentState {
+  return {
+    nodeId,
+    status: 'suspect',
+    health: 'unknown',
+    healthReasons: [],
+    incarnation: 0,
+    statusSince: now,
+    beats: 0,
+    leaseTerms: 0,
+    leaseTimeouts: 0,
+    intervals: [],
+    vitals: [],
+    transitions: [],
+    notified: { sent: 0, absent: 0 },
+  };
+}
+
+class HostLease {
+  finished = false;
+  private stopping = false;
+  private scope: CancellationScope | undefined;
+
+  constructor(private readonly agent: Agent<NodeAgentConfig, NodeAgentState>) {}
+
+  private get s(): NodeAgentState {
+    return this.agent.state;
+  }
+  private get lease(): LeaseSettings {
+    return this.agent.config.lease;
+  }
+
+  hostStarted(p: HostStarted): void {
+    if (p.nodeId !== this.s.nodeId) throw new Error(`nodeId: expected ${this.s.nodeId}, got ${p.nodeId}`);
+    if (p.lease) {
+      const lease = LeaseSettings.safeParse(p.lease);
+      if (!lease.success) throw new Error(`lease: ${lease.error.issues.map((i) => i.message).join('; ')}`);
+      this.agent.config = { ...this.agent.config, lease: lease.data };
+    }
+    Object.assign(this.s, { address: p.address, healthPort: p.healthPort, zone: p.zone });
+    if (p.bootId === this.s.bootId) return;
+    const first = this.s.bootId === undefined;
+    this.s.bootId = p.bootId;
+    // A new process: whatever lease is outstanding belongs to the old one (invariant 1 holds: the
+    // loop waits for the cancelled activity before it schedules the next).
+    this.scope?.cancel();
+    void this.becomeAlive(first ? 'host started' : 'host restarted');
+  }
+
+  leaving(p: HostLeaving): void {
+    if (p.bootId !== this.s.bootId) return; // an older process saying goodbye
+    this.stopping = true;
+    this.scope?.cancel();
+    void this.transition('left', p.reason ?? 'left gracefully')
+      .then(() => this.notify('failure-detector', nodeLeftSignal, { nodeId: this.s.nodeId, bootId: p.bootId }))
+      .then(() => (this.finished = true));
+  }
+
+  declaredDead(p: DeclaredDead): void {
+    if (p.incarnation !== this.s.incarnation || this.s.status === 'left') return; // invariant 3
+    void this.transition('dead', `${p.by}: ${p.reason}`);
+  }
+
+  /** The lease loop (invariant 1). */
+  async run(): Promise<void> {
+    while (!this.stopping) {
+      if (this.s.bootId === undefined) {
+        await condition(() => this.s.bootId !== undefined || this.stopping);
+        continue;
+      }
+      const recovering = this.s.status !== 'alive';
+      const bootId = this.s.bootId;
+      const lease = this.lease;
+      const acts = proxyActivities<Activities>({
+        taskQueue: hostTaskQueue(this.s.nodeId),
+        heartbeatTimeout: lease.timeoutMs,
+        // Alive: a host that does not pick up its next term within the lease timeout is silent.
+        // Otherwise: wait for it to come back, a minute at a time (bounded history while dead).
+        scheduleToStartTimeout: recovering ? 60_000 : lease.timeoutMs,
+        startToCloseTimeout: (recovering ? 0 : this.agent.config.leaseTermMs) + lease.timeoutMs + 5_000,
+        retry: { maximumAttempts: 1 },
+      });
+      const scope = new CancellationScope();
+      this.scope = scope;
+      const scheduledAt = Date.now();
+      try {
+        const term = await scope.run(() =>
+          acts.holdLease({
+            heartbeatMs: lease.heartbeatMs,
+            termMs: this.agent.config.leaseTermMs,
+            untilFirstBeat: recovering,
+          }),
+        );
+        await this.onTerm(term, bootId);
+      } catch (err) {
+        if (isCancellation(err) || this.stopping) continue;
+        if (recovering) {
+          // Still away: wait again. A host that is there but fails the lease must not spin.
+          if (!isTimeout(err, 'SCHEDULE_TO_START')) await sleep(lease.heartbeatMs);
+          continue;
+        }
+        this.s.leaseTimeouts += 1;
+        await this.suspect(err, scheduledAt);
+      } finally {
+        this.scope = undefined;
+      }
+    }
+  }
+
+  async stop(loop: Promise<void>): Promise<void> {
+    this.stopping = true;
+    this.scope?.cancel();
+    await loop;
+  }
+
+  private async onTerm(term: LeaseTerm, expectedBoot: string): Promise<void> {
+    const now = Date.now();
+    const c = this.agent.config;
+    this.s.leaseTerms += 1;
+    this.s.beats += term.beats;
+    if (term.beats > 0) this.s.lastBeatAt = now;
+    for (const i of term.intervals) pushBounded(this.s.intervals, i, c.intervalWindow);
+    for (const v of term.vitals) pushBounded(this.s.vitals, v, c.vitalsWindow);
+    if (term.bootId !== expectedBoot && term.bootId !== this.s.bootId) {
+      // A new process ran the lease before its hostStarted signal arrived.
+      this.s.bootId = term.bootId;
+      await this.becomeAlive('host restarted');
+    } else if (this.s.status !== 'alive' && this.s.status !== 'left' && !term.cancelled) {
+      await this.becomeAlive(this.s.status === 'dead' ? 'host is back after it was declared dead' : 'lease renewed');
+    }
+    const latest = this.s.vitals[this.s.vitals.length - 1];
+    if (latest) {
+      const h = hostHealth(latest, c);
+      if (h.health !== this.s.health) await this.healthTransition(h.health, h.reasons);
+    }
+  }
+
+  private async becomeAlive(reason: string): Promise<void> {
+    const from = this.s.status;
+    this.s.incarnation += 1; // invariant 2
+    await this.transition('alive', reason);
+    if (from === 'suspect' || from === 'dead' || reason === 'host restarted') {
+      await this.notify('failure-detector', nodeAliveSignal, {
+        nodeId: this.s.nodeId,
+        incarnation: this.s.incarnation,
+        bootId: this.s.bootId ?? 'unknown',
+        reason,
+      });
+    }
+  }
+
+  private async suspect(err: unknown, scheduledAt: number): Promise<void> {
+    const now = Date.now();
+    const lease = this.lease;
+    // The server timed the lease out `timeoutMs` after the last heartbeat it got; a term that never
+    // started was silent since the previous one ended.
+    const lastBeatAt = isTimeout(err, 'HEARTBEAT')
+      ? now - lease.timeoutMs
+      : Math.min(this.s.lastBeatAt ?? scheduledAt, scheduledAt);
+    if (this.s.status !== 'alive') return;
+    await this.transition('suspect', describe(err));
+    if (this.s.address === undefined || this.s.healthPort === undefined || this.s.bootId === undefined) return;
+    await this.notify('failure-detector', nodeSuspectSignal, {
+      nodeId: this.s.nodeId,
+      incarnation: this.s.incarnation,
+      bootId: this.s.bootId,
+      address: this.s.address,
+      healthPort: this.s.healthPort,
+      since: now,
+      lastBeatAt,
+      arrivals: arrivalStats(this.s.intervals),
+      heartbeatMs: lease.heartbeatMs,
+    });
+  }
+
+  private async healthTransition(to: NodeHealth, reasons: string[]): Promise<void> {
+    const from = this.s.health;
+    this.s.health = to;
+    this.s.healthReasons = reasons;
+    this.record({ kind: 'health', from, to, reason: reasons.join('; ') || undefined });
+    const payload = {
+      nodeId: this.s.nodeId,
+      health: to,
+      reason: reasons.join('; ') || 'vitals normal',
+      observer: `node/${this.s.nodeId}`,
+    };
+    await this.notify('node-discovery', nodeHealthChangeSignal, payload);
+    await this.notify('health-monitor', nodeHealthChangeSignal, payload);
+  }
+
+  private async transition(to: NodeStatus, reason: string): Promise<void> {
+    const from = this.s.status;
+    if (from === to) return;
+    this.s.status = to;
+    this.s.statusSince = Date.now();
+    this.record({ kind: 'status', from, to, reason });
+  }
+
+  private record(t: Omit<Transition, 'at' | 'incarnation'>): void {
+    pushBounded(
+      this.s.transitions,
+      { ...t, at: Date.now(), incarnation: this.s.incarnation },
+      this.agent.config.transitionHistorySize,
+    );
+  }
+
+  private async notify<T>(role: string, signal: SignalDefinition<[T]>, payload: T): Promise<void> {
+    try {
+      await getExternalWorkflowHandle(this.agent.workflowIdOf(role)).signal(signal, payload);
+      this.s.notified.sent += 1;
+    } catch {
+      // The agent does not run (yet): it reads current state when it starts.
+      this.s.notified.absent += 1;
+    }
+  }
+}
+
+function isTimeout(err: unknown, type: 'HEARTBEAT' | 'SCHEDULE_TO_START'): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  if (!(cause instanceof TimeoutFailure)) return false;
+  return cause.timeoutType === type;
+}
+
+function describe(err: unknown): string {
+  if (isTimeout(err, 'HEARTBEAT')) return 'lease timed out (no heartbeat)';
+  if (isTimeout(err, 'SCHEDULE_TO_START')) return 'lease not picked up by the host';
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return `lease failed: ${cause instanceof Error ? cause.message : String(cause)}`;
+}
