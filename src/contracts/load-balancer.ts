@@ -3,6 +3,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import { BaseConfig, type NodeHealth, type NodeStatus } from './common';
 import { NodeHealthChangePayload } from './node-discovery';
+import { isPrime } from '../core/lb/maglev';
 
 export const LB_STRATEGIES = [
   'round_robin',
@@ -65,8 +66,17 @@ export const LoadBalancerConfig = BaseConfig.extend({
   spilloverThreshold: Share.default(0.5),
   /** EWMA smoothing of response times, 0-1 (default 0.3: the last ~3 outcomes weigh most). */
   ewmaAlpha: z.number().gt(0).lte(1).default(0.3),
-  /** Maglev lookup table size, a prime (default 65537, the paper's). */
-  maglevTableSize: z.number().int().min(7).max(1_000_003).default(65_537),
+  /**
+   * Maglev lookup table size, a prime. Default: chosen per table, the smallest of 65537 × 2^k
+   * (next prime) with ≥ 100 slots per target (src/core/lb/maglev.ts, maglevTableSizeFor).
+   */
+  maglevTableSize: z
+    .number()
+    .int()
+    .min(7)
+    .max(1_048_601)
+    .refine(isPrime, { message: 'expected a prime number (e.g. 65537)' })
+    .optional(),
   /** Weight change (relative) that makes a capacity update publish a new table (default 0.1). */
   rebalanceThreshold: Share.default(0.1),
   /** Decisions kept in the distribution history (default 1000). */
@@ -280,6 +290,8 @@ export interface LoadBalancerState {
   thresholds?: Thresholds;
   topologyVersion: number;
   outcomes: { reports: number; outcomes: number };
+  /** The Maglev size of the table in use, so an automatic size survives continue-as-new unchanged. */
+  maglevTableSize?: number;
 }
 
 export const distributeLoadUpdate = defineUpdate<RouteDecision, [DistributeRequest]>('distributeLoad');

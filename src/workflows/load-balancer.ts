@@ -136,8 +136,14 @@ class Balancer {
 
   /** The current table, rebuilt at its carried version after continue-as-new (invariant 1). */
   table(): RoutingTable {
-    this.current ??= this.build(this.state.tableVersion);
-    return this.current;
+    if (!this.current) this.commit(this.build(this.state.tableVersion));
+    return this.current as RoutingTable;
+  }
+
+  private commit(table: RoutingTable): void {
+    this.current = table;
+    this.picker = undefined;
+    this.state.maglevTableSize = table.maglevTableSize;
   }
 
   private build(version: number): RoutingTable {
@@ -152,13 +158,13 @@ class Balancer {
       targets: this.state.targets,
       breakers: this.state.breakers,
       loadHistory: this.state.loadHistory,
+      previousMaglevTableSize: this.state.maglevTableSize,
     });
   }
 
   publish(): void {
     this.state.tableVersion += 1;
-    this.current = this.build(this.state.tableVersion);
-    this.picker = undefined;
+    this.commit(this.build(this.state.tableVersion));
   }
 
   private pickerFor(): Picker {
@@ -210,8 +216,7 @@ class Balancer {
     );
     if (overloadChanged || weightsMoved(before, weightsById(candidate), this.agent.config.rebalanceThreshold)) {
       this.state.tableVersion += 1;
-      this.current = candidate;
-      this.picker = undefined;
+      this.commit(candidate);
     }
   }
 

@@ -5,6 +5,12 @@
  * when one of N targets leaves only its slots (about 1/N of the keys) plus a small extra move.
  * M must be prime (so every skip generates a full permutation) and ≫ N; 65537 is the paper's.
  * Build: O(M log M) expected; lookup: one hash and one array read.
+ *
+ * Beyond the departed target's own slots, some others change hands too (the fill order shifts).
+ * That extra shrinks only slowly as M/N grows (measured, `npm run bench -- router`: when one of
+ * 1,000 leaves, ~7/N of the keys move at 65 or 131 slots per target, ~3/N at 1,000 per target).
+ * `maglevTableSizeFor` keeps ≥ 100 slots per target when the operator sets no size, which keeps
+ * every target's share of keys within 1 % of fair (65537 slots give 5,000 targets up to 7 % more).
  */
 import { murmur3 } from './hash';
 
@@ -18,6 +24,28 @@ export function isPrime(n: number): boolean {
   if (n < 2 || !Number.isInteger(n)) return false;
   for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
   return true;
+}
+
+/**
+ * Sizes chosen automatically: the primes next above 65537 × 2^k. A change of M remaps nearly every
+ * key, so M moves only in these doubling steps, never with each target that joins or leaves.
+ */
+export const MAGLEV_SIZES = [65_537, 131_101, 262_151, 524_309, 1_048_601] as const;
+/** Slots per target the automatic size provides at least (up to the largest size: N ≤ 10,486). */
+export const MAGLEV_SLOTS_PER_TARGET = 100;
+
+/**
+ * The table size for `targets` targets: the smallest of MAGLEV_SIZES with ≥ 100 slots per target.
+ * `previous` (the size in use) is kept while it is that step or the one above, so a target count
+ * that hovers around a step boundary does not resize the table, and so remap every key, each time
+ * it crosses. It grows as soon as 100 slots per target no longer fit.
+ */
+export function maglevTableSizeFor(targets: number, previous?: number): number {
+  const last = MAGLEV_SIZES.length - 1;
+  let need = MAGLEV_SIZES.findIndex((m) => m >= targets * MAGLEV_SLOTS_PER_TARGET);
+  if (need < 0) need = last;
+  const held = previous === undefined ? -1 : MAGLEV_SIZES.indexOf(previous as (typeof MAGLEV_SIZES)[number]);
+  return MAGLEV_SIZES[held >= need && held <= need + 1 ? held : need] as number;
 }
 
 export function buildMaglev(names: readonly string[], size = 65_537): MaglevTable {

@@ -18,6 +18,7 @@ import type {
   Target,
   Thresholds,
 } from '../../contracts/load-balancer';
+import { maglevTableSizeFor } from './maglev';
 
 export const RESOURCE_WEIGHTS = { cpu: 0.4, memory: 0.3, network: 0.3 } as const;
 const OVERLOADED_WEIGHT_FACTOR = 0.25;
@@ -32,6 +33,8 @@ export interface TableInputs {
   targets: Record<string, Target>;
   breakers: Record<string, Breaker>;
   loadHistory?: Record<string, { at: number; cpu: number }[]>;
+  /** Maglev size of the table in use: an automatic size keeps it while it still fits (maglevTableSizeFor). */
+  previousMaglevTableSize?: number;
 }
 
 export function isLive(t: Target): boolean {
@@ -143,7 +146,7 @@ export function buildRoutingTable(input: TableInputs): RoutingTable {
     healthyShare,
     zonePenaltyMs: input.config.zonePenaltyMs,
     spilloverThreshold: input.config.spilloverThreshold,
-    maglevTableSize: input.config.maglevTableSize,
+    maglevTableSize: input.config.maglevTableSize ?? maglevTableSizeFor(targets.length, input.previousMaglevTableSize),
     targets,
     excluded: panic ? excluded.filter((e) => !routed.some((t) => t.id === e.id)) : excluded,
     zones: zoneCounts(live, routed),

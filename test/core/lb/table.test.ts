@@ -135,4 +135,16 @@ describe('routing table', () => {
       0,
     ],
   ])('cpu trend of %j is %d per second', (samples, slope) => expect(trendPerSecond(samples)).toBeCloseTo(slope));
+
+  it('sizes the Maglev table from the routed targets unless the config sets a size', () => {
+    const auto = { panicThreshold: 0.5, zonePenaltyMs: 20, spilloverThreshold: 0.5 };
+    const many = (n: number) => Array.from({ length: n }, (_, i) => target(`n${i}/w`));
+    expect(buildRoutingTable(base(many(3), { config: auto })).maglevTableSize).toBe(65_537);
+    expect(buildRoutingTable(base(many(700), { config: auto })).maglevTableSize).toBe(131_101);
+    // A table that already uses the larger size keeps it when targets leave (no remap of every key).
+    expect(buildRoutingTable(base(many(600), { config: auto, previousMaglevTableSize: 131_101 })).maglevTableSize).toBe(
+      131_101,
+    );
+    expect(buildRoutingTable(base(many(700))).maglevTableSize).toBe(65_537); // explicit in `base`
+  });
 });
