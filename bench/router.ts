@@ -11,7 +11,7 @@ import {
   type Target,
 } from '../src/contracts/load-balancer';
 import { buildRoutingTable } from '../src/core/lb/table';
-import { buildMaglev, maglevLookup } from '../src/core/lb/maglev';
+import { buildMaglev, maglevLookup, maglevTableSizeFor } from '../src/core/lb/maglev';
 import { Picker } from '../src/core/lb/picker';
 import { percentile } from './stats';
 
@@ -78,15 +78,46 @@ export function benchRouter(): (string | number)[][] {
   return rows;
 }
 
+/**
+ * Maglev build time and disruption: the share of 100,000 keys that map elsewhere when one of N
+ * targets leaves (ideal 1/N), with the automatic size (maglevTableSizeFor) and, for comparison,
+ * the fixed 65,537 slots that were the default before; and the most slots one target owns over
+ * the mean (its share of keys over the fair share).
+ */
 export function benchMaglev(): (string | number)[][] {
-  const names = Array.from({ length: 1000 }, (_, i) => `node-${i}/web`);
-  const t0 = process.hrtime.bigint();
-  const a = buildMaglev(names, 65_537);
-  const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  const without = names.filter((_, i) => i !== 500);
-  const b = buildMaglev(without, 65_537);
-  let moved = 0;
-  const keys = 100_000;
-  for (let k = 0; k < keys; k++) if (names[maglevLookup(a, `k${k}`)] !== without[maglevLookup(b, `k${k}`)]) moved++;
-  return [[1000, 65_537, buildMs, (moved / keys) * 100, 100 / 1000]];
+  const rows: (string | number)[][] = [];
+  const cases: [number, 'auto' | number][] = [
+    [100, 'auto'],
+    [1000, 'auto'],
+    [1000, 65_537],
+    [5000, 'auto'],
+    [5000, 65_537],
+  ];
+  for (const [n, sizing] of cases) {
+    const names = Array.from({ length: n }, (_, i) => `node-${i}/web`);
+    const size = sizing === 'auto' ? maglevTableSizeFor(n) : sizing;
+    const t0 = process.hrtime.bigint();
+    const a = buildMaglev(names, size);
+    const buildMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const owned = new Array<number>(n).fill(0);
+    for (const slot of a.slots) owned[slot] = (owned[slot] as number) + 1;
+    const balance = Math.max(...owned) / (size / n);
+    const without = names.filter((_, i) => i !== Math.floor(n / 2));
+    // The agent keeps the size in use when one target leaves.
+    const b = buildMaglev(without, sizing === 'auto' ? maglevTableSizeFor(n - 1, size) : size);
+    let moved = 0;
+    const keys = 100_000;
+    for (let k = 0; k < keys; k++) if (names[maglevLookup(a, `k${k}`)] !== without[maglevLookup(b, `k${k}`)]) moved++;
+    const share = moved / keys;
+    rows.push([
+      n,
+      sizing === 'auto' ? `${size} (auto)` : `${size} (fixed)`,
+      buildMs,
+      (share * 100).toFixed(3),
+      (100 / n).toFixed(3),
+      (share * n).toFixed(2),
+      balance.toFixed(3),
+    ]);
+  }
+  return rows;
 }
