@@ -13,7 +13,20 @@ describe('host worker options', () => {
       multicast: { group: '239.255.77.77', port: 17946 },
       services: {},
       connectTimeoutMs: 300000,
+      lease: { heartbeatMs: 1000, timeoutMs: 3000 },
     });
+  });
+
+  it('takes the lease settings from flags or the environment', () => {
+    expect(
+      parseWorkerConfig(['--node-id', 'n', '--lease-heartbeat', '500', '--lease-timeout', '1500'], {}).lease,
+    ).toEqual({ heartbeatMs: 500, timeoutMs: 1500 });
+    expect(parseWorkerConfig(['--node-id', 'n'], { LEASE_HEARTBEAT_MS: '200', LEASE_TIMEOUT_MS: '600' }).lease).toEqual(
+      {
+        heartbeatMs: 200,
+        timeoutMs: 600,
+      },
+    );
   });
 
   it('flags win over the environment', () => {
@@ -51,6 +64,17 @@ describe('host worker options', () => {
     [['--node-id', 'n', '--bogus'], {}, /Unknown option '--bogus'/],
     [['--node-id', 'n', '--connect-timeout-ms', 'soon'], {}, /--connect-timeout-ms: expected milliseconds/],
     [['--node-id', 'n'], { CLUSTER_ID: 'a/b' }, /CLUSTER_ID: expected/],
+    [
+      ['--node-id', 'n', '--lease-heartbeat', '100'],
+      {},
+      /--lease-heartbeat: expected milliseconds 200-600000, got "100"/,
+    ],
+    [['--node-id', 'n'], { LEASE_TIMEOUT_MS: '1s' }, /--lease-timeout: expected milliseconds 600-600000, got "1s"/],
+    [
+      ['--node-id', 'n', '--lease-heartbeat', '1000', '--lease-timeout', '1500'],
+      {},
+      /--lease-timeout: expected at least twice/,
+    ],
   ])('rejects %j %j', (argv, env, message) => {
     expect(() => parseWorkerConfig(argv, env)).toThrow(ConfigError);
     expect(() => parseWorkerConfig(argv, env)).toThrow(message);
