@@ -12,6 +12,7 @@ import { nodeSuspectSignal } from '../../src/contracts/failure-detector';
 import type { NodeAgentState } from '../../src/contracts/node-agent';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
+import { replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 
 const clusterId = uniqueId('fd');
@@ -137,5 +138,12 @@ describe('failure detection with real processes', () => {
     expect(await cliJson<SuspectRecord[]>(['query', 'failure-detector', 'suspects'], env)).toEqual(before);
     const n = await nodes();
     for (const id of ['fd-1', 'fd-2', 'fd-4']) expect(n[id]?.status).toBe('alive');
+  });
+
+  it("the FailureDetector's and a NodeAgent's histories from this run replay cleanly", async () => {
+    expect(
+      await replayAndRecord(t.client.workflow.getHandle(`${clusterId}/failure-detector`), 'failure-detector-e2e'),
+    ).toBeGreaterThan(20);
+    expect(await replayAndRecord(nodeAgent('fd-3'), 'node-agent-e2e')).toBeGreaterThan(20);
   });
 });

@@ -13,7 +13,14 @@ const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.binpb'));
 
 describe('replay of recorded histories', () => {
   it('has recorded histories to replay', () => {
-    expect(files).toEqual(expect.arrayContaining(['node-discovery-e2e.binpb', 'node-discovery-continued.binpb']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'node-discovery-e2e.binpb',
+        'node-discovery-continued.binpb',
+        'failure-detector-e2e.binpb',
+        'node-agent-e2e.binpb',
+      ]),
+    );
   });
 
   it('replays every one of them without nondeterminism', async () => {

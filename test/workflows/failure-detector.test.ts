@@ -1,0 +1,208 @@
+/**
+ * FailureDetector on the real server: peers are in-process workers on their own `host.<id>`
+ * queues, the suspect a real health endpoint (or a port where nothing listens).
+ */
+import { createServer } from 'node:net';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import { TASK_QUEUE, hostTaskQueue } from '../../src/contracts/agents';
+import { topologyUpdateSignal, type AgentStateView, type MemberSummary } from '../../src/contracts/common';
+import {
+  nodeAliveSignal,
+  nodeSuspectSignal,
+  type FailureDetectorState,
+  type NodeSuspect,
+  type ProbeRecord,
+  type SuspectRecord,
+  type Verdict,
+} from '../../src/contracts/failure-detector';
+import { startHost, type TestHost } from '../support/hosts';
+import {
+  connect,
+  eventually,
+  serverAddress,
+  startWorker,
+  uniqueId,
+  type TestTemporal,
+  type TestWorker,
+} from '../support/temporal';
+
+let t: TestTemporal;
+let agents: TestWorker;
+const peers: { stop(): Promise<void> }[] = [];
+
+async function startPeer(nodeId: string): Promise<void> {
+  const connection = await NativeConnection.connect({ address: serverAddress() });
+  const worker = await Worker.create({
+    connection,
+    namespace: 'default',
+    taskQueue: hostTaskQueue(nodeId),
+    activities: createActivities({ nodeId, client: t.client }),
+    shutdownGraceTime: '100ms',
+  });
+  const running = worker.run();
+  peers.push({
+    stop: async () => {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  });
+}
+
+/** A loopback port where nothing listens (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((ok) => s.close(() => ok()));
+  return port;
+}
+
+const member = (nodeId: string): MemberSummary => ({
+  nodeId,
+  status: 'alive',
+  health: 'healthy',
+  address: '127.0.0.1',
+  healthPort: 1,
+  zone: 'z',
+  incarnation: 1,
+});
+
+async function startFd(config: Record<string, unknown> = {}) {
+  const clusterId = uniqueId('fdw');
+  const handle = await t.client.workflow.start('failureDetectorWorkflow', {
+    workflowId: `${clusterId}/failure-detector`,
+    taskQueue: TASK_QUEUE,
+    args: [{ clusterId, config: { probeTimeoutMs: 300, probeIntervalMs: 300, ...config } }],
+  });
+  return handle;
+}
+
+function suspectOf(nodeId: string, healthPort: number, bootId: string, incarnation = 1): NodeSuspect {
+  const now = Date.now();
+  return {
+    nodeId,
+    incarnation,
+    bootId,
+    address: '127.0.0.1',
+    healthPort,
+    since: now,
+    lastBeatAt: now - 1500,
+    arrivals: { count: 20, meanMs: 500, stdMs: 10 },
+    heartbeatMs: 500,
+  };
+}
+
+beforeAll(async () => {
+  t = await connect();
+  agents = await startWorker(t.client, TASK_QUEUE);
+  await Promise.all(['p1', 'p2', 'p3', 'p4'].map(startPeer));
+});
+afterAll(async () => {
+  await Promise.all(peers.map((p) => p.stop()));
+  await agents?.stop();
+  await t?.close();
+});
+
+describe('FailureDetector', () => {
+  it('three peers find the port refused: dead at the minimum suspicion timeout, probes ran on their queues', async () => {
+    const handle = await startFd({ suspicionMinMs: 100 });
+    await handle.signal(topologyUpdateSignal, {
+      version: 1,
+      at: Date.now(),
+      members: ['p1', 'p2', 'p3', 'p4', 'gone'].map(member),
+      changes: [],
+    });
+    await handle.signal(nodeSuspectSignal, suspectOf('gone', await closedPort(), 'boot-g'));
+    const verdicts = await eventually(
+      'dead',
+      () => handle.query<Verdict[]>('verdicts'),
+      (v) => v.some((x) => x.verdict === 'dead'),
+    );
+    const dead = verdicts.find((x) => x.verdict === 'dead') as Verdict;
+    expect(dead).toMatchObject({ nodeId: 'gone', incarnation: 1 });
+    expect(dead.reason).toMatch(/3 of 3 observers confirm \(refused\)/);
+    const probes = await handle.query<ProbeRecord[]>('probes');
+    expect(probes.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(probes.map((p) => p.observer)).size).toBeGreaterThanOrEqual(3);
+    for (const p of probes) {
+      expect(['p1', 'p2', 'p3', 'p4']).toContain(p.observer);
+      expect(p.evidence).toBe('refused');
+      expect(p.roundTripMs).toBeGreaterThanOrEqual(0);
+    }
+    // nobody else runs in this cluster: the verdict found no one to tell, and that is counted
+    const view = await handle.query<AgentStateView<FailureDetectorState>>('state');
+    expect(view.agent.reported.absent).toBeGreaterThan(0);
+    expect(view.agent.dead.gone).toMatchObject({ incarnation: 1 });
+    await handle.terminate();
+  });
+
+  it('a suspect whose endpoint answers is never condemned; the NodeAgent refutes it', async () => {
+    const host: TestHost = await startHost('slow', 'x');
+    try {
+      const handle = await startFd({ acceptablePauseMs: 0, suspicionMaxMs: 1000 });
+      await handle.signal(topologyUpdateSignal, {
+        version: 1,
+        at: Date.now(),
+        members: ['p1', 'p2', 'slow'].map(member),
+        changes: [],
+      });
+      await handle.signal(nodeSuspectSignal, suspectOf('slow', host.port, host.bootId));
+      const s = await eventually(
+        'answered',
+        () => handle.query<SuspectRecord[]>('suspects'),
+        (list) => Object.values(list[0]?.probes ?? {}).some((p) => p.evidence === 'answered'),
+      );
+      expect(s[0]?.lastJudgement?.verdict).not.toBe('dead');
+      await new Promise((r) => setTimeout(r, 1500)); // past the maximum suspicion timeout: still not dead
+      expect((await handle.query<Verdict[]>('verdicts')).map((v) => v.verdict)).toEqual(['suspect']);
+      await handle.signal(nodeAliveSignal, { nodeId: 'slow', incarnation: 2, bootId: host.bootId });
+      const v = await eventually(
+        'refuted',
+        () => handle.query<Verdict[]>('verdicts'),
+        (list) => list.some((x) => x.verdict === 'refuted'),
+      );
+      expect(v.map((x) => x.verdict)).toEqual(['suspect', 'refuted']);
+      expect(await handle.query<SuspectRecord[]>('suspects')).toEqual([]);
+      await handle.terminate();
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('with no peer to ask, φ alone decides; a newer incarnation lifts the verdict, an older one does not', async () => {
+    const handle = await startFd({ acceptablePauseMs: 0 });
+    await handle.signal(nodeSuspectSignal, suspectOf('solo', 1, 'b1'));
+    await eventually(
+      'dead',
+      () => handle.query<Verdict[]>('verdicts'),
+      (v) => v.some((x) => x.verdict === 'dead' && /no peer to ask/.test(x.reason)),
+    );
+    await handle.signal(nodeSuspectSignal, suspectOf('solo', 1, 'b1')); // late duplicate: ignored
+    await handle.signal(nodeAliveSignal, { nodeId: 'solo', incarnation: 2, bootId: 'b1' });
+    const v = await eventually(
+      'rejoined',
+      () => handle.query<Verdict[]>('verdicts'),
+      (list) => list.some((x) => x.verdict === 'rejoined'),
+    );
+    expect(v.map((x) => x.verdict)).toEqual(['suspect', 'dead', 'rejoined']);
+    await handle.terminate();
+  });
+
+  it('continues as new when suggested and carries verdicts and dead nodes', async () => {
+    const handle = await startFd({ acceptablePauseMs: 0 });
+    for (let i = 0; i < 40; i++) {
+      await handle.signal(nodeSuspectSignal, suspectOf(`n${i}`, 1, `b${i}`));
+    }
+    const view = await eventually(
+      'continued as new',
+      () => handle.query<AgentStateView<FailureDetectorState>>('state'),
+      (s) => s.base.runs >= 1 && Object.keys(s.agent.dead).length === 40,
+      60_000,
+      200,
+    );
+    expect(view.agent.verdicts.filter((v) => v.verdict === 'dead')).toHaveLength(40);
+    await handle.terminate();
+  });
+});

@@ -1,0 +1,151 @@
+/**
+ * NodeAgent on the real server, with its host's queue served by an in-process worker that has a
+ * host context (boot id + vitals), like `npm run worker`.
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import { TASK_QUEUE, hostTaskQueue } from '../../src/contracts/agents';
+import {
+  hostLeavingSignal,
+  hostStartedSignal,
+  nodeAgentWorkflowId,
+  type NodeAgentState,
+} from '../../src/contracts/node-agent';
+import type { AgentStateView } from '../../src/contracts/common';
+import { VitalsSampler } from '../../src/workers/vitals';
+import {
+  connect,
+  eventually,
+  serverAddress,
+  startWorker,
+  uniqueId,
+  type TestTemporal,
+  type TestWorker,
+} from '../support/temporal';
+import { workflowBundle } from '../support/temporal';
+
+let t: TestTemporal;
+let agents: TestWorker;
+const vitals = new VitalsSampler(200).start();
+
+/** A host: a worker on `host.<nodeId>` whose activities know their boot id. */
+async function startHost(nodeId: string, bootId: string): Promise<{ stop(): Promise<void> }> {
+  const connection = await NativeConnection.connect({ address: serverAddress() });
+  const worker = await Worker.create({
+    connection,
+    namespace: 'default',
+    taskQueue: hostTaskQueue(nodeId),
+    activities: createActivities({ nodeId, client: t.client, host: { bootId, vitals: () => vitals.current() } }),
+    maxHeartbeatThrottleInterval: '50ms',
+    shutdownGraceTime: '100ms',
+  });
+  const running = worker.run();
+  return {
+    stop: async () => {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+beforeAll(async () => {
+  t = await connect();
+  agents = await startWorker(t.client, TASK_QUEUE);
+});
+afterAll(async () => {
+  await agents?.stop();
+  vitals.stop();
+  await t?.close();
+});
+
+function start(clusterId: string, nodeId: string, bootId: string, config: Record<string, unknown> = {}) {
+  return t.client.workflow.signalWithStart('nodeAgentWorkflow', {
+    workflowId: nodeAgentWorkflowId(clusterId, nodeId),
+    taskQueue: TASK_QUEUE,
+    args: [{ clusterId, config: { lease: { heartbeatMs: 200, timeoutMs: 600 }, leaseTermMs: 1000, ...config } }],
+    signal: hostStartedSignal,
+    signalArgs: [{ nodeId, bootId, address: '127.0.0.1', healthPort: 1, zone: 'z', startedAt: Date.now() }],
+  });
+}
+
+describe('NodeAgent', () => {
+  it('holds the lease, goes suspect when the host stops, and refutes with a new incarnation when it is back', async () => {
+    const clusterId = uniqueId('na');
+    const host = await startHost('h1', 'boot-1');
+    const handle = await start(clusterId, 'h1', 'boot-1');
+    const node = () => handle.query<NodeAgentState>('node');
+    const alive = await eventually('terms', node, (s) => s.leaseTerms >= 2, 15_000, 100);
+    expect(alive).toMatchObject({ status: 'alive', incarnation: 1, bootId: 'boot-1' });
+    expect(alive.intervals.length).toBeGreaterThan(4);
+    expect(alive.health).not.toBe('unknown');
+
+    await host.stop();
+    const suspect = await eventually('suspect', node, (s) => s.status === 'suspect', 10_000, 50);
+    expect(suspect.leaseTimeouts).toBeGreaterThanOrEqual(1);
+    // no FailureDetector runs in this cluster: the transition found nobody to tell, and nothing else was sent
+    expect(suspect.notified.sent).toBe(0);
+
+    const back = await startHost('h1', 'boot-1');
+    const refuted = await eventually('alive again', node, (s) => s.status === 'alive', 10_000, 50);
+    expect(refuted.incarnation).toBe(2);
+    expect(refuted.transitions.map((x) => `${x.from}>${x.to}`)).toEqual(
+      expect.arrayContaining(['suspect>alive', 'alive>suspect']),
+    );
+
+    await handle.signal(hostLeavingSignal, { bootId: 'boot-1', reason: 'test over' });
+    await handle.result();
+    const final = await handle.query<NodeAgentState>('node');
+    expect(final.status).toBe('left');
+    await back.stop();
+  });
+
+  it('rejects a hostStarted from another node and keeps its state', async () => {
+    const clusterId = uniqueId('na');
+    const host = await startHost('h2', 'boot-a');
+    const handle = await start(clusterId, 'h2', 'boot-a');
+    await eventually(
+      'alive',
+      () => handle.query<NodeAgentState>('node'),
+      (s) => s.status === 'alive',
+    );
+    await handle.signal(hostStartedSignal, {
+      nodeId: 'h9',
+      bootId: 'x',
+      address: '127.0.0.1',
+      healthPort: 1,
+      startedAt: 0,
+    } as never);
+    await handle.signal(hostStartedSignal, { nodeId: 'h2' } as never);
+    const view = await eventually(
+      'two rejections',
+      () => handle.query<AgentStateView<NodeAgentState>>('state'),
+      (v) => v.base.rejected.count === 2,
+    );
+    expect(view.base.rejected.recent.map((r) => r.error)).toEqual([
+      expect.stringMatching(/nodeId: expected h2, got h9/),
+      expect.stringMatching(/bootId: /),
+    ]);
+    expect(view.agent).toMatchObject({ status: 'alive', bootId: 'boot-a', incarnation: 1 });
+    await host.stop();
+    await handle.terminate();
+  });
+
+  it('continues as new when Temporal suggests it and carries incarnation, beats and vitals', async () => {
+    const clusterId = uniqueId('na');
+    const host = await startHost('h3', 'boot-c');
+    const handle = await start(clusterId, 'h3', 'boot-c');
+    const view = await eventually(
+      'continued as new',
+      () => handle.query<AgentStateView<NodeAgentState>>('state'),
+      (v) => v.base.runs >= 1 && v.agent.leaseTerms > 0,
+      90_000,
+      500,
+    );
+    expect(view.agent.status).toBe('alive');
+    expect(view.agent.incarnation).toBe(1);
+    expect(view.agent.beats).toBeGreaterThan(20);
+    await host.stop();
+    await handle.terminate();
+  });
+});
