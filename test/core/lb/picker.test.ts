@@ -13,7 +13,15 @@ describe('strategies', () => {
   it.each([
     [
       [5, 1, 1],
-      [0, 0, 1, 0, 2, 0, 0],
+      [0, 0, 0, 1, 0, 0, 2],
+    ],
+    [
+      [3, 2],
+      [0, 1, 0, 0, 1],
+    ],
+    [
+      [1, 2, 4],
+      [0, 2, 1, 2, 2, 1, 2],
     ],
     [
       [1, 1],
@@ -21,9 +29,9 @@ describe('strategies', () => {
     ],
     [
       [2, 1],
-      [0, 1, 0],
+      [0, 0, 1],
     ],
-  ])('weighted_round_robin with weights %j is smooth: %j', (weights, sequence) => {
+  ])('weighted_round_robin with weights %j, one cycle: %j', (weights, sequence) => {
     const p = new Picker(
       table(
         weights.map((w, i) => routeTarget(`n${i}/web`, { weight: w })),
@@ -42,6 +50,40 @@ describe('strategies', () => {
       ),
     );
     expect(counts(pickN(p, 200 * 4), 4)).toEqual([400, 200, 100, 100]);
+  });
+
+  it.each([
+    [[1]],
+    [[7, 3]],
+    [[100, 50, 25, 25]],
+    [[100, 1, 1, 1, 1, 1, 1, 1, 1, 1]],
+    [Array.from({ length: 1000 }, (_, i) => 1 + ((i * 37) % 100))],
+  ])('weighted_round_robin over weights %j: exact shares per cycle, every prefix within two picks', (weights) => {
+    const p = new Picker(
+      table(
+        weights.map((w, i) => routeTarget(`n${i}/web`, { weight: w })),
+        { strategy: 'weighted_round_robin' },
+      ),
+    );
+    const total = weights.reduce((a, b) => a + b, 0);
+    const seen = new Array<number>(weights.length).fill(0);
+    let worst = 0;
+    for (let m = 1; m <= 3 * total; m++) {
+      const i = p.pick();
+      seen[i] = (seen[i] as number) + 1;
+      if (m % total === 0) expect(seen).toEqual(weights.map((w) => (w * m) / total));
+      for (let j = 0; j < weights.length && m <= total; j++)
+        worst = Math.max(worst, Math.abs((seen[j] as number) - (m * (weights[j] as number)) / total));
+    }
+    expect(worst).toBeLessThan(2); // nginx smooth WRR reaches 1.6 on some weight sets too
+  });
+
+  it('weighted_round_robin: the same table gives the same sequence in every picker (agent and routers)', () => {
+    const t = table(
+      [9, 4, 4, 1].map((w, i) => routeTarget(`n${i}/web`, { weight: w })),
+      { strategy: 'weighted_round_robin' },
+    );
+    expect(pickN(new Picker(t), 40)).toEqual(pickN(new Picker(t), 40));
   });
 
   it('least_connections (P2C) never picks the busier of its two choices', () => {
