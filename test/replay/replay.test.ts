@@ -6,10 +6,16 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import { HISTORIES_DIR } from '../support/histories';
+import { HISTORIES_DIR, recordedWorkflowIds } from '../support/histories';
 import { workflowBundle } from '../support/temporal';
 
 const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.binpb'));
+const ids = recordedWorkflowIds();
+/** The workflow id the history ran under, when it matters to the code (NodeAgent); else the file's name. */
+const idOf = (f: string) => {
+  const name = f.replace(/\.binpb$/, '');
+  return ids[name] ?? name;
+};
 
 describe('replay of recorded histories', () => {
   it('has recorded histories to replay', () => {
@@ -27,13 +33,13 @@ describe('replay of recorded histories', () => {
     async function* histories() {
       for (const f of files) {
         const history = temporal.api.history.v1.History.decode(readFileSync(resolve(HISTORIES_DIR, f)));
-        yield { workflowId: f.replace(/\.binpb$/, ''), history };
+        yield { workflowId: idOf(f), history };
       }
     }
     const results = [];
     for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: workflowBundle() } }, histories())) {
       results.push({ workflowId: r.workflowId, error: r.error ? String(r.error) : undefined });
     }
-    expect(results).toEqual(files.map((f) => ({ workflowId: f.replace(/\.binpb$/, ''), error: undefined })));
+    expect(results).toEqual(files.map((f) => ({ workflowId: idOf(f), error: undefined })));
   });
 });
