@@ -174,7 +174,8 @@ class Balancer {
 
   distribute(r: DistributeRequest): RouteDecision {
     const table = this.table();
-    const strategy = r.strategy ?? table.strategy;
+    // A key is sticky under every strategy (the picker hashes it): say so in the decision.
+    const strategy = r.key !== undefined ? 'consistent_hash' : (r.strategy ?? table.strategy);
     const picker = this.pickerFor();
     const i = picker.pick({ ...r, strategy });
     const t = picker.target(i);

@@ -16,6 +16,7 @@
  * - geographic: round robin within the client's zone while at least `spilloverThreshold` of its
  *   live targets are routable, otherwise across all zones.
  * - consistent_hash: Maglev lookup of the key (P2C least connections without a key).
+ *   A request with a key is sticky under every strategy: it always goes through the Maglev table.
  * - adaptive: P2C on a predicted response time: EWMA × (1 + connection share) × (1 + rising cpu
  *   trend over the next 10 s) + zone penalty.
  */
@@ -76,6 +77,7 @@ export class Picker {
     const n = v.idx.length;
     if (n === 0) return -1;
     if (n === 1) return v.idx[0] as number;
+    if (req?.key !== undefined) return this.consistent(v, req.key);
     switch (req?.strategy ?? this.table.strategy) {
       case 'round_robin':
         return this.roundRobin(v);
@@ -90,7 +92,7 @@ export class Picker {
       case 'geographic':
         return this.geographic(v, req?.clientZone);
       case 'consistent_hash':
-        return req?.key !== undefined ? this.consistent(v, req.key) : this.p2c(v, this.connectionCost);
+        return this.p2c(v, this.connectionCost);
       case 'adaptive':
         return this.p2c(v, this.adaptiveCost, req?.clientZone);
     }

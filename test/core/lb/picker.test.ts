@@ -173,6 +173,15 @@ describe('strategies', () => {
     for (const c of spread) expect(c).toBeGreaterThan(700);
   });
 
+  it('a request with a key is sticky whatever the strategy: the same Maglev target', () => {
+    const targets = ids(5).map((id) => routeTarget(id));
+    const sticky = new Picker(table(targets, { strategy: 'consistent_hash' })).pick({ key: 'user-7' });
+    for (const strategy of ['round_robin', 'weighted_round_robin', 'least_connections', 'geographic'] as const) {
+      const p = new Picker(table(targets, { strategy }), { random: seeded(8) });
+      expect(pickN(p, 10, { key: 'user-7', clientZone: 'a' })).toEqual(new Array(10).fill(sticky));
+    }
+  });
+
   it('adaptive avoids a target whose cpu is rising', () => {
     const t = [routeTarget('rising/web', { trend: 0.05 }), routeTarget('flat/web', { trend: 0 })];
     const p = new Picker(table(t, { strategy: 'adaptive' }), { random: seeded(7) });
