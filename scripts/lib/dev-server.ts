@@ -66,6 +66,16 @@ export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/**
+ * Dynamic config every server we start gets. The history service shifts every new timer task to
+ * at least now + `timerProcessorMaxTimeShift` (default 1 s), so a 140 ms timer or a 1.5 s
+ * heartbeat timeout fired up to a second late: failure detection would be bounded by that shift,
+ * not by the lease. 50 ms keeps timers within a few tens of ms (docker-compose.yml sets the same).
+ */
+export const CONTROL_PLANE_DYNAMIC_CONFIG: Record<string, string | number | boolean> = {
+  'history.timerProcessorMaxTimeShift': '50ms',
+};
+
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const port = opts.port || (await freePort());
   const args = ['server', 'start-dev', '--ip', opts.ip ?? '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
@@ -76,7 +86,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     mkdirSync(dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);
   }
-  for (const [k, v] of Object.entries(opts.dynamicConfig ?? {}))
+  for (const [k, v] of Object.entries({ ...CONTROL_PLANE_DYNAMIC_CONFIG, ...opts.dynamicConfig }))
     args.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
   let out: 'ignore' | number = 'ignore';
   if (opts.logFile) {

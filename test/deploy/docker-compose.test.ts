@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { parseWorkerConfig } from '../../src/workers/worker-config';
+import { CONTROL_PLANE_DYNAMIC_CONFIG } from '../../scripts/lib/dev-server';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -15,6 +16,7 @@ interface Service {
   command?: string[];
   environment?: Record<string, string>;
   ports?: string[];
+  volumes?: string[];
   depends_on?: string[] | Record<string, unknown>;
 }
 
@@ -46,6 +48,19 @@ describe('docker-compose.yml', () => {
     expect(services['temporal-ui']?.image).toMatch(/^temporalio\/ui:\d+\.\d+\.\d+$/);
     expect(services['temporal-ui']?.environment?.TEMPORAL_ADDRESS).toBe('temporal:7233');
     expect(services['temporal-ui']?.ports).toContain('8233:8080');
+  });
+
+  it("gives the server the control plane's dynamic config (timer precision), same as the dev server", () => {
+    const t = services.temporal as Service;
+    const mount = (t.volumes ?? []).find((v) => v.startsWith('./deploy/dynamicconfig.yaml:')) as string;
+    expect(mount).toBeDefined();
+    const inContainer = mount.split(':')[1] as string;
+    expect(`/etc/temporal/${t.environment?.DYNAMIC_CONFIG_FILE_PATH}`).toBe(inContainer);
+    const file = parse(readFileSync(resolve(ROOT, 'deploy/dynamicconfig.yaml'), 'utf8')) as Record<
+      string,
+      { value: unknown }[]
+    >;
+    for (const [key, value] of Object.entries(CONTROL_PLANE_DYNAMIC_CONFIG)) expect(file[key]?.[0]?.value).toBe(value);
   });
 
   it('builds each worker from the repo Dockerfile with its own node id and the server wired', () => {
