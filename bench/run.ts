@@ -8,19 +8,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { writeWorkflowBundle } from '../scripts/lib/bundle';
 import { startDevServer } from '../scripts/lib/dev-server';
 import { benchBalance } from './balance';
 import { benchControl, controlRows } from './control';
 import { benchDiscovery, discoveryRows } from './discovery';
+import { benchDetection, benchFalsePositives, benchSignals, detectionRows } from './failure';
 import { printTable } from './stats';
 import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
 
-const BENCHES = ['discovery', 'up', 'router', 'control', 'balance', 'all'];
+const BENCHES = ['discovery', 'up', 'router', 'control', 'balance', 'failure', 'false-positives', 'fd-scale', 'all'];
 const USAGE =
   'usage: npm run bench -- [discovery|up|router|control|balance|all] [--runs N (default 20)] [--up-runs N (default 3)]' +
-  ' [--routers N (default 5)] [--calls N (default 200)]';
+  ' [--routers N (default 5)] [--calls N (default 200)]\n' +
+  '       npm run bench -- [failure|false-positives|fd-scale] [--kills N (default 20)] [--fp-hosts N (default 10)]' +
+  ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]';
 
 function count(name: string, raw: string | undefined, def: number): number {
   if (raw === undefined) return def;
@@ -30,6 +34,8 @@ function count(name: string, raw: string | undefined, def: number): number {
 }
 
 async function main(): Promise<void> {
+  // Workers created in this process (fd-scale) log warnings only.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
     allowPositionals: true,
@@ -38,6 +44,11 @@ async function main(): Promise<void> {
       'up-runs': { type: 'string' },
       routers: { type: 'string' },
       calls: { type: 'string' },
+      kills: { type: 'string' },
+      'fp-hosts': { type: 'string' },
+      'fp-seconds': { type: 'string' },
+      hosts: { type: 'string' },
+      window: { type: 'string' },
     },
   });
   const which = positionals[0] ?? 'all';
@@ -47,6 +58,11 @@ async function main(): Promise<void> {
   const upRuns = count('up-runs', values['up-runs'], 3);
   const routers = count('routers', values.routers, 5);
   const calls = count('calls', values.calls, 200);
+  const kills = count('kills', values.kills, 20);
+  const fpHosts = count('fp-hosts', values['fp-hosts'], 10);
+  const fpSeconds = count('fp-seconds', values['fp-seconds'], 300);
+  const simHosts = count('hosts', values.hosts, 50);
+  const windowS = count('window', values.window, 60);
   console.log(
     `bench: node ${process.version}, ${(await import('node:os')).cpus().length} cpus, ${new Date().toISOString()}`,
   );
@@ -87,6 +103,45 @@ async function main(): Promise<void> {
         `load-balancer control plane, ms (3 host workers, ${routers} routers; targets: capacity update → all routers p50 ≤ 100 ms, distributeLoad p50 ≤ 20 ms)`,
         ['measure', 'n', 'p50', 'p99', 'min', 'max'],
         controlRows(r, routers),
+      );
+    });
+  }
+  if (which === 'failure' || which === 'all') {
+    await withServer(`bench-fd-${Date.now()}`, async (client, env) => {
+      const r = await benchDetection(client, env, kills);
+      printTable(
+        `failure detection, ms (${kills} SIGKILLs of a host worker; 0.5 s heartbeats, 1.5 s lease timeout, FailureDetector defaults; targets: kill → dead p99 ≤ 3 s, probe round trip p50 ≤ 30 ms)`,
+        ['measure', 'n', 'p50', 'p99', 'max', 'p50 / lease', 'p99 / lease'],
+        detectionRows(r),
+      );
+      console.log(`verdict reasons: ${JSON.stringify(r.reasons)}`);
+    });
+  }
+  if (which === 'false-positives' || which === 'all') {
+    await withServer(`bench-fp-${Date.now()}`, async (client, env) => {
+      const r = await benchFalsePositives(client, env, fpHosts, fpSeconds);
+      printTable(
+        'false positives under CPU stress (two busy loops on the two cores; 0.5 s heartbeats, 1.5 s lease timeout; target: 0 dead)',
+        ['hosts', 'seconds', 'suspicions', 'refuted', 'declared dead', 'most not-alive at once (nodes)'],
+        [[r.hosts, r.seconds, r.suspicions, r.refuted, r.dead, r.ndNotAlive]],
+      );
+    });
+  }
+  if (which === 'fd-scale' || which === 'all') {
+    await withServer(`bench-scale-${Date.now()}`, async (client, env, address) => {
+      const r = await benchSignals(client, address, env.CLUSTER_WORKFLOW_BUNDLE as string, simHosts, windowS);
+      printTable(
+        `signals reaching the cluster-level agents from ${simHosts} hosts in a steady state (${windowS} s window; default 1 s / 3 s leases, 15 s terms)`,
+        ['hosts', 'signals/s', 'to failure-detector', 'to node-discovery', 'lease terms/s (NodeAgents)'],
+        [
+          [
+            r.hosts,
+            r.signalsPerS.toFixed(3),
+            r.byAgent['failure-detector'] ?? 0,
+            r.byAgent['node-discovery'] ?? 0,
+            r.leaseTermsPerS.toFixed(2),
+          ],
+        ],
       );
     });
   }

@@ -1,0 +1,362 @@
+/**
+ * Failure detection benchmarks (`npm run bench -- failure|false-positives|fd-scale`).
+ *
+ *   detection        SIGKILL a host worker process → the FailureDetector's dead verdict (workflow
+ *                    time, same machine clock), over N kills at 0.5 s heartbeats and a 1.5 s lease
+ *                    timeout, with the FailureDetector's defaults; also → visible in `nodes`.
+ *   probe round trip indirect probe activity scheduled on a peer's queue → result in the agent.
+ *   false positives  N hosts for S seconds while two busy-loop processes keep both cores busy:
+ *                    suspicions, refutations and dead verdicts (every one of them false).
+ *   signals/s        N simulated hosts (each its own `host.<id>` worker and NodeAgent, in this
+ *                    process) in a steady state: signals that reach the cluster-level agents.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../src/activities';
+import { TASK_QUEUE, hostTaskQueue } from '../src/contracts/agents';
+import type { Member } from '../src/contracts/node-discovery';
+import type { ProbeRecord, Verdict } from '../src/contracts/failure-detector';
+import { hostStartedSignal, nodeAgentWorkflowId, type NodeAgentState } from '../src/contracts/node-agent';
+import { startHealthServer } from '../src/workers/health-server';
+import { VitalsSampler } from '../src/workers/vitals';
+import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
+import { summary } from './stats';
+
+const LEASE = ['--lease-heartbeat', '500', '--lease-timeout', '1500'];
+const LEASE_TIMEOUT_MS = 1500;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, everyMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await read();
+      if (ok(v)) return v;
+    } catch {
+      // the agent may be between tasks; ask again
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+async function startFd(client: Client, clusterId: string): Promise<void> {
+  await client.workflow.start('failureDetectorWorkflow', {
+    workflowId: `${clusterId}/failure-detector`,
+    taskQueue: TASK_QUEUE,
+    args: [{ clusterId, config: {} }],
+  });
+}
+
+function hosts(env: NodeJS.ProcessEnv, prefix: string, n: number): HostProcess[] {
+  return Array.from({ length: n }, (_, i) =>
+    spawnHostWorker({ nodeId: `${prefix}-${i + 1}`, args: ['--health-port', '0', ...LEASE], env }),
+  );
+}
+
+export interface DetectionResult {
+  killToDead: number[];
+  killToSuspect: number[];
+  killToVisible: number[];
+  probeRoundTrips: number[];
+  /** From the server's event times: ActivityTaskScheduled → the workflow task that takes the result starts. */
+  probeRoundTripsServer: number[];
+  reasons: Record<string, number>;
+}
+
+export async function benchDetection(client: Client, env: NodeJS.ProcessEnv, kills: number): Promise<DetectionResult> {
+  const clusterId = env.CLUSTER_ID as string;
+  const nd = client.workflow.getHandle(`${clusterId}/node-discovery`);
+  const fd = client.workflow.getHandle(`${clusterId}/failure-detector`);
+  const stable = hosts(env, 'peer', 5);
+  const r: DetectionResult = {
+    killToDead: [],
+    killToSuspect: [],
+    killToVisible: [],
+    probeRoundTrips: [],
+    probeRoundTripsServer: [],
+    reasons: {},
+  };
+  try {
+    await Promise.all(stable.map((h) => h.waitFor(/ ready /, 120_000)));
+    await startFd(client, clusterId);
+    for (let i = 1; i <= kills; i++) {
+      const victim = spawnHostWorker({ nodeId: 'victim', args: ['--health-port', '0', ...LEASE], env });
+      await victim.waitFor(/ ready /, 120_000);
+      const agent = client.workflow.getHandle(nodeAgentWorkflowId(clusterId, 'victim'));
+      await until(
+        'victim alive',
+        async () => [await nd.query<Member[]>('nodes'), await agent.query<NodeAgentState>('node')] as const,
+        ([nodes, a]) => nodes.some((m) => m.nodeId === 'victim' && m.status === 'alive') && a.status === 'alive',
+        30_000,
+      );
+      await sleep(1_500); // a few beats: the lease holds and φ has intervals
+      const killedAt = Date.now();
+      victim.child.kill('SIGKILL');
+      await victim.exited;
+      const dead = await until(
+        'dead verdict',
+        () => fd.query<Verdict[]>('verdicts'),
+        (v) => v.some((x) => x.nodeId === 'victim' && x.verdict === 'dead' && x.at >= killedAt),
+        60_000,
+      );
+      const verdict = dead.find((x) => x.nodeId === 'victim' && x.verdict === 'dead' && x.at >= killedAt) as Verdict;
+      await until(
+        'dead in nodes',
+        () => nd.query<Member[]>('nodes'),
+        (n) => n.some((m) => m.nodeId === 'victim' && m.status === 'dead'),
+        60_000,
+        10,
+      );
+      r.killToVisible.push(Date.now() - killedAt);
+      r.killToDead.push(verdict.at - killedAt);
+      r.killToSuspect.push(verdict.at - (verdict.afterMs ?? 0) - killedAt);
+      const kind = verdict.reason.replace(/[\d.]+/g, 'n');
+      r.reasons[kind] = (r.reasons[kind] ?? 0) + 1;
+      process.stderr.write('.');
+    }
+    r.probeRoundTrips = (await fd.query<ProbeRecord[]>('probes')).map((p) => p.roundTripMs);
+    r.probeRoundTripsServer = await activityRoundTrips(client, `${clusterId}/failure-detector`, 'probeNode');
+  } finally {
+    process.stderr.write('\n');
+    await Promise.all(stable.map((h) => h.stop('SIGKILL')));
+  }
+  return r;
+}
+
+export function detectionRows(r: DetectionResult): (string | number)[][] {
+  const row = (name: string, values: number[], ratio: boolean) => {
+    const s = summary(values);
+    return [
+      name,
+      s.n,
+      s.p50,
+      s.p99,
+      s.max,
+      ratio ? (s.p50 / LEASE_TIMEOUT_MS).toFixed(2) : '-',
+      ratio ? (s.p99 / LEASE_TIMEOUT_MS).toFixed(2) : '-',
+    ];
+  };
+  return [
+    row('kill → suspect (lease timed out)', r.killToSuspect, true),
+    row('kill → declared dead (verdict)', r.killToDead, true),
+    row('kill → dead in `nodes` (query)', r.killToVisible, true),
+    row('probe round trip, agent clock (task that schedules → task that reads)', r.probeRoundTrips, false),
+    row('probe round trip, server events (scheduled → result task started)', r.probeRoundTripsServer, false),
+  ];
+}
+
+/** Two processes that spin for `seconds` and exit by themselves. */
+function cpuHogs(seconds: number): { stop(): void; done: Promise<unknown> } {
+  const code = `const end = Date.now() + ${seconds * 1000}; let x = 0; while (Date.now() < end) { x += Math.sqrt(x + 1); }`;
+  const procs = [0, 1].map(() => spawn(process.execPath, ['-e', code], { stdio: 'ignore' }));
+  return {
+    stop: () => procs.forEach((p) => p.kill('SIGKILL')),
+    done: Promise.all(procs.map((p) => new Promise((ok) => p.once('exit', ok)))),
+  };
+}
+
+export interface FalsePositiveResult {
+  hosts: number;
+  seconds: number;
+  suspicions: number;
+  refuted: number;
+  dead: number;
+  ndNotAlive: number;
+}
+
+export async function benchFalsePositives(
+  client: Client,
+  env: NodeJS.ProcessEnv,
+  n: number,
+  seconds: number,
+): Promise<FalsePositiveResult> {
+  const clusterId = env.CLUSTER_ID as string;
+  const nd = client.workflow.getHandle(`${clusterId}/node-discovery`);
+  const fd = client.workflow.getHandle(`${clusterId}/failure-detector`);
+  const procs = hosts(env, 'calm', n);
+  try {
+    await Promise.all(procs.map((h) => h.waitFor(/ ready /, 180_000)));
+    await startFd(client, clusterId);
+    await until(
+      'all alive',
+      () => nd.query<Member[]>('nodes'),
+      (m) => m.filter((x) => x.status === 'alive').length === n,
+      60_000,
+      200,
+    );
+    await sleep(3_000);
+    const from = Date.now();
+    const hog = cpuHogs(seconds);
+    let ndNotAlive = 0;
+    const deadline = from + seconds * 1000;
+    while (Date.now() < deadline) {
+      await sleep(1_000);
+      const nodes = await nd.query<Member[]>('nodes').catch(() => []);
+      ndNotAlive = Math.max(ndNotAlive, nodes.filter((m) => m.status !== 'alive').length);
+      process.stderr.write('.');
+    }
+    hog.stop();
+    await hog.done;
+    await sleep(3_000); // let late verdicts land
+    const v = (await fd.query<Verdict[]>('verdicts')).filter((x) => x.at >= from);
+    return {
+      hosts: n,
+      seconds,
+      suspicions: v.filter((x) => x.verdict === 'suspect').length,
+      refuted: v.filter((x) => x.verdict === 'refuted').length,
+      dead: v.filter((x) => x.verdict === 'dead').length,
+      ndNotAlive,
+    };
+  } finally {
+    process.stderr.write('\n');
+    await Promise.all(procs.map((h) => h.stop('SIGKILL')));
+  }
+}
+
+export interface ScaleResult {
+  hosts: number;
+  windowS: number;
+  signalsPerS: number;
+  byAgent: Record<string, number>;
+  leaseTermsPerS: number;
+}
+
+/** N hosts simulated in this process: each a `host.<id>` worker with a real lease and health endpoint. */
+export async function benchSignals(
+  client: Client,
+  address: string,
+  bundle: string,
+  n: number,
+  windowS: number,
+): Promise<ScaleResult> {
+  const clusterId = `scale-${randomUUID().slice(0, 6)}`;
+  const vitals = new VitalsSampler().start();
+  const connection = await NativeConnection.connect({ address });
+  const workers: Worker[] = [];
+  const servers: { close(): Promise<void> }[] = [];
+  const running: Promise<void>[] = [];
+  try {
+    const agents = await Worker.create({
+      connection,
+      taskQueue: TASK_QUEUE,
+      workflowBundle: { codePath: bundle },
+      activities: createActivities({ nodeId: 'agents', client }),
+      maxCachedWorkflows: 1000,
+    });
+    workers.push(agents);
+    running.push(agents.run());
+    await startFd(client, clusterId);
+    await client.workflow.start('nodeDiscoveryWorkflow', {
+      workflowId: `${clusterId}/node-discovery`,
+      taskQueue: TASK_QUEUE,
+      args: [{ clusterId, config: { strategies: ['registry'] } }],
+    });
+    for (let i = 0; i < n; i++) {
+      const nodeId = `sim-${i}`;
+      const bootId = randomUUID();
+      const health = await startHealthServer(
+        { nodeId, clusterId, zone: 'z', address: '127.0.0.1', bootId, startedAt: Date.now(), services: {} },
+        vitals,
+        { host: '127.0.0.1', port: 0 },
+      );
+      servers.push(health);
+      const w = await Worker.create({
+        connection,
+        taskQueue: hostTaskQueue(nodeId),
+        activities: createActivities({ nodeId, client, host: { bootId, vitals: () => vitals.current() } }),
+        maxHeartbeatThrottleInterval: '50ms',
+      });
+      workers.push(w);
+      running.push(w.run());
+      await client.workflow.signalWithStart('nodeAgentWorkflow', {
+        workflowId: nodeAgentWorkflowId(clusterId, nodeId),
+        taskQueue: TASK_QUEUE,
+        args: [{ clusterId, config: {} }],
+        signal: hostStartedSignal,
+        signalArgs: [
+          { nodeId, bootId, address: '127.0.0.1', healthPort: health.port, zone: 'z', startedAt: Date.now() },
+        ],
+      });
+    }
+    // steady state: every lease has run a full term
+    await sleep(20_000);
+    const termsBefore = await leaseTerms(client, clusterId, n);
+    const from = Date.now();
+    await sleep(windowS * 1000);
+    const to = Date.now();
+    const termsAfter = await leaseTerms(client, clusterId, n);
+    const byAgent: Record<string, number> = {};
+    for (const role of ['failure-detector', 'node-discovery']) {
+      byAgent[role] = await signalsBetween(client, `${clusterId}/${role}`, from, to);
+    }
+    const total = Object.values(byAgent).reduce((a, b) => a + b, 0);
+    return {
+      hosts: n,
+      windowS,
+      signalsPerS: total / windowS,
+      byAgent,
+      leaseTermsPerS: (termsAfter - termsBefore) / windowS,
+    };
+  } finally {
+    for (const w of workers) w.shutdown();
+    await Promise.allSettled(running);
+    await Promise.all(servers.map((s) => s.close()));
+    await connection.close();
+    vitals.stop();
+  }
+}
+
+async function leaseTerms(client: Client, clusterId: string, n: number): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const s = await client.workflow.getHandle(nodeAgentWorkflowId(clusterId, `sim-${i}`)).query<NodeAgentState>('node');
+    total += s.leaseTerms;
+  }
+  return total;
+}
+
+const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
+  Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+
+/** For each activity of `type` in every run of the workflow: scheduled → the workflow task that received its result started. */
+async function activityRoundTrips(client: Client, workflowId: string, type: string): Promise<number[]> {
+  const out: number[] = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    const events = (await client.workflow.getHandle(workflowId, wf.runId).fetchHistory()).events ?? [];
+    const scheduled = new Map<string, number>();
+    const waiting: number[] = []; // scheduled times of activities completed, waiting for the next task
+    for (const e of events) {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (a && a.activityType?.name === type) scheduled.set(String(e.eventId), eventMs(e));
+      const done =
+        e.activityTaskCompletedEventAttributes ??
+        e.activityTaskFailedEventAttributes ??
+        e.activityTaskTimedOutEventAttributes;
+      if (done) {
+        const at = scheduled.get(String(done.scheduledEventId));
+        if (at !== undefined) waiting.push(at);
+      }
+      if (e.workflowTaskStartedEventAttributes && waiting.length) {
+        for (const at of waiting.splice(0)) out.push(eventMs(e) - at);
+      }
+    }
+  }
+  return out;
+}
+
+async function signalsBetween(client: Client, workflowId: string, from: number, to: number): Promise<number> {
+  let count = 0;
+  // every run of the agent (continue-as-new starts new ones)
+  for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    const history = await client.workflow.getHandle(workflowId, wf.runId).fetchHistory();
+    for (const e of history.events ?? []) {
+      if (!e.workflowExecutionSignaledEventAttributes) continue;
+      const t = eventMs(e);
+      if (t >= from && t < to) count += 1;
+    }
+  }
+  return count;
+}
