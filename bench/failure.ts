@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { Client } from '@temporalio/client';
+import { type Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../src/activities';
 import { TASK_QUEUE, hostTaskQueue } from '../src/contracts/agents';
