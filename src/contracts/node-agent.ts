@@ -5,7 +5,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
-import { BaseConfig, NodeHealth, NodeId, NodeStatus, Port } from './common';
+import { BaseConfig, type NodeHealth, NodeId, type NodeStatus, Port } from './common';
 
 /** The lease settings a host holds its lease with. */
 export const LeaseSettings = z

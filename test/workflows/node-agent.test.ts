@@ -22,7 +22,6 @@ import {
   type TestTemporal,
   type TestWorker,
 } from '../support/temporal';
-import { workflowBundle } from '../support/temporal';
 
 let t: TestTemporal;
 let agents: TestWorker;
