@@ -87,6 +87,12 @@ export const LoadBalancerConfig = BaseConfig.extend({
   surgeHoldMs: z.number().int().min(100).default(300_000),
   /** Longest a router's long-poll for a new table waits (ms, default 30 s). */
   longPollMs: z.number().int().min(100).max(120_000).default(30_000),
+  /**
+   * Router long-polls waiting at once (default 6); more are refused and those routers refresh by
+   * query instead. The server admits only so many updates in flight per workflow (10 by default):
+   * the rest stays free for distributeLoad, setStrategy and configure.
+   */
+  maxLongPolls: z.number().int().min(0).max(100).default(6),
 });
 export type LoadBalancerConfig = z.infer<typeof LoadBalancerConfig>;
 

@@ -10,11 +10,15 @@
  * 3. Outcomes are aggregated per target between reports; a report that cannot be sent is kept
  *    (bounded) and retried with the next one.
  *
- * Refresh: a long-poll (`awaitRoutingTable` update) returns as soon as a newer table exists; when
- * it fails (no worker, the server away, too many updates in flight) the router falls back to a
- * `routingTable` query and retries with exponential backoff.
+ * Refresh: a long-poll (`awaitRoutingTable` update) returns as soon as a newer table exists. The
+ * update must be accepted within `acceptMs`: the server admits only so many updates in flight per
+ * workflow (10 by default) and answers the rest RESOURCE_EXHAUSTED, which the client retries for
+ * half a minute — a router past that limit would hold a stale table all that time. When the
+ * long-poll fails or is not accepted in time, the router reads the table with a `routingTable`
+ * query: if that answers, it tries the long-poll again after `pollMs`; if not (no worker, the
+ * server away), after an exponential backoff.
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { agentWorkflowId } from '../contracts/agents';
 import type { LbStrategy, Outcome, RouteTarget, RoutingTable } from '../contracts/load-balancer';
 import { Picker, type PickRequest } from '../core/lb/picker';
@@ -32,7 +36,11 @@ export interface RouterOptions {
   reportIntervalMs?: number;
   /** Longest wait of one long-poll (ms, default 30 s). */
   longPollMs?: number;
-  /** Backoff after a failed refresh: first delay and cap (ms, defaults 200 and 10 000). */
+  /** Longest wait for the agent to accept a long-poll (ms, default 1000; it takes milliseconds when admitted). */
+  acceptMs?: number;
+  /** Pause between a refresh by query and the next long-poll attempt, while the agent answers (ms, default 500). */
+  pollMs?: number;
+  /** Backoff after a refresh that failed entirely: first delay and cap (ms, defaults 200 and 10 000). */
   backoffMs?: { initial: number; max: number };
   random?: () => number;
   /** Called after a newer table replaced the one held (e.g. to log or measure propagation). */
@@ -60,8 +68,11 @@ export class Router {
   private reportTimer: NodeJS.Timeout | undefined;
   private readonly opts: Required<Omit<RouterOptions, 'clientZone' | 'strategy' | 'random' | 'onTable'>> &
     RouterOptions;
-  /** Times the table was replaced, and refresh failures (for operators and tests). */
-  readonly stats = { tables: 0, refreshFailures: 0, reportsSent: 0, reportFailures: 0 };
+  /**
+   * Times the table was replaced; refreshes that failed; long-polls the agent refused because
+   * enough routers already wait (this router then refreshes by query); outcome reports.
+   */
+  readonly stats = { tables: 0, refreshFailures: 0, longPollsRefused: 0, reportsSent: 0, reportFailures: 0 };
 
   constructor(options: RouterOptions) {
     this.opts = {
@@ -69,6 +80,8 @@ export class Router {
       name: `router-${Math.random().toString(36).slice(2, 8)}`,
       reportIntervalMs: 1_000,
       longPollMs: 30_000,
+      acceptMs: 1_000,
+      pollMs: 500,
       backoffMs: { initial: 200, max: 10_000 },
       ...options,
     };
@@ -210,25 +223,37 @@ export class Router {
     let delay = this.opts.backoffMs.initial;
     while (!this.closed) {
       try {
-        const t = await this.call(this.opts.longPollMs + Math.min(10_000, Math.max(1_000, this.opts.longPollMs)), () =>
-          this.handle.executeUpdate<RoutingTable, [{ knownVersion: number; waitMs: number }]>('awaitRoutingTable', {
+        const poll = await this.call(this.opts.acceptMs, () =>
+          this.handle.startUpdate<RoutingTable, [{ knownVersion: number; waitMs: number }]>('awaitRoutingTable', {
             args: [{ knownVersion: this.version, waitMs: this.opts.longPollMs }],
+            waitForStage: 'ACCEPTED',
           }),
+        );
+        const t = await this.call(this.opts.longPollMs + Math.min(10_000, Math.max(1_000, this.opts.longPollMs)), () =>
+          poll.result(),
         );
         this.install(t);
         delay = this.opts.backoffMs.initial;
         continue;
-      } catch {
+      } catch (err) {
         if (this.closed) return;
-        this.stats.refreshFailures += 1;
+        if (refusedAsBusy(err)) this.stats.longPollsRefused += 1;
+        else this.stats.refreshFailures += 1;
       }
+      let answered = false;
       try {
         this.install(await this.call(5_000, () => this.handle.query<RoutingTable>('routingTable')));
+        answered = true;
       } catch {
         // keep routing on the table we have (invariant 1)
       }
-      await this.sleep(delay);
-      delay = Math.min(delay * 2, this.opts.backoffMs.max);
+      if (answered) {
+        delay = this.opts.backoffMs.initial;
+        await this.sleep(this.opts.pollMs);
+      } else {
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.opts.backoffMs.max);
+      }
     }
   }
 
@@ -244,4 +269,9 @@ export class Router {
       signal.addEventListener('abort', done);
     });
   }
+}
+
+/** The agent refused the long-poll because `maxLongPolls` already wait (its validator says "busy"). */
+function refusedAsBusy(err: unknown): boolean {
+  return err instanceof WorkflowUpdateFailedError && /^busy:/.test(err.cause?.message ?? '');
 }

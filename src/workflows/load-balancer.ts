@@ -9,8 +9,10 @@
  *    every publish and is carried across continue-as-new, so routers never see it go back.
  * 2. Long-polls return when a newer table exists, when their wait ends, or when the agent drains
  *    for continue-as-new — never later.
+ * 3. At most `maxLongPolls` long-polls wait at once, so router long-polls never take all of the
+ *    server's in-flight update slots (10 per workflow by default) from distributeLoad and the rest.
  */
-import { condition, proxyActivities } from '@temporalio/workflow';
+import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AgentHealthStatus } from '../contracts/common';
 import {
@@ -53,6 +55,7 @@ import {
   weightsMoved,
 } from '../core/lb/state';
 import { buildRoutingTable } from '../core/lb/table';
+import { describeZodError } from '../core/validation';
 import { Agent } from './agent-base';
 
 export const LOAD_BALANCER_ROLE = 'load-balancer';
@@ -96,7 +99,24 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
     balancer.publish();
     return { strategy, tableVersion: agent.state.tableVersion };
   });
-  agent.onUpdate(awaitRoutingTableUpdate, AwaitTable, (r) => balancer.awaitTable(r.knownVersion, r.waitMs ?? 30_000));
+  // Its own validator: besides the payload, it refuses a long-poll past maxLongPolls (invariant 3).
+  setHandler(
+    awaitRoutingTableUpdate,
+    (raw) => {
+      const r = AwaitTable.parse(raw ?? {});
+      return balancer.awaitTable(r.knownVersion, r.waitMs);
+    },
+    {
+      validator: (raw: unknown) => {
+        const parsed = AwaitTable.safeParse(raw ?? {});
+        if (!parsed.success) throw new Error(`invalid awaitRoutingTable payload: ${describeZodError(parsed.error)}`);
+        if (balancer.longPolls >= agent.config.maxLongPolls)
+          throw new Error(
+            `busy: ${balancer.longPolls} long-polls already wait (maxLongPolls ${agent.config.maxLongPolls}); read the routingTable query instead`,
+          );
+      },
+    },
+  );
   agent.onSignal(trafficSurgeDetectedSignal, TrafficSurge, (u) => {
     applySurge(agent.state, u, agent.config, Date.now());
     balancer.publish();
@@ -200,10 +220,18 @@ class Balancer {
     };
   }
 
+  /** Long-polls waiting now (not state: none survive continue-as-new). */
+  longPolls = 0;
+
   async awaitTable(knownVersion: number, waitMs: number): Promise<RoutingTable> {
     const wait = Math.min(waitMs, this.agent.config.longPollMs);
     if (this.state.tableVersion <= knownVersion && wait > 0) {
-      await condition(() => this.state.tableVersion > knownVersion || this.agent.draining, wait);
+      this.longPolls += 1;
+      try {
+        await condition(() => this.state.tableVersion > knownVersion || this.agent.draining, wait);
+      } finally {
+        this.longPolls -= 1;
+      }
     }
     return this.table();
   }

@@ -252,6 +252,37 @@ describe('router', () => {
     expect(idle.stats.refreshFailures).toBe(0);
   });
 
+  it('past maxLongPolls a router is refused the long-poll, follows by query, and distributeLoad still gets through', async () => {
+    const { clusterId, lb, table } = await cluster(2, { maxLongPolls: 1 });
+    const opts = { client: t.client, clusterId, longPollMs: 5_000, pollMs: 100 };
+    const first = await new Router({ ...opts, name: 'first' }).start();
+    cleanups.push(() => first.close());
+    await new Promise((r) => setTimeout(r, 200)); // its long-poll waits in the agent
+    const second = await new Router({ ...opts, name: 'second' }).start();
+    cleanups.push(() => second.close());
+    await eventually(
+      'second refused',
+      async () => second.stats.longPollsRefused,
+      (n) => n > 0,
+      5_000,
+      20,
+    );
+    expect(first.stats.longPollsRefused).toBe(0);
+    const v0 = (await table()).version;
+    await lb.signal('nodeCapacityUpdate', { nodeId: 'n1', capacity: { cpu: 8 } });
+    for (const r of [first, second])
+      await eventually(
+        `${r.name} has the new table`,
+        async () => r.version,
+        (v) => v > v0,
+        5_000,
+        10,
+      );
+    expect(second.stats.refreshFailures).toBe(0);
+    const d = await lb.executeUpdate<RouteDecision, [Record<string, unknown>]>('distributeLoad', { args: [{}] });
+    expect(d.routeTo).not.toBeNull();
+  });
+
   it('keeps routing on its last table while the agent cannot answer, and catches up when it can', async () => {
     const clusterId = uniqueId('lbr');
     const queue = uniqueId('lbr-tq');
