@@ -13,6 +13,15 @@ import { checkEndpoint, type CheckConnectivityInput } from './connectivity';
 import { dnsDiscover } from './dns-discovery';
 import { holdLease, type HoldLeaseInput, type LeaseHost } from './lease';
 import { probeNode, type ProbeInput } from './probe';
+import {
+  deepInspect,
+  networkPerformance,
+  notifyWebhook,
+  runRecovery,
+  sampleResources,
+  serviceAvailability,
+  tlsExpiry,
+} from './health';
 import { multicastDiscover } from './multicast-discovery';
 
 export interface ActivityContext {
@@ -40,6 +49,14 @@ export function createActivities(ctx: ActivityContext) {
     holdLease: (input: HoldLeaseInput) => holdLease(ctx.host, input),
     /** An indirect probe of a suspect, from this host. */
     probeNode: (input: ProbeInput) => probeNode(ctx.nodeId, input),
+    /** Health probes (src/activities/health.ts). */
+    sampleResources: () => sampleResources(ctx.host),
+    deepInspect: (input: { sampleMs: number }) => deepInspect(ctx.host, input),
+    networkPerformance,
+    serviceAvailability,
+    tlsExpiry,
+    runRecovery,
+    notifyWebhook,
     /** Signals topologyUpdate to every other agent of the cluster that runs; absent ones are skipped. */
     async broadcastTopology(input: BroadcastInput): Promise<{ delivered: string[]; absent: string[] }> {
       const delivered: string[] = [];

@@ -8,6 +8,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ConfigError } from './connection';
 import { ClusterClient, UsageError } from './cluster-client';
 import { ago, table } from './format';
+import type { Alert, HealthView, NodeHealthRecord } from '../contracts/health-monitor';
 
 const USAGE = `usage: npm run cluster -- <command>
   start [--config FILE]             ensure every agent runs (idempotent); FILE is {"<role>": {config}}
@@ -19,6 +20,9 @@ const USAGE = `usage: npm run cluster -- <command>
   route [--key K] [--zone Z] [--service S] [--json]   the target the load balancer picks
   targets [--json]                  load-balancing targets: node, service, address, health, load, breaker
   strategy NAME                     set the load-balancing strategy (round_robin, least_connections, ...)
+  health [NODE] [--json]            health of every node (or one, with its checks, baselines and alerts)
+  quarantine NODE --reason R [--duration MS]   take a node out of rotation until released
+  release NODE                      release a quarantined node
 env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, CLUSTER_ID`;
 
 function parseJson(what: string, text: string | undefined): unknown {
@@ -47,6 +51,8 @@ export async function main(argv: string[]): Promise<number> {
         key: { type: 'string' },
         zone: { type: 'string' },
         service: { type: 'string' },
+        reason: { type: 'string' },
+        duration: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -69,7 +75,11 @@ export async function main(argv: string[]): Promise<number> {
     route: 0,
     targets: 0,
     strategy: 1,
+    health: 1,
+    quarantine: 1,
+    release: 1,
   };
+  const optional = new Set(['health']);
   const expected = arity[command];
   if (expected === undefined)
     throw new UsageError(
@@ -80,8 +90,10 @@ export async function main(argv: string[]): Promise<number> {
   const names =
     command === 'strategy'
       ? ['NAME']
-      : ['AGENT', command === 'query' ? 'QUERY' : command === 'signal' ? 'SIGNAL' : 'UPDATE', 'JSON'];
-  for (let i = 0; i < Math.min(expected, 2); i++) {
+      : ['health', 'quarantine', 'release'].includes(command)
+        ? ['NODE']
+        : ['AGENT', command === 'query' ? 'QUERY' : command === 'signal' ? 'SIGNAL' : 'UPDATE', 'JSON'];
+  for (let i = 0; i < Math.min(expected, 2) && !optional.has(command); i++) {
     if (rest[i] === undefined) throw new UsageError(`${command}: ${names[i]} is required\n${USAGE}`);
   }
   let configs: Record<string, Record<string, unknown>> | undefined;
@@ -212,6 +224,93 @@ export async function main(argv: string[]): Promise<number> {
       case 'strategy': {
         const r = await cluster.setStrategy(rest[0] as string);
         print(r, json, () => `strategy ${r.strategy} (routing table v${r.tableVersion})`);
+        return 0;
+      }
+      case 'health': {
+        const view = await cluster.query<HealthView>('health-monitor', 'health');
+        const node = rest[0];
+        if (node === undefined) {
+          print(view, json, () => {
+            const rows = Object.entries(view.nodes).sort(([a], [b]) => a.localeCompare(b));
+            return rows.length
+              ? table(
+                  ['NODE', 'HEALTH', 'QUARANTINED', 'LAST CHECK', 'FAILURES', 'REASONS'],
+                  rows.map(([id, n]) => [
+                    id,
+                    n.health,
+                    n.quarantined ? 'yes' : 'no',
+                    n.lastCheck ? `${n.lastCheck.level} ${ago(n.lastCheck.at)}` : undefined,
+                    n.consecutiveFailures,
+                    n.reasons.join('; ') || undefined,
+                  ]),
+                )
+              : 'no nodes checked yet';
+          });
+          return 0;
+        }
+        if (!view.nodes[node])
+          throw new UsageError(
+            `NODE: expected one of ${Object.keys(view.nodes).sort().join(', ') || '(no nodes yet)'}, got ${JSON.stringify(node)}`,
+          );
+        const [details, alerts, baselines] = await Promise.all([
+          cluster.query<NodeHealthRecord[]>('health-monitor', 'nodeHealth'),
+          cluster.query<Alert[]>('health-monitor', 'alerts'),
+          cluster.query<Record<string, unknown>>('health-monitor', 'baselines'),
+        ]);
+        const detail = {
+          ...details.find((d) => d.nodeId === node),
+          quarantined: view.nodes[node]?.quarantined,
+          baselines: baselines[node] ?? {},
+          alerts: alerts.filter((a) => a.nodeId === node).slice(-10),
+        };
+        print(detail, json, () => {
+          const lines = [
+            `${node}: ${detail.health}${detail.quarantined ? ' (quarantined)' : ''}${detail.reasons?.length ? ` — ${detail.reasons.join('; ')}` : ''}`,
+          ];
+          if (detail.lastCheck)
+            lines.push(
+              `last check: ${detail.lastCheck.level} ${ago(detail.lastCheck.at)}, ${detail.lastCheck.ok ? 'ok' : 'failed'}${detail.lastCheck.httpStatus ? `, HTTP ${detail.lastCheck.httpStatus}` : ''}${detail.lastCheck.error ? `, ${detail.lastCheck.error}` : ''}`,
+            );
+          for (const [part, r] of Object.entries(detail.lastComprehensive?.parts ?? {}))
+            lines.push(`  ${part}: ${r.ok ? 'ok' : 'FAIL'} ${r.detail}`);
+          for (const a of detail.alerts)
+            lines.push(`alert #${a.id} ${a.severity} ${a.kind} ${ago(a.at)}: ${a.message}`);
+          return lines.join('\n');
+        });
+        return 0;
+      }
+      case 'quarantine':
+      case 'release': {
+        const node = rest[0] as string;
+        const view = await cluster.query<HealthView>('health-monitor', 'health');
+        const n = view.nodes[node];
+        if (!n)
+          throw new UsageError(
+            `NODE: expected one of ${Object.keys(view.nodes).sort().join(', ') || '(no nodes yet)'}, got ${JSON.stringify(node)}`,
+          );
+        if (command === 'quarantine') {
+          if (values.reason === undefined) throw new UsageError('--reason: required, e.g. --reason "disk replacement"');
+          let durationMs: number | undefined;
+          if (values.duration !== undefined) {
+            if (!/^\d+$/.test(values.duration))
+              throw new UsageError(`--duration: expected milliseconds, got ${JSON.stringify(values.duration)}`);
+            durationMs = Number(values.duration);
+          }
+          if (n.quarantined) throw new UsageError(`NODE: ${node} is already quarantined`);
+          await cluster.signal('health-monitor', 'quarantineNode', {
+            nodeId: node,
+            reason: values.reason,
+            ...(durationMs !== undefined ? { durationMs } : {}),
+          });
+          console.log(`quarantined ${node}: ${values.reason}`);
+        } else {
+          if (!n.quarantined) throw new UsageError(`NODE: ${node} is not quarantined`);
+          await cluster.signal('health-monitor', 'releaseNode', {
+            nodeId: node,
+            ...(values.reason !== undefined ? { reason: values.reason } : {}),
+          });
+          console.log(`released ${node}`);
+        }
         return 0;
       }
       case 'update': {

@@ -6,6 +6,7 @@ import {
   NODE_DISCOVERY_SIGNALS,
   NODE_DISCOVERY_UPDATES,
   NodeDiscoveryConfig,
+  NodeHealthChangePayload,
 } from './node-discovery';
 import {
   LOAD_BALANCER_QUERIES,
@@ -13,6 +14,7 @@ import {
   LOAD_BALANCER_UPDATES,
   LoadBalancerConfig,
 } from './load-balancer';
+import { HEALTH_MONITOR_QUERIES, HEALTH_MONITOR_SIGNALS, HealthMonitorConfig } from './health-monitor';
 import { FAILURE_DETECTOR_QUERIES, FAILURE_DETECTOR_SIGNALS, FailureDetectorConfig } from './failure-detector';
 
 /** Every cluster-level role of the design; topology changes go to those that run. */
@@ -63,6 +65,15 @@ export const AGENTS: Record<string, AgentSpec> = {
     signals: { ...BASE_SIGNALS, ...LOAD_BALANCER_SIGNALS },
     queries: [...BASE_QUERIES, ...LOAD_BALANCER_QUERIES],
     updates: { configure: ConfigurePayload, ...LOAD_BALANCER_UPDATES },
+  },
+  'health-monitor': {
+    role: 'health-monitor',
+    workflowType: 'healthMonitorWorkflow',
+    description: 'health checks, baselines, anomalies, alerts, quarantine',
+    config: HealthMonitorConfig,
+    signals: { ...BASE_SIGNALS, ...HEALTH_MONITOR_SIGNALS, nodeHealthChange: NodeHealthChangePayload },
+    queries: [...BASE_QUERIES, ...HEALTH_MONITOR_QUERIES],
+    updates: { configure: ConfigurePayload },
   },
   'failure-detector': {
     role: 'failure-detector',

@@ -67,11 +67,14 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     startedAt,
     services: cfg.services,
   };
-  const health = await startHealthServer(identity, vitals, { host: cfg.address, port: cfg.healthPort }).catch(
-    (err: Error) => {
-      throw new ConfigError(`--health-port: cannot listen on ${cfg.address}:${cfg.healthPort}: ${err.message}`);
-    },
-  );
+  const health = await startHealthServer(
+    identity,
+    vitals,
+    { host: cfg.address, port: cfg.healthPort },
+    cfg.healthFile,
+  ).catch((err: Error) => {
+    throw new ConfigError(`--health-port: cannot listen on ${cfg.address}:${cfg.healthPort}: ${err.message}`);
+  });
   log(cfg.nodeId, `health endpoint http://${cfg.address}:${health.port}/healthz`);
 
   const native = await retry('connecting to Temporal at ' + settings.address, cfg.connectTimeoutMs, cfg.nodeId, () =>

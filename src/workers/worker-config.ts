@@ -21,13 +21,15 @@ export interface WorkerConfig {
   connectTimeoutMs: number;
   /** The host's lease: heartbeat interval and timeout (ms; defaults 1 000 / 3 000, at least 200 / 600). */
   lease: { heartbeatMs: number; timeoutMs: number };
+  /** While this file exists, GET /healthz answers with the status code it holds (maintenance / fault switch). */
+  healthFile?: string;
 }
 
 export const WORKER_USAGE = `usage: npm run worker -- --node-id ID [--zone Z] [--health-port P] [--address A]
          [--multicast GROUP:PORT|off] [--service NAME=PORT ...] [--workflow-bundle FILE]
-         [--lease-heartbeat MS (default 1000)] [--lease-timeout MS (default 3000)]
+         [--lease-heartbeat MS (default 1000)] [--lease-timeout MS (default 3000)] [--health-file PATH]
 env: NODE_ID, NODE_ZONE, HEALTH_PORT, NODE_ADDRESS, CLUSTER_MULTICAST, CLUSTER_WORKFLOW_BUNDLE, CLUSTER_ID,
-     LEASE_HEARTBEAT_MS, LEASE_TIMEOUT_MS,
+     LEASE_HEARTBEAT_MS, LEASE_TIMEOUT_MS, HEALTH_FILE,
      TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and TEMPORAL_TLS_*, TEMPORAL_API_KEY)`;
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -66,6 +68,7 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
         'connect-timeout-ms': { type: 'string' },
         'lease-heartbeat': { type: 'string' },
         'lease-timeout': { type: 'string' },
+        'health-file': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -128,5 +131,6 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
     services,
     connectTimeoutMs: Number(timeoutRaw),
     lease: { heartbeatMs, timeoutMs: leaseTimeoutMs },
+    healthFile: values['health-file'] ?? (env.HEALTH_FILE || undefined),
   };
 }

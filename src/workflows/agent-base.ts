@@ -57,6 +57,8 @@ export interface AgentDefinition<C extends BaseConfig, S> {
   health?(state: S, config: C, now: number): { status: AgentHealthStatus; reasons: string[] };
   /** Called after a topologyUpdate signal was recorded in the base state. */
   onTopologyUpdate?(update: TopologyUpdate): void;
+  /** Called after a healthCheckRequest signal was recorded (an agent that checks nodes runs one). */
+  onHealthCheckRequest?(request: HealthCheckRequestPayload): void;
   /** Called after a consensusRequest signal was recorded. */
   onConsensusRequest?(request: ConsensusRequest): void;
 }
@@ -239,6 +241,7 @@ export class Agent<C extends BaseConfig, S> {
         lastFrom: p.from,
       };
       this.base.health = this.currentHealth();
+      this.def.onHealthCheckRequest?.(p);
     });
     this.onSignal(consensusRequestSignal, ConsensusRequestPayload, (p) => {
       this.base.consensusRequests.received += 1;

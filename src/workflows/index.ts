@@ -2,3 +2,4 @@ export { nodeDiscoveryWorkflow } from './node-discovery';
 export { loadBalancerWorkflow } from './load-balancer';
 export { nodeAgentWorkflow } from './node-agent';
 export { failureDetectorWorkflow } from './failure-detector';
+export { healthMonitorWorkflow } from './health-monitor';

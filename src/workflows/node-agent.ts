@@ -210,10 +210,10 @@ class HostLease {
     } else if (this.s.status !== 'alive' && this.s.status !== 'left' && !term.cancelled) {
       await this.becomeAlive(this.s.status === 'dead' ? 'host is back after it was declared dead' : 'lease renewed');
     }
-    const latest = this.s.vitals[this.s.vitals.length - 1];
-    if (latest) {
-      const h = hostHealth(latest, c);
+    if (this.s.vitals.length) {
+      const h = hostHealth(this.s.vitals, this.s.health, c);
       if (h.health !== this.s.health) await this.healthTransition(h.health, h.reasons);
+      else this.s.healthReasons = h.reasons;
     }
   }
 

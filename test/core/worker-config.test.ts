@@ -14,6 +14,7 @@ describe('host worker options', () => {
       services: {},
       connectTimeoutMs: 300000,
       lease: { heartbeatMs: 1000, timeoutMs: 3000 },
+      healthFile: undefined,
     });
   });
 

@@ -1,0 +1,107 @@
+/**
+ * The HealthMonitor's anomaly models (the spec's), each over a window of a node's recent samples
+ * of one metric. A model needs at least `minSamples` before it judges: a baseline of two points
+ * says nothing.
+ *
+ *   cpu            z-score of the newest sample against the previous ones: anomaly when
+ *                  (x − mean) / σ > 2.5, over the last 20 samples
+ *   memory         the same with 2σ over 15 samples
+ *   network        trend over the last 30 latency samples: the least-squares slope times the
+ *                  window, relative to the mean — anomaly when |Δ| / mean > 0.3 (sensitivity)
+ *   response time  the newest response time against the p95 of the window: anomaly when it is
+ *                  more than 2 × p95
+ *
+ * σ has a floor (`minStdDev`): a perfectly flat metric would otherwise flag any change at all.
+ */
+import { linearFit, mean, percentile, stdDev } from './stats';
+
+export const METRICS = ['cpu', 'memory', 'network', 'responseTime'] as const;
+export type Metric = (typeof METRICS)[number];
+
+export interface ModelParams {
+  /** Samples the model looks at (the newest included). */
+  window: number;
+  /** σ multiple (cpu, memory), relative trend (network) or p95 multiple (response time). */
+  threshold: number;
+  /** Fewer samples than this: no verdict. */
+  minSamples: number;
+  /** Floor of σ in the metric's unit (share 0..1 for cpu/memory). */
+  minStdDev?: number;
+}
+
+/** The spec's models. */
+export const DEFAULT_MODELS: Record<Metric, ModelParams> = {
+  cpu: { window: 20, threshold: 2.5, minSamples: 10, minStdDev: 0.02 },
+  memory: { window: 15, threshold: 2, minSamples: 8, minStdDev: 0.01 },
+  network: { window: 30, threshold: 0.3, minSamples: 10 },
+  responseTime: { window: 50, threshold: 2, minSamples: 10 },
+};
+
+export interface Anomaly {
+  metric: Metric;
+  value: number;
+  /** The baseline the value is compared with (mean, mean latency or p95). */
+  baseline: number;
+  /** How far beyond: z-score, relative trend or multiple of p95. */
+  score: number;
+  threshold: number;
+  message: string;
+}
+
+/** Judges the newest sample of `samples` (oldest first); undefined when normal or too few samples. */
+export function detectAnomaly(metric: Metric, samples: readonly number[], p: ModelParams): Anomaly | undefined {
+  const w = samples.slice(-p.window);
+  if (w.length < p.minSamples) return undefined;
+  const value = w[w.length - 1] as number;
+  const history = w.slice(0, -1);
+  switch (metric) {
+    case 'cpu':
+    case 'memory': {
+      const m = mean(history);
+      const sigma = Math.max(stdDev(history), p.minStdDev ?? 0);
+      const z = sigma === 0 ? 0 : (value - m) / sigma;
+      if (z <= p.threshold) return undefined;
+      return {
+        metric,
+        value,
+        baseline: m,
+        score: z,
+        threshold: p.threshold,
+        message: `${metric} ${pct(value)} is ${z.toFixed(1)}σ above its mean ${pct(m)} (threshold ${p.threshold}σ over ${w.length})`,
+      };
+    }
+    case 'network': {
+      const m = mean(w);
+      if (m <= 0) return undefined;
+      const { slope } = linearFit(w);
+      const rel = (slope * (w.length - 1)) / m;
+      if (Math.abs(rel) <= p.threshold) return undefined;
+      return {
+        metric,
+        value,
+        baseline: m,
+        score: rel,
+        threshold: p.threshold,
+        message: `network latency trend ${rel > 0 ? '+' : ''}${Math.round(rel * 100)} % over ${w.length} samples (sensitivity ${p.threshold})`,
+      };
+    }
+    case 'responseTime': {
+      const p95 = percentile(history, 95);
+      if (!(p95 > 0)) return undefined;
+      const ratio = value / p95;
+      if (ratio <= p.threshold) return undefined;
+      return {
+        metric,
+        value,
+        baseline: p95,
+        score: ratio,
+        threshold: p.threshold,
+        message: `response time ${value} ms is ${ratio.toFixed(1)} × the p95 ${p95} ms (threshold ${p.threshold} ×)`,
+      };
+    }
+  }
+}
+
+function pct(x: number): string {
+  return `${Math.round(x * 1000) / 10} %`;
+}
