@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
-import { AgentHealth, BaseConfig, HealthCheckLevel, NodeHealth, NodeId } from './common';
+import { type AgentHealth, BaseConfig, HealthCheckLevel, type NodeHealth, NodeId } from './common';
 import type { Anomaly, Metric } from '../core/health/anomaly';
 import type { Prediction } from '../core/health/predict';
 

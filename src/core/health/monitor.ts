@@ -16,7 +16,6 @@ import type {
   CheckRecord,
   HealthMonitorConfig,
   HealthMonitorState,
-  NodeHealthRecord,
   QuarantineEntry,
   QuarantineReason,
   Severity,

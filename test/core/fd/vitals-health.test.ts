@@ -27,7 +27,7 @@ describe("a host's own health from its vitals", () => {
   });
 
   it('a host hovering at the limit does not flip on every sample', () => {
-    let health: 'healthy' | 'degraded' | 'unknown' | 'unhealthy' = 'healthy';
+    let health = 'healthy' as 'healthy' | 'degraded' | 'unknown' | 'unhealthy';
     const samples: VitalsSample[] = [];
     let flips = 0;
     for (let i = 0; i < 40; i++) {
