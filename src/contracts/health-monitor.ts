@@ -24,6 +24,7 @@ const ModelConfig = z.object({
   threshold: z.number().positive(),
   minSamples: z.number().int().min(2).max(1_000),
   minStdDev: z.number().nonnegative().optional(),
+  floor: z.number().nonnegative().optional(),
 });
 
 /** What runs on a critical alert. Configured by the operator only: a payload never names a command. */
@@ -81,8 +82,8 @@ export const HealthMonitorConfig = BaseConfig.extend({
     .object({
       cpu: ModelConfig.default({ window: 20, threshold: 2.5, minSamples: 10, minStdDev: 0.02 }),
       memory: ModelConfig.default({ window: 15, threshold: 2, minSamples: 8, minStdDev: 0.01 }),
-      network: ModelConfig.default({ window: 30, threshold: 0.3, minSamples: 10 }),
-      responseTime: ModelConfig.default({ window: 50, threshold: 2, minSamples: 10 }),
+      network: ModelConfig.default({ window: 30, threshold: 0.3, minSamples: 10, floor: 2 }),
+      responseTime: ModelConfig.default({ window: 50, threshold: 2, minSamples: 10, floor: 5 }),
     })
     .prefault({}),
   /** Predictive alerts: exhaustion within these hours (critical / warning, default 1 / 24) at confidence ≥ 0.5. */

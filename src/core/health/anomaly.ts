@@ -8,8 +8,9 @@
  *   memory         the same with 2σ over 15 samples
  *   network        trend over the last 30 latency samples: the least-squares slope times the
  *                  window, relative to the mean — anomaly when |Δ| / mean > 0.3 (sensitivity)
- *   response time  the newest response time against the p95 of the window: anomaly when it is
- *                  more than 2 × p95
+ *                  and |Δ| ≥ 2 ms
+ *   response time  the newest response time against the p95 of the window (at least 5 ms):
+ *                  anomaly when it is more than 2 × p95
  *
  * σ has a floor (`minStdDev`): a perfectly flat metric would otherwise flag any change at all.
  */
@@ -27,14 +28,20 @@ export interface ModelParams {
   minSamples: number;
   /** Floor of σ in the metric's unit (share 0..1 for cpu/memory). */
   minStdDev?: number;
+  /**
+   * Smallest change that matters, in the metric's unit: the network trend must move latency by at
+   * least this much (ms), a response time must exceed the multiple of at least this p95 (ms).
+   * Sub-millisecond loopback latencies would otherwise "double" on any scheduler hiccup.
+   */
+  floor?: number;
 }
 
 /** The spec's models. */
 export const DEFAULT_MODELS: Record<Metric, ModelParams> = {
   cpu: { window: 20, threshold: 2.5, minSamples: 10, minStdDev: 0.02 },
   memory: { window: 15, threshold: 2, minSamples: 8, minStdDev: 0.01 },
-  network: { window: 30, threshold: 0.3, minSamples: 10 },
-  responseTime: { window: 50, threshold: 2, minSamples: 10 },
+  network: { window: 30, threshold: 0.3, minSamples: 10, floor: 2 },
+  responseTime: { window: 50, threshold: 2, minSamples: 10, floor: 5 },
 };
 
 export interface Anomaly {
@@ -74,8 +81,9 @@ export function detectAnomaly(metric: Metric, samples: readonly number[], p: Mod
       const m = mean(w);
       if (m <= 0) return undefined;
       const { slope } = linearFit(w);
-      const rel = (slope * (w.length - 1)) / m;
-      if (Math.abs(rel) <= p.threshold) return undefined;
+      const change = slope * (w.length - 1);
+      const rel = change / m;
+      if (Math.abs(rel) <= p.threshold || Math.abs(change) < (p.floor ?? 0)) return undefined;
       return {
         metric,
         value,
@@ -86,7 +94,7 @@ export function detectAnomaly(metric: Metric, samples: readonly number[], p: Mod
       };
     }
     case 'responseTime': {
-      const p95 = percentile(history, 95);
+      const p95 = Math.max(percentile(history, 95), p.floor ?? 0);
       if (!(p95 > 0)) return undefined;
       const ratio = value / p95;
       if (ratio <= p.threshold) return undefined;

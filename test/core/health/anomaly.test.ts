@@ -46,6 +46,14 @@ describe('anomaly models (the spec’s)', () => {
     expect(detectAnomaly('network', falling, DEFAULT_MODELS.network)?.score).toBeCloseTo(-10 / 15, 6);
   });
 
+  it('a change too small to matter is not an anomaly (loopback latencies of a fraction of a ms)', () => {
+    const subMs = Array.from({ length: 30 }, (_, i) => 0.2 + (0.3 * i) / 29); // +150 %, but 0.3 ms
+    expect(detectAnomaly('network', subMs, DEFAULT_MODELS.network)).toBeUndefined();
+    const fast = Array.from({ length: 49 }, () => 0.5);
+    expect(detectAnomaly('responseTime', [...fast, 9], DEFAULT_MODELS.responseTime)).toBeUndefined(); // 2 × floor 5
+    expect(detectAnomaly('responseTime', [...fast, 11], DEFAULT_MODELS.responseTime)?.baseline).toBe(5);
+  });
+
   it('response time: more than 2 × the p95 of the window', () => {
     const hist = Array.from({ length: 49 }, (_, i) => 10 + (i % 10)); // p95 = 19
     expect(percentile(hist, 95)).toBe(19);

@@ -1,0 +1,223 @@
+/**
+ * HealthMonitor end to end: three host worker processes, one of them with a health file that
+ * makes its /healthz answer 500; the CLI as a process; a webhook receiver on loopback.
+ */
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AgentStateView } from '../../src/contracts/common';
+import type { Alert, HealthMonitorState, HealthView, NodeHealthRecord } from '../../src/contracts/health-monitor';
+import { quarantineNodeSignal } from '../../src/contracts/health-monitor';
+import type { Member } from '../../src/contracts/node-discovery';
+import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
+import { cli, cliJson } from '../support/cli';
+import { replayAndRecord } from '../support/histories';
+import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
+
+const clusterId = uniqueId('hm');
+const env = { CLUSTER_ID: clusterId, CLUSTER_MULTICAST: 'off' };
+const dir = mkdtempSync(join(tmpdir(), 'hm-e2e-'));
+const faultFile = join(dir, 'h-3.status');
+const hosts: HostProcess[] = [];
+const webhooks: unknown[] = [];
+let webhook: http.Server;
+let t: TestTemporal;
+
+/**
+ * Back in service: healthy, or degraded by what the host itself reports (a loaded CI machine runs
+ * its CPU past 90 %, which is a real, honest "degraded").
+ */
+const up = (h: string | undefined) => h === 'healthy' || h === 'degraded';
+const health = () => cliJson<HealthView>(['health'], env);
+const nodes = async () => Object.fromEntries((await cliJson<Member[]>(['nodes'], env)).map((m) => [m.nodeId, m]));
+const alerts = () => cliJson<Alert[]>(['query', 'health-monitor', 'alerts'], env);
+
+beforeAll(async () => {
+  t = await connect();
+  webhook = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      webhooks.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((ok) => webhook.listen(0, '127.0.0.1', ok));
+  const hookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/alerts`;
+  for (const id of ['h-1', 'h-2', 'h-3']) {
+    const extra = id === 'h-3' ? ['--health-file', faultFile] : [];
+    hosts.push(spawnHostWorker({ nodeId: id, args: ['--health-port', '0', ...extra], env }));
+  }
+  await Promise.all(hosts.map((h) => h.waitFor(/ ready /, 60_000)));
+  const config = join(dir, 'agents.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      'health-monitor': {
+        basicIntervalMs: 400,
+        recoveryCheckIntervalMs: 400,
+        comprehensiveIntervalMs: 2_000,
+        topologySyncIntervalMs: 2_000,
+        webhookUrl: hookUrl,
+      },
+    }),
+  );
+  expect((await cli(['start', '--config', config], env)).code).toBe(0);
+  await eventually(
+    'three healthy',
+    health,
+    (v) => ['h-1', 'h-2', 'h-3'].every((id) => up(v.nodes[id]?.health)),
+    30_000,
+    300,
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(hosts.map((h) => h.stop('SIGKILL')));
+  webhook?.close();
+  await t?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('health monitoring with real processes', () => {
+  it('a comprehensive check covers endpoint, resources (on the host), network and services; baselines grow', async () => {
+    const detail = await eventually(
+      'comprehensive',
+      () => cliJson<NodeHealthRecord & { baselines: Record<string, { samples: number[] }> }>(['health', 'h-1'], env),
+      (d) => d.lastComprehensive !== undefined && (d.baselines.cpu?.samples.length ?? 0) >= 1,
+      20_000,
+      500,
+    );
+    const parts = detail.lastComprehensive?.parts ?? {};
+    expect(Object.keys(parts).sort()).toEqual(['endpoint', 'network', 'resources', 'services']);
+    expect(parts.endpoint?.ok).toBe(true);
+    expect(parts.resources?.detail).toMatch(/cpu .* memory .* disk .* lag p99/);
+    expect(parts.network?.detail).toMatch(/ms mean over 5, loss 0 %/);
+    expect(detail.baselines.responseTime?.samples.length).toBeGreaterThan(2);
+    const text = await cli(['health'], env);
+    expect(text.stdout.split('\n')[0]).toMatch(/^NODE\s+HEALTH\s+QUARANTINED\s+LAST CHECK/);
+  });
+
+  it('a host answering 500 is unhealthy, then quarantined and escalated; it is released once it recovers', async () => {
+    writeFileSync(faultFile, '500 disk full\n');
+    const bad = await eventually('h-3 unhealthy', health, (v) => v.nodes['h-3']?.health === 'unhealthy', 15_000, 200);
+    expect(bad.nodes['h-3']?.reasons.join(' ')).toMatch(/HTTP 500/);
+    await eventually('h-3 quarantined', health, (v) => v.nodes['h-3']?.quarantined === true, 15_000, 200);
+    expect((await nodes())['h-3']?.health).toBe('unhealthy');
+    const lb = await cliJson<{ nodeId: string; health: string }[]>(['targets'], env);
+    expect(lb.filter((x) => x.nodeId === 'h-3').every((x) => x.health === 'unhealthy')).toBe(true);
+    // no recovery procedure configured: the critical alert is escalated to the webhook
+    await eventually(
+      'webhook',
+      async () => webhooks,
+      (w) => w.length > 0,
+      10_000,
+      100,
+    );
+    expect(webhooks[0]).toMatchObject({
+      cluster: clusterId,
+      kind: 'manual_intervention',
+      alert: { nodeId: 'h-3', severity: 'critical' },
+    });
+    const critical = (await alerts()).find((a) => a.nodeId === 'h-3' && a.severity === 'critical');
+    expect(critical?.action).toMatchObject({ type: 'escalated' });
+
+    rmSync(faultFile);
+    const back = await eventually(
+      'h-3 released',
+      health,
+      (v) => v.nodes['h-3']?.quarantined === false && up(v.nodes['h-3']?.health),
+      20_000,
+      200,
+    );
+    expect(back.nodes['h-3']?.consecutiveFailures).toBe(0);
+    await eventually('nodes: h-3 back', nodes, (n) => up(n['h-3']?.health), 10_000, 200);
+  });
+
+  it('with a recovery command configured, a critical alert runs it on the host and the host recovers', async () => {
+    const set = await cli(
+      ['update', 'health-monitor', 'configure', JSON.stringify({ recovery: { command: ['rm', '-f', faultFile] } })],
+      env,
+    );
+    expect(set.code).toBe(0);
+    writeFileSync(faultFile, '500 wedged\n');
+    const a = await eventually(
+      'recovery ran',
+      alerts,
+      (list) => list.some((x) => x.nodeId === 'h-3' && x.action?.type === 'recovery'),
+      20_000,
+      200,
+    );
+    expect(a.find((x) => x.action?.type === 'recovery')?.action).toMatchObject({ ok: true });
+    expect(existsSync(faultFile)).toBe(false);
+    await eventually(
+      'h-3 healthy',
+      health,
+      (v) => up(v.nodes['h-3']?.health) && !v.nodes['h-3']?.quarantined,
+      20_000,
+      200,
+    );
+  });
+
+  it('an operator quarantines and releases a node; bad input is refused with the field named', async () => {
+    const q = await cli(['quarantine', 'h-2', '--reason', 'disk swap'], env);
+    expect(q).toMatchObject({ code: 0, stdout: expect.stringMatching(/quarantined h-2: disk swap/) });
+    await eventually('h-2 quarantined', health, (v) => v.nodes['h-2']?.quarantined === true, 10_000, 200);
+    // passing checks do not end a manual quarantine
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect((await health()).nodes['h-2']).toMatchObject({ quarantined: true, health: 'unhealthy' });
+    const cases: [string[], RegExp][] = [
+      [['quarantine', 'h-1'], /--reason: required/],
+      [['quarantine', 'nobody', '--reason', 'x'], /NODE: expected one of h-1, h-2, h-3, got "nobody"/],
+      [['quarantine', 'h-2', '--reason', 'again'], /NODE: h-2 is already quarantined/],
+      [['quarantine', 'h-1', '--reason', 'x', '--duration', 'soon'], /--duration: expected milliseconds/],
+      [['quarantine', 'h-1', '--reason', 'x', '--duration', '5'], /durationMs: /],
+      [['release', 'h-1'], /NODE: h-1 is not quarantined/],
+      [['health', 'nobody'], /NODE: expected one of/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args, env);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(message);
+    }
+    // bypassing the CLI: counted, dropped, nothing else changes
+    const handle = t.client.workflow.getHandle(`${clusterId}/health-monitor`);
+    await handle.signal(quarantineNodeSignal, { nodeId: 'h-1' } as never);
+    const view = await eventually(
+      'rejection counted',
+      () => handle.query<AgentStateView<HealthMonitorState>>('state'),
+      (s) => s.base.rejected.recent.some((r) => /reason: /.test(r.error)),
+    );
+    expect(Object.keys(view.agent.quarantine)).toEqual(['h-2']);
+
+    const r = await cli(['release', 'h-2'], env);
+    expect(r).toMatchObject({ code: 0, stdout: expect.stringMatching(/released h-2/) });
+    await eventually(
+      'h-2 healthy',
+      health,
+      (v) => v.nodes['h-2']?.quarantined === false && up(v.nodes['h-2']?.health),
+      10_000,
+      200,
+    );
+  });
+
+  it('continues as new under steady checking and carries its state', async () => {
+    const handle = t.client.workflow.getHandle(`${clusterId}/health-monitor`);
+    const view = await eventually(
+      'continued as new',
+      () => handle.query<AgentStateView<HealthMonitorState>>('state'),
+      (s) => s.base.runs >= 1,
+      60_000,
+      500,
+    );
+    expect(view.agent.released.map((q) => q.nodeId)).toEqual(expect.arrayContaining(['h-3', 'h-2']));
+    expect(view.agent.checks.basic).toBeGreaterThan(10);
+  });
+
+  it("the HealthMonitor's history from this run replays cleanly", async () => {
+    const handle = t.client.workflow.getHandle(`${clusterId}/health-monitor`);
+    expect(await replayAndRecord(handle, 'health-monitor-e2e')).toBeGreaterThan(20);
+  });
+});
