@@ -25,6 +25,7 @@ describe('replay of recorded histories', () => {
         'node-discovery-continued.binpb',
         'failure-detector-e2e.binpb',
         'node-agent-e2e.binpb',
+        'health-monitor-e2e.binpb',
       ]),
     );
   });
