@@ -145,7 +145,9 @@ up: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s — ${opts.hosts} hosts 
 Next, in another terminal:
   ${addr}npm run -s cluster -- status
   ${addr}npm run -s cluster -- nodes
-  ${addr}npm run -s cluster -- query node-discovery topologyHistory
+  ${addr}npm run -s cluster -- health
+  ${addr}npm run -s cluster -- route
+  ${addr}npm run -s cluster -- query failure-detector verdicts
   ${addr}npm run worker -- --node-id node-${opts.hosts + 1} --zone zone-x --health-port ${opts.healthBase + opts.hosts}
 Ctrl-C here stops everything.`);
     console.log(`up: ready at=${Date.now()} elapsed_ms=${Date.now() - t0}`);
