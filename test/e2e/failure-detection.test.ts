@@ -141,9 +141,10 @@ describe('failure detection with real processes', () => {
   });
 
   it("the FailureDetector's and a NodeAgent's histories from this run replay cleanly", async () => {
+    // the latest run: the detector may have continued as new during the test (limit 150 events)
     expect(
       await replayAndRecord(t.client.workflow.getHandle(`${clusterId}/failure-detector`), 'failure-detector-e2e'),
-    ).toBeGreaterThan(20);
-    expect(await replayAndRecord(nodeAgent('fd-3'), 'node-agent-e2e')).toBeGreaterThan(20);
+    ).toBeGreaterThan(5);
+    expect(await replayAndRecord(nodeAgent('fd-3'), 'node-agent-e2e')).toBeGreaterThan(5);
   });
 });
