@@ -11,7 +11,12 @@
  *    retry), on the queue of the host it must run from.
  * 3. Only transitions of a node's health are signalled, once each.
  */
-import { getExternalWorkflowHandle, proxyActivities, type SignalDefinition } from '@temporalio/workflow';
+import {
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setCurrentDetails,
+  type SignalDefinition,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { hostTaskQueue } from '../contracts/agents';
 import type { MemberSummary, NodeHealth } from '../contracts/common';
@@ -504,6 +509,29 @@ class Monitor {
       }
     }
     pushBounded(this.s.escalations, esc, 100);
+    this.showDetails();
+  }
+
+  /** What an operator sees on this workflow's page in the Web UI ("Current details"). */
+  private showDetails(): void {
+    const lines: string[] = [];
+    const recent = this.s.escalations.slice(-5);
+    if (recent.length) {
+      lines.push('**Manual intervention needed**');
+      for (const e of recent) lines.push(`- ${new Date(e.at).toISOString()} ${e.nodeId}: ${e.reason}`);
+    }
+    const q = Object.values(this.s.quarantine);
+    if (q.length) {
+      lines.push('**Quarantined**');
+      for (const x of q)
+        lines.push(`- ${x.nodeId} (${x.reason}) until ${new Date(x.until).toISOString()}: ${x.detail}`);
+    }
+    const sick = Object.values(this.s.nodes).filter((n) => n.health === 'unhealthy' || n.health === 'degraded');
+    if (sick.length) {
+      lines.push('**Not healthy**');
+      for (const n of sick) lines.push(`- ${n.nodeId}: ${n.health} — ${n.reasons.join('; ')}`);
+    }
+    setCurrentDetails(lines.length ? lines.join('\n') : 'All nodes healthy.');
   }
 
   /** Recomputes a node's health; on a transition tells NodeDiscovery and the LoadBalancer (invariant 3). */
@@ -512,8 +540,10 @@ class Monitor {
     if (!n) return;
     const { health, reasons } = deriveHealth(this.s, this.c, nodeId);
     n.reasons = reasons;
-    if (health === n.health) return;
+    const changed = health !== n.health;
     n.health = health;
+    this.showDetails();
+    if (!changed) return;
     if (health === 'unknown') return;
     const payload = {
       nodeId,

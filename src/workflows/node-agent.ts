@@ -19,6 +19,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   sleep,
   workflowInfo,
@@ -49,6 +50,8 @@ import { hostHealth } from '../core/fd/vitals-health';
 import { Agent } from './agent-base';
 
 export const NODE_AGENT_ROLE = 'node';
+/** Patch id: health reports go to the HealthMonitor first, NodeDiscovery only without one. */
+const HEALTH_VIA_MONITOR = 'health-via-monitor';
 
 export async function nodeAgentWorkflow(input: unknown): Promise<void> {
   const nodeId = workflowInfo().workflowId.split('/node/')[1] ?? workflowInfo().workflowId;
@@ -266,8 +269,16 @@ class HostLease {
       reason: reasons.join('; ') || 'vitals normal',
       observer: `node/${this.s.nodeId}`,
     };
-    await this.notify('node-discovery', nodeHealthChangeSignal, payload);
-    await this.notify('health-monitor', nodeHealthChangeSignal, payload);
+    // The HealthMonitor is the one voice on health to NodeDiscovery and the LoadBalancer (it weighs
+    // this report with its own checks); without one, NodeDiscovery hears it directly.
+    if (patched(HEALTH_VIA_MONITOR)) {
+      if (!(await this.notify('health-monitor', nodeHealthChangeSignal, payload)))
+        await this.notify('node-discovery', nodeHealthChangeSignal, payload);
+    } else {
+      // Agents started before the change keep telling both (their histories say so).
+      await this.notify('node-discovery', nodeHealthChangeSignal, payload);
+      await this.notify('health-monitor', nodeHealthChangeSignal, payload);
+    }
   }
 
   private async transition(to: NodeStatus, reason: string): Promise<void> {
@@ -286,13 +297,16 @@ class HostLease {
     );
   }
 
-  private async notify<T>(role: string, signal: SignalDefinition<[T]>, payload: T): Promise<void> {
+  /** True when the agent got the signal. */
+  private async notify<T>(role: string, signal: SignalDefinition<[T]>, payload: T): Promise<boolean> {
     try {
       await getExternalWorkflowHandle(this.agent.workflowIdOf(role)).signal(signal, payload);
       this.s.notified.sent += 1;
+      return true;
     } catch {
       // The agent does not run (yet): it reads current state when it starts.
       this.s.notified.absent += 1;
+      return false;
     }
   }
 }
