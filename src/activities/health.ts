@@ -10,7 +10,7 @@ import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { LeaseHost } from './lease';
+import { requireHost, type LeaseHost } from './lease';
 
 export interface ResourceSample {
   cpu: number;
@@ -29,19 +29,9 @@ async function diskUse(path: string): Promise<{ share: number; free: number }> {
   return { share: total > 0 ? Math.round((1 - free / total) * 1000) / 1000 : 0, free };
 }
 
-function needHost(host: LeaseHost | undefined): LeaseHost {
-  if (!host)
-    throw ApplicationFailure.create({
-      type: 'NotAHost',
-      message: 'this probe runs only on a host worker (npm run worker)',
-      nonRetryable: true,
-    });
-  return host;
-}
-
 /** The host's resource utilization (run on its own queue). */
 export async function sampleResources(host: LeaseHost | undefined): Promise<ResourceSample> {
-  const v = needHost(host).vitals();
+  const v = requireHost(host, 'sampleResources').vitals();
   const d = await diskUse(process.cwd());
   return {
     cpu: v.cpu,

@@ -34,14 +34,19 @@ export function sampleOf(v: Vitals): VitalsSample {
   };
 }
 
-export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInput): Promise<LeaseTerm> {
-  if (!host) {
+/** The host context, or a non-retryable NotAHost failure: `what` runs only on a host worker. */
+export function requireHost(host: LeaseHost | undefined, what: string): LeaseHost {
+  if (!host)
     throw ApplicationFailure.create({
       type: 'NotAHost',
-      message: 'holdLease runs only on a host worker (npm run worker), which knows its boot id and vitals',
+      message: `${what} runs only on a host worker (npm run worker), which knows its boot id and vitals`,
       nonRetryable: true,
     });
-  }
+  return host;
+}
+
+export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInput): Promise<LeaseTerm> {
+  const h = requireHost(host, 'holdLease');
   const ctx = Context.current();
   const intervals: number[] = [];
   const vitals: VitalsSample[] = [];
@@ -50,15 +55,15 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
   let beats = 0;
   let lastBeat = performance.now();
   const beat = () => {
-    const v = host.vitals();
-    ctx.heartbeat({ bootId: host.bootId, beat: beats, at: Date.now(), vitals: v });
+    const v = h.vitals();
+    ctx.heartbeat({ bootId: h.bootId, beat: beats, at: Date.now(), vitals: v });
     beats += 1;
     if (v.sampledAt - lastSampleAt >= sampleEvery) {
       vitals.push(sampleOf(v));
       lastSampleAt = v.sampledAt;
     }
   };
-  const result = (cancelled: boolean): LeaseTerm => ({ bootId: host.bootId, beats, intervals, vitals, cancelled });
+  const result = (cancelled: boolean): LeaseTerm => ({ bootId: h.bootId, beats, intervals, vitals, cancelled });
   beat();
   if (input.untilFirstBeat) return result(false);
   const endAt = Date.now() + input.termMs;

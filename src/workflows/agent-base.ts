@@ -15,12 +15,14 @@ import {
   condition,
   continueAsNew,
   log,
+  proxyActivities,
   setHandler,
   workflowInfo,
   type QueryDefinition,
   type SignalDefinition,
 } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
+import type { Activities } from '../activities';
 import type { z } from 'zod';
 import {
   AgentInput,
@@ -40,6 +42,7 @@ import {
   type AgentHealthStatus,
   type BaseConfig,
   type BaseState,
+  type MemberSummary,
   type ConsensusRequestPayload as ConsensusRequest,
   type TopologyUpdatePayload as TopologyUpdate,
 } from '../contracts/common';
@@ -114,6 +117,22 @@ export class Agent<C extends BaseConfig, S> {
   /** The workflow id of another agent of this cluster. */
   workflowIdOf(role: string): string {
     return `${this.clusterId}/${role}`;
+  }
+
+  /**
+   * The members as NodeDiscovery knows them (an activity reads its queries): null when it does not
+   * run, undefined when it could not be reached — keep what you have; the next sync retries.
+   */
+  async readMembers(): Promise<{ version: number; members: MemberSummary[] } | null | undefined> {
+    const { readMembers } = proxyActivities<Activities>({
+      startToCloseTimeout: '5s',
+      retry: { maximumAttempts: 3, initialInterval: '200ms' },
+    });
+    try {
+      return await readMembers({ clusterId: this.clusterId });
+    } catch {
+      return undefined;
+    }
   }
 
   /** Registers a signal whose payload is parsed first; bad payloads are counted and dropped (invariant 1). */

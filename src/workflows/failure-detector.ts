@@ -275,18 +275,10 @@ class Detector {
   }
 
   async readMembers(): Promise<void> {
-    const { readMembers } = proxyActivities<Activities>({
-      startToCloseTimeout: '5s',
-      retry: { maximumAttempts: 3, initialInterval: '200ms' },
-    });
-    try {
-      const read = await readMembers({ clusterId: this.agent.clusterId });
-      if (read && read.version >= this.s.membersVersion) {
-        this.s.members = read.members;
-        this.s.membersVersion = read.version;
-      }
-    } catch {
-      // NodeDiscovery unreachable: keep the members we have; the next sync retries.
+    const read = await this.agent.readMembers();
+    if (read && read.version >= this.s.membersVersion) {
+      this.s.members = read.members;
+      this.s.membersVersion = read.version;
     }
   }
 

@@ -192,16 +192,8 @@ class Monitor {
   }
 
   async readMembers(): Promise<void> {
-    const { readMembers } = proxyActivities<Activities>({
-      startToCloseTimeout: '5s',
-      retry: { maximumAttempts: 3, initialInterval: '200ms' },
-    });
-    try {
-      const read = await readMembers({ clusterId: this.agent.clusterId });
-      if (read) this.members(read.version, read.members);
-    } catch {
-      // NodeDiscovery unreachable: keep the members we have; the next sync retries.
-    }
+    const read = await this.agent.readMembers();
+    if (read) this.members(read.version, read.members);
   }
 
   /** Basic check: TCP + GET /healthz of every member (or one), from any host, in one activity. */

@@ -12,8 +12,7 @@
  * 3. At most `maxLongPolls` long-polls wait at once, so router long-polls never take all of the
  *    server's in-flight update slots (10 per workflow by default) from distributeLoad and the rest.
  */
-import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { condition, setHandler } from '@temporalio/workflow';
 import type { AgentHealthStatus } from '../contracts/common';
 import {
   AwaitTable,
@@ -250,16 +249,8 @@ class Balancer {
   }
 
   async reconcile(): Promise<void> {
-    const { readMembers } = proxyActivities<Activities>({
-      startToCloseTimeout: '5s',
-      retry: { maximumAttempts: 3, initialInterval: '200ms' },
-    });
-    let read;
-    try {
-      read = await readMembers({ clusterId: this.agent.clusterId });
-    } catch {
-      return; // NodeDiscovery unreachable for now: keep the targets we have; the next sync retries
-    }
+    // NodeDiscovery absent or unreachable for now: keep the targets we have; the next sync retries.
+    const read = await this.agent.readMembers();
     if (!read) return;
     this.state.topologyVersion = Math.max(this.state.topologyVersion, read.version);
     if (syncTargets(this.state, read.members, Date.now())) this.publish();

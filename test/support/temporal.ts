@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
+import { hostTaskQueue } from '../../src/contracts/agents';
+import type { Vitals } from '../../src/workers/vitals';
 
 // Quiet SDK and workflow logs unless asked for (TEST_LOG_LEVEL=INFO); once per process.
 try {
@@ -53,6 +55,35 @@ export async function startWorker(client: Client, taskQueue: string, nodeId = 't
     activities: createActivities({ nodeId, client }),
     stickyQueueScheduleToStartTimeout: '1s',
     shutdownGraceTime: '1s',
+  });
+  const running = worker.run();
+  return {
+    worker,
+    stop: async () => {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+/**
+ * A host's own queue `host.<nodeId>` served in this process, as `npm run worker` serves it; with
+ * `host` (boot id + vitals) it can hold a lease and sample resources.
+ */
+export async function startHostQueue(
+  client: Client,
+  nodeId: string,
+  host?: { bootId: string; vitals: () => Vitals },
+): Promise<TestWorker> {
+  const connection = await NativeConnection.connect({ address: serverAddress() });
+  const worker = await Worker.create({
+    connection,
+    namespace: 'default',
+    taskQueue: hostTaskQueue(nodeId),
+    activities: createActivities({ nodeId, client, host }),
+    maxHeartbeatThrottleInterval: '50ms',
+    shutdownGraceTime: '100ms',
   });
   const running = worker.run();
   return {

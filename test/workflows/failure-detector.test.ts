@@ -3,9 +3,7 @@
  * queues, the suspect a real health endpoint (or a port where nothing listens).
  */
 import { createServer } from 'node:net';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
-import { TASK_QUEUE, hostTaskQueue } from '../../src/contracts/agents';
+import { TASK_QUEUE } from '../../src/contracts/agents';
 import { topologyUpdateSignal, type AgentStateView, type MemberSummary } from '../../src/contracts/common';
 import {
   nodeAliveSignal,
@@ -20,7 +18,7 @@ import { startHost, type TestHost } from '../support/hosts';
 import {
   connect,
   eventually,
-  serverAddress,
+  startHostQueue,
   startWorker,
   uniqueId,
   type TestTemporal,
@@ -32,22 +30,7 @@ let agents: TestWorker;
 const peers: { stop(): Promise<void> }[] = [];
 
 async function startPeer(nodeId: string): Promise<void> {
-  const connection = await NativeConnection.connect({ address: serverAddress() });
-  const worker = await Worker.create({
-    connection,
-    namespace: 'default',
-    taskQueue: hostTaskQueue(nodeId),
-    activities: createActivities({ nodeId, client: t.client }),
-    shutdownGraceTime: '100ms',
-  });
-  const running = worker.run();
-  peers.push({
-    stop: async () => {
-      worker.shutdown();
-      await running;
-      await connection.close();
-    },
-  });
+  peers.push(await startHostQueue(t.client, nodeId));
 }
 
 /** A loopback port where nothing listens (bound, then closed). */

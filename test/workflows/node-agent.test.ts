@@ -2,9 +2,7 @@
  * NodeAgent on the real server, with its host's queue served by an in-process worker that has a
  * host context (boot id + vitals), like `npm run worker`.
  */
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
-import { TASK_QUEUE, hostTaskQueue } from '../../src/contracts/agents';
+import { TASK_QUEUE } from '../../src/contracts/agents';
 import {
   hostLeavingSignal,
   hostStartedSignal,
@@ -16,7 +14,7 @@ import { VitalsSampler } from '../../src/workers/vitals';
 import {
   connect,
   eventually,
-  serverAddress,
+  startHostQueue,
   startWorker,
   uniqueId,
   type TestTemporal,
@@ -27,26 +25,9 @@ let t: TestTemporal;
 let agents: TestWorker;
 const vitals = new VitalsSampler(200).start();
 
-/** A host: a worker on `host.<nodeId>` whose activities know their boot id. */
-async function startHost(nodeId: string, bootId: string): Promise<{ stop(): Promise<void> }> {
-  const connection = await NativeConnection.connect({ address: serverAddress() });
-  const worker = await Worker.create({
-    connection,
-    namespace: 'default',
-    taskQueue: hostTaskQueue(nodeId),
-    activities: createActivities({ nodeId, client: t.client, host: { bootId, vitals: () => vitals.current() } }),
-    maxHeartbeatThrottleInterval: '50ms',
-    shutdownGraceTime: '100ms',
-  });
-  const running = worker.run();
-  return {
-    stop: async () => {
-      worker.shutdown();
-      await running;
-      await connection.close();
-    },
-  };
-}
+/** A host: its `host.<nodeId>` queue, whose activities know their boot id and vitals. */
+const startHost = (nodeId: string, bootId: string) =>
+  startHostQueue(t.client, nodeId, { bootId, vitals: () => vitals.current() });
 
 beforeAll(async () => {
   t = await connect();
