@@ -62,7 +62,7 @@ export interface DetectionResult {
   killToVisible: number[];
   probeRoundTrips: number[];
   /** From the server's event times: ActivityTaskScheduled → the workflow task that takes the result starts. */
-  probeRoundTripsServer: number[];
+  probeRoundTripsServer: ActivityTimes;
   reasons: Record<string, number>;
 }
 
@@ -76,7 +76,7 @@ export async function benchDetection(client: Client, env: NodeJS.ProcessEnv, kil
     killToSuspect: [],
     killToVisible: [],
     probeRoundTrips: [],
-    probeRoundTripsServer: [],
+    probeRoundTripsServer: { total: [], dispatch: [], run: [], delivery: [] },
     reasons: {},
   };
   try {
@@ -144,7 +144,10 @@ export function detectionRows(r: DetectionResult): (string | number)[][] {
     row('kill → declared dead (verdict)', r.killToDead, true),
     row('kill → dead in `nodes` (query)', r.killToVisible, true),
     row('probe round trip, agent clock (task that schedules → task that reads)', r.probeRoundTrips, false),
-    row('probe round trip, server events (scheduled → result task started)', r.probeRoundTripsServer, false),
+    row('probe round trip, server events (scheduled → result task started)', r.probeRoundTripsServer.total, false),
+    row('  of which: scheduled → started on the peer', r.probeRoundTripsServer.dispatch, false),
+    row('  of which: started → completed (probe + worker)', r.probeRoundTripsServer.run, false),
+    row('  of which: completed → agent task started', r.probeRoundTripsServer.delivery, false),
   ];
 }
 
@@ -321,26 +324,51 @@ async function leaseTerms(client: Client, clusterId: string, n: number): Promise
 const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
   Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
 
-/** For each activity of `type` in every run of the workflow: scheduled → the workflow task that received its result started. */
-async function activityRoundTrips(client: Client, workflowId: string, type: string): Promise<number[]> {
-  const out: number[] = [];
+export interface ActivityTimes {
+  /** ActivityTaskScheduled → the workflow task that received the result started. */
+  total: number[];
+  /** Scheduled → started on the peer (matching + poll). */
+  dispatch: number[];
+  /** Started → completed (the probe itself plus the worker's overhead). */
+  run: number[];
+  /** Completed → the agent's workflow task started. */
+  delivery: number[];
+}
+
+/** Round trips of every activity of `type` in every run of the workflow, from the server's event times. */
+async function activityRoundTrips(client: Client, workflowId: string, type: string): Promise<ActivityTimes> {
+  const out: ActivityTimes = { total: [], dispatch: [], run: [], delivery: [] };
   for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
     const events = (await client.workflow.getHandle(workflowId, wf.runId).fetchHistory()).events ?? [];
     const scheduled = new Map<string, number>();
-    const waiting: number[] = []; // scheduled times of activities completed, waiting for the next task
+    const started = new Map<string, number>();
+    const waiting: { at: number; done: number }[] = []; // completed, waiting for the next workflow task
     for (const e of events) {
       const a = e.activityTaskScheduledEventAttributes;
       if (a && a.activityType?.name === type) scheduled.set(String(e.eventId), eventMs(e));
+      const st = e.activityTaskStartedEventAttributes;
+      if (st) started.set(String(st.scheduledEventId), eventMs(e));
       const done =
         e.activityTaskCompletedEventAttributes ??
         e.activityTaskFailedEventAttributes ??
         e.activityTaskTimedOutEventAttributes;
       if (done) {
-        const at = scheduled.get(String(done.scheduledEventId));
-        if (at !== undefined) waiting.push(at);
+        const id = String(done.scheduledEventId);
+        const at = scheduled.get(id);
+        const began = started.get(id);
+        if (at !== undefined) {
+          waiting.push({ at, done: eventMs(e) });
+          if (began !== undefined) {
+            out.dispatch.push(began - at);
+            out.run.push(eventMs(e) - began);
+          }
+        }
       }
       if (e.workflowTaskStartedEventAttributes && waiting.length) {
-        for (const at of waiting.splice(0)) out.push(eventMs(e) - at);
+        for (const w of waiting.splice(0)) {
+          out.total.push(eventMs(e) - w.at);
+          out.delivery.push(eventMs(e) - w.done);
+        }
       }
     }
   }
