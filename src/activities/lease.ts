@@ -12,6 +12,8 @@ import type { Vitals } from '../workers/vitals';
 export interface LeaseHost {
   bootId: string;
   vitals(): Vitals;
+  /** Aborted when the host worker is stopping: the lease ends at once instead of at its next beat. */
+  stopping?: AbortSignal;
 }
 
 export interface HoldLeaseInput {
@@ -67,13 +69,20 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
   beat();
   if (input.untilFirstBeat) return result(false);
   const endAt = Date.now() + input.termMs;
+  const stopping = h.stopping;
+  const stopped = new Promise<void>((resolve) => {
+    if (stopping?.aborted) resolve();
+    stopping?.addEventListener('abort', () => resolve(), { once: true });
+  });
   while (Date.now() < endAt) {
+    if (stopping?.aborted) return result(true);
     try {
-      await ctx.sleep(Math.min(input.heartbeatMs, Math.max(1, endAt - Date.now())));
+      await Promise.race([ctx.sleep(Math.min(input.heartbeatMs, Math.max(1, endAt - Date.now()))), stopped]);
     } catch (err) {
       if (err instanceof CancelledFailure) return result(true);
       throw err;
     }
+    if (stopping?.aborted) return result(true);
     const now = performance.now();
     intervals.push(Math.round(now - lastBeat));
     lastBeat = now;

@@ -86,10 +86,11 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     apiKey: settings.apiKey,
   });
   const client = new Client({ connection, namespace: settings.namespace });
+  const leaving = new AbortController();
   const activities = createActivities({
     nodeId: cfg.nodeId,
     client,
-    host: { bootId, vitals: () => vitals.current() },
+    host: { bootId, vitals: () => vitals.current(), stopping: leaving.signal },
   });
 
   const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = cfg.workflowBundle
@@ -217,6 +218,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     } catch (err) {
       log(cfg.nodeId, `could not announce leave: ${(err as Error).message}`);
     }
+    leaving.abort();
     clusterWorker.shutdown();
     hostWorker.shutdown();
     await running.catch(() => undefined);
