@@ -271,8 +271,12 @@ export async function main(argv: string[]): Promise<number> {
             lines.push(
               `last check: ${detail.lastCheck.level} ${ago(detail.lastCheck.at)}, ${detail.lastCheck.ok ? 'ok' : 'failed'}${detail.lastCheck.httpStatus ? `, HTTP ${detail.lastCheck.httpStatus}` : ''}${detail.lastCheck.error ? `, ${detail.lastCheck.error}` : ''}`,
             );
-          for (const [part, r] of Object.entries(detail.lastComprehensive?.parts ?? {}))
-            lines.push(`  ${part}: ${r.ok ? 'ok' : 'FAIL'} ${r.detail}`);
+          for (const check of [detail.lastComprehensive, detail.lastDeep]) {
+            if (!check) continue;
+            lines.push(`${check.level} check ${ago(check.at)}: ${check.ok ? 'ok' : 'FAILED'}`);
+            for (const [part, r] of Object.entries(check.parts ?? {}))
+              lines.push(`  ${part}: ${r.ok ? 'ok' : 'FAIL'} ${r.detail}`);
+          }
           for (const a of detail.alerts)
             lines.push(`alert #${a.id} ${a.severity} ${a.kind} ${ago(a.at)}: ${a.message}`);
           return lines.join('\n');

@@ -151,6 +151,7 @@ export interface NodeHealthRecord {
   consecutivePasses: number;
   lastCheck?: CheckRecord;
   lastComprehensive?: CheckRecord;
+  lastDeep?: CheckRecord;
   anomalies: Partial<Record<Metric, Anomaly & { at: number }>>;
   predictions?: Partial<Record<'cpu' | 'memory' | 'disk', Prediction>>;
   /** Health the host reported about itself (its NodeAgent), with why. */

@@ -398,7 +398,8 @@ class Monitor {
     });
     const record: CheckRecord = { level, at: now, ok: Object.values(parts).every((p) => p.ok), parts };
     const node = this.s.nodes[n.nodeId];
-    if (node) node.lastComprehensive = record;
+    if (node && level === 'deep') node.lastDeep = record;
+    else if (node) node.lastComprehensive = record;
     await this.onAlerts(alerts);
     await this.publish(n.nodeId);
   }

@@ -203,6 +203,40 @@ describe('health monitoring with real processes', () => {
     );
   });
 
+  it('performHealthCheck runs a deep check now; an external critical alert runs the recovery', async () => {
+    const before = Date.now();
+    const sent = await cli(['signal', 'health-monitor', 'performHealthCheck', '{"nodeId":"h-1","level":"deep"}'], env);
+    expect(sent.code).toBe(0);
+    const deep = await eventually(
+      'deep check',
+      () => cliJson<NodeHealthRecord>(['health', 'h-1'], env),
+      (d) => d.lastDeep !== undefined && d.lastDeep.at >= before - 1_000,
+      15_000,
+      300,
+    );
+    expect(deep.lastDeep?.level).toBe('deep');
+    expect(deep.lastDeep?.parts?.resources?.ok).toBe(true);
+    const hooks = webhooks.length;
+    const alert = { nodeId: 'h-1', severity: 'critical', kind: 'disk.smart', message: 'SMART: reallocated sectors' };
+    expect((await cli(['signal', 'health-monitor', 'healthAlert', JSON.stringify(alert)], env)).code).toBe(0);
+    const list = await eventually(
+      'alert',
+      alerts,
+      (l) => l.some((a) => a.kind === 'disk.smart' && a.action),
+      10_000,
+      200,
+    );
+    // a recovery command is configured by now (previous test): it runs on h-1 and succeeds
+    expect(list.find((a) => a.kind === 'disk.smart')).toMatchObject({
+      source: 'external',
+      action: { type: 'recovery', ok: true },
+    });
+    expect(webhooks.length).toBe(hooks);
+    const unknownNode = await cli(['signal', 'health-monitor', 'performHealthCheck', '{"level":"sometimes"}'], env);
+    expect(unknownNode.code).toBe(2);
+    expect(unknownNode.stderr).toMatch(/level: /);
+  });
+
   it('continues as new under steady checking and carries its state', async () => {
     const handle = t.client.workflow.getHandle(`${clusterId}/health-monitor`);
     const view = await eventually(

@@ -3,6 +3,7 @@
  * queues, the suspect a real health endpoint (or a port where nothing listens).
  */
 import { createServer } from 'node:net';
+import type { WorkflowHandle } from '@temporalio/client';
 import { TASK_QUEUE } from '../../src/contracts/agents';
 import { topologyUpdateSignal, type AgentStateView, type MemberSummary } from '../../src/contracts/common';
 import {
@@ -77,6 +78,15 @@ function suspectOf(nodeId: string, healthPort: number, bootId: string, incarnati
   };
 }
 
+/** Waits until the detector holds the members it was sent (they are its probers). */
+async function membersKnown(handle: WorkflowHandle, n: number): Promise<void> {
+  await eventually(
+    `${n} members`,
+    () => handle.query<AgentStateView<FailureDetectorState & { members: MemberSummary[] }>>('state'),
+    (v) => v.agent.members.length === n,
+  );
+}
+
 beforeAll(async () => {
   t = await connect();
   agents = await startWorker(t.client, TASK_QUEUE);
@@ -97,6 +107,7 @@ describe('FailureDetector', () => {
       members: ['p1', 'p2', 'p3', 'p4', 'gone'].map(member),
       changes: [],
     });
+    await membersKnown(handle, 5);
     await handle.signal(nodeSuspectSignal, suspectOf('gone', await closedPort(), 'boot-g'));
     const verdicts = await eventually(
       'dead',
@@ -132,6 +143,7 @@ describe('FailureDetector', () => {
         members: ['p1', 'p2', 'slow'].map(member),
         changes: [],
       });
+      await membersKnown(handle, 3);
       await handle.signal(nodeSuspectSignal, suspectOf('slow', host.port, host.bootId));
       const s = await eventually(
         'answered',

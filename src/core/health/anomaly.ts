@@ -7,8 +7,8 @@
  *                  (x − mean) / σ > 2.5, over the last 20 samples
  *   memory         the same with 2σ over 15 samples
  *   network        trend over the last 30 latency samples: the least-squares slope times the
- *                  window, relative to the mean — anomaly when |Δ| / mean > 0.3 (sensitivity)
- *                  and |Δ| ≥ 2 ms
+ *                  window, relative to the mean — anomaly when it rises: Δ / mean > 0.3
+ *                  (sensitivity) and Δ ≥ 2 ms
  *   response time  the newest response time against the p95 of the window (at least 5 ms):
  *                  anomaly when it is more than 2 × p95
  *
@@ -83,7 +83,8 @@ export function detectAnomaly(metric: Metric, samples: readonly number[], p: Mod
       const { slope } = linearFit(w);
       const change = slope * (w.length - 1);
       const rel = change / m;
-      if (Math.abs(rel) <= p.threshold || Math.abs(change) < (p.floor ?? 0)) return undefined;
+      // Only a rising latency degrades a node; a falling one is good news, not an anomaly.
+      if (rel <= p.threshold || change < (p.floor ?? 0)) return undefined;
       return {
         metric,
         value,
