@@ -8,6 +8,9 @@
  *    caller and never enters history.
  * 3. Timers live in state as due times (epoch ms, workflow time) and survive continue-as-new.
  * 4. Continue-as-new waits for every handler to finish, so no signal's work is lost.
+ * 5. An agent's hooks for the common signals run only once `run()` started: before that the
+ *    agent's own objects may not exist yet (signals that came with the start are delivered while
+ *    the constructor registers the handlers). Until then they queue, in order.
  */
 import {
   ApplicationFailure,
@@ -181,6 +184,9 @@ export class Agent<C extends BaseConfig, S> {
 
   /** The main loop: sleeps until the next timer or queued work, continues-as-new when suggested. */
   async run(hooks: RunHooks = {}): Promise<void> {
+    const deferred = this.deferredHooks ?? [];
+    this.deferredHooks = undefined;
+    for (const h of deferred) this.hook(h.name, h.fn);
     this.base.timers = syncTimers(this.base.timers, this.intervals(), Date.now());
     for (;;) {
       if (hooks.done?.()) return;
@@ -243,6 +249,25 @@ export class Agent<C extends BaseConfig, S> {
     pushBounded(this.base.rejected.recent, { kind, name, error, at: Date.now() }, this.config.rejectionHistorySize);
   }
 
+  /**
+   * Runs an agent's hook for a common signal — or, before `run()`, queues it (invariant 5): a
+   * signal that arrived with the workflow's start is delivered while the constructor registers the
+   * handlers, when the agent's own code (which the hook calls) does not exist yet.
+   */
+  private hook(name: string, fn: () => void): void {
+    if (this.deferredHooks) {
+      this.deferredHooks.push({ name, fn });
+      return;
+    }
+    try {
+      fn();
+    } catch (err) {
+      this.reject('signal', name, `handler failed: ${errorMessage(err)}`);
+    }
+  }
+
+  private deferredHooks: { name: string; fn: () => void }[] | undefined = [];
+
   private registerCommonHandlers(): void {
     this.onSignal(heartbeatSignal, HeartbeatPayload, (p) => {
       this.base.heartbeats = { received: this.base.heartbeats.received + 1, lastFrom: p.from, lastAt: Date.now() };
@@ -250,7 +275,7 @@ export class Agent<C extends BaseConfig, S> {
     this.onSignal(topologyUpdateSignal, TopologyUpdatePayload, (p) => {
       if (p.version < this.base.topology.version) return; // an older broadcast overtaken by a newer one
       this.base.topology = { version: p.version, receivedAt: Date.now(), members: p.members };
-      this.def.onTopologyUpdate?.(p);
+      this.hook('topologyUpdate', () => this.def.onTopologyUpdate?.(p));
     });
     this.onSignal(healthCheckRequestSignal, HealthCheckRequestPayload, (p) => {
       const now = Date.now();
@@ -260,12 +285,12 @@ export class Agent<C extends BaseConfig, S> {
         lastFrom: p.from,
       };
       this.base.health = this.currentHealth();
-      this.def.onHealthCheckRequest?.(p);
+      this.hook('healthCheckRequest', () => this.def.onHealthCheckRequest?.(p));
     });
     this.onSignal(consensusRequestSignal, ConsensusRequestPayload, (p) => {
       this.base.consensusRequests.received += 1;
       pushBounded(this.base.consensusRequests.recent, { ...p, at: Date.now() }, CONSENSUS_REQUESTS_KEPT);
-      this.def.onConsensusRequest?.(p);
+      this.hook('consensusRequest', () => this.def.onConsensusRequest?.(p));
     });
     this.onQuery(stateQuery, () => ({
       base: this.base,

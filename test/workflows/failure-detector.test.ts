@@ -186,6 +186,21 @@ describe('FailureDetector', () => {
     await handle.terminate();
   });
 
+  it('a topology update that comes with the start is not lost (it arrives before the agent exists)', async () => {
+    const clusterId = uniqueId('fdw');
+    const handle = await t.client.workflow.signalWithStart('failureDetectorWorkflow', {
+      workflowId: `${clusterId}/failure-detector`,
+      taskQueue: TASK_QUEUE,
+      args: [{ clusterId, config: {} }],
+      signal: topologyUpdateSignal,
+      signalArgs: [{ version: 3, at: Date.now(), members: ['p1', 'p2'].map(member), changes: [] }],
+    });
+    await membersKnown(handle, 2);
+    const view = await handle.query<AgentStateView<FailureDetectorState>>('state');
+    expect(view.base.rejected.count).toBe(0);
+    await handle.terminate();
+  });
+
   it('continues as new when suggested and carries verdicts and dead nodes', async () => {
     const handle = await startFd({ acceptablePauseMs: 0 });
     for (let i = 0; i < 40; i++) {
