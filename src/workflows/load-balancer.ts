@@ -69,7 +69,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
       initialState: emptyLbState,
       intervals: (c) => ({ topologySync: c.topologySyncIntervalMs }),
       health: (s) => {
-        const t = ref.lb?.table();
+        const t = ref.lb?.view();
         const live = Object.values(s.targets).filter((x) => x.status === 'alive' || x.status === 'suspect').length;
         if (!t || live === 0) return { status: 'degraded' as AgentHealthStatus, reasons: ['no live targets'] };
         if (t.panic)
@@ -127,7 +127,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   agent.onSignal(lbNodeHealthChangeSignal, HealthVerdict, (v) => {
     if (applyVerdict(agent.state, v, Date.now())) balancer.publish();
   });
-  agent.onQuery(routingTableQuery, () => balancer.table());
+  agent.onQuery(routingTableQuery, () => balancer.view());
   agent.onQuery(targetsQuery, () => Object.values(agent.state.targets).sort((a, b) => a.id.localeCompare(b.id)));
   agent.onQuery(breakersQuery, () => agent.state.breakers);
   agent.onQuery(historyQuery, () => agent.state.history);
@@ -157,6 +157,14 @@ class Balancer {
   table(): RoutingTable {
     if (!this.current) this.commit(this.build(this.state.tableVersion));
     return this.current as RoutingTable;
+  }
+
+  /**
+   * The table for queries and health: never commits. A query that built and kept the table would
+   * change what later handlers compute — state that replay (which runs no queries) would not have.
+   */
+  view(): RoutingTable {
+    return this.current ?? this.build(this.state.tableVersion);
   }
 
   private commit(table: RoutingTable): void {
