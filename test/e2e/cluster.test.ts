@@ -7,8 +7,10 @@ import type { Member } from '../../src/contracts/node-discovery';
 import type { ClusterStatus } from '../../src/client/cluster-client';
 import { spawnHostWorker, WORKER_ENTRY, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
-import { replayAndRecord } from '../support/histories';
+import { replayAll, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
 
 const clusterId = uniqueId('e2e');
 const env = { CLUSTER_ID: clusterId };
@@ -132,5 +134,17 @@ describe('a cluster of host worker processes', () => {
   it("NodeDiscovery's history from this run replays cleanly", async () => {
     const handle = t.client.workflow.getHandle(`${clusterId}/node-discovery`);
     expect(await replayAndRecord(handle, 'node-discovery-e2e')).toBeGreaterThan(10);
+  });
+});
+
+describe('histories of this file', () => {
+  it.each([
+    'nodeDiscoveryWorkflow',
+    'loadBalancerWorkflow',
+    'failureDetectorWorkflow',
+    'healthMonitorWorkflow',
+    'nodeAgentWorkflow',
+  ])('every %s history written here replays', async (type) => {
+    expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
   });
 });

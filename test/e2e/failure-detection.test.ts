@@ -12,8 +12,10 @@ import { nodeSuspectSignal } from '../../src/contracts/failure-detector';
 import type { NodeAgentState } from '../../src/contracts/node-agent';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
-import { replayAndRecord } from '../support/histories';
+import { replayAll, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
 
 const clusterId = uniqueId('fd');
 const env = { CLUSTER_ID: clusterId, CLUSTER_MULTICAST: 'off' };
@@ -146,5 +148,17 @@ describe('failure detection with real processes', () => {
       await replayAndRecord(t.client.workflow.getHandle(`${clusterId}/failure-detector`), 'failure-detector-e2e'),
     ).toBeGreaterThan(5);
     expect(await replayAndRecord(nodeAgent('fd-3'), 'node-agent-e2e')).toBeGreaterThan(5);
+  });
+});
+
+describe('histories of this file', () => {
+  it.each([
+    'nodeDiscoveryWorkflow',
+    'loadBalancerWorkflow',
+    'failureDetectorWorkflow',
+    'healthMonitorWorkflow',
+    'nodeAgentWorkflow',
+  ])('every %s history written here replays', async (type) => {
+    expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
   });
 });

@@ -13,8 +13,10 @@ import { quarantineNodeSignal } from '../../src/contracts/health-monitor';
 import type { Member } from '../../src/contracts/node-discovery';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
-import { replayAndRecord } from '../support/histories';
+import { replayAll, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
 
 const clusterId = uniqueId('hm');
 const env = { CLUSTER_ID: clusterId, CLUSTER_MULTICAST: 'off' };
@@ -253,5 +255,17 @@ describe('health monitoring with real processes', () => {
   it("the HealthMonitor's history from this run replays cleanly", async () => {
     const handle = t.client.workflow.getHandle(`${clusterId}/health-monitor`);
     expect(await replayAndRecord(handle, 'health-monitor-e2e')).toBeGreaterThan(20);
+  });
+});
+
+describe('histories of this file', () => {
+  it.each([
+    'nodeDiscoveryWorkflow',
+    'loadBalancerWorkflow',
+    'failureDetectorWorkflow',
+    'healthMonitorWorkflow',
+    'nodeAgentWorkflow',
+  ])('every %s history written here replays', async (type) => {
+    expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
   });
 });

@@ -7,7 +7,10 @@ import type { Target } from '../../src/contracts/load-balancer';
 import { freePort } from '../../scripts/lib/dev-server';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
-import { eventually, uniqueId } from '../support/temporal';
+import { connect, eventually, uniqueId } from '../support/temporal';
+import { replayAll } from '../support/histories';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
 
 const clusterId = uniqueId('e2e-lb');
 const env = { CLUSTER_ID: clusterId };
@@ -125,5 +128,22 @@ describe('load balancing across host worker processes', () => {
     );
     const picks = await Promise.all(Array.from({ length: 6 }, () => route()));
     expect(picks.map((r) => r.nodeId)).not.toContain('lb-2');
+  });
+});
+
+describe('histories of this file', () => {
+  it.each([
+    'nodeDiscoveryWorkflow',
+    'loadBalancerWorkflow',
+    'failureDetectorWorkflow',
+    'healthMonitorWorkflow',
+    'nodeAgentWorkflow',
+  ])('every %s history written here replays', async (type) => {
+    const t = await connect();
+    try {
+      expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
+    } finally {
+      await t.close();
+    }
   });
 });

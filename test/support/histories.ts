@@ -3,9 +3,10 @@
  * test/replay, in the API's binary protobuf encoding (the SDK's JSON helpers trip over two copies
  * of protobufjs in this dependency tree). `temporal workflow show` reads the same history as JSON.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from './temporal';
@@ -18,6 +19,35 @@ export function recordedWorkflowIds(): Record<string, string> {
   return existsSync(WORKFLOW_IDS_FILE)
     ? (JSON.parse(readFileSync(WORKFLOW_IDS_FILE, 'utf8')) as Record<string, string>)
     : {};
+}
+
+/**
+ * Replays every workflow of `workflowType` this server holds (every run), started at or after
+ * `since`: a history whose replay diverges means the code did something replay cannot — e.g. a
+ * query that changed state. Returns how many were replayed; throws with the first failures.
+ */
+export async function replayAll(client: Client, workflowType: string, since: Date): Promise<number> {
+  const query = `WorkflowType = '${workflowType}' AND StartTime >= '${since.toISOString()}'`;
+  const failures: string[] = [];
+  let n = 0;
+  // Replayed under their own workflow ids (a NodeAgent reads its node id from it), one at a time so
+  // that a failure names its run.
+  for await (const wf of client.workflow.list({ query })) {
+    const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    n += 1;
+    try {
+      await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundle() } }, history, wf.workflowId);
+    } catch (err) {
+      // Keep the history that failed, to inspect it and to make it a replay fixture.
+      const dir = mkdtempSync(join(tmpdir(), 'replay-failure-'));
+      const file = join(dir, `${wf.workflowId.replace(/[^A-Za-z0-9_.-]/g, '_')}@${wf.runId}.binpb`);
+      writeFileSync(file, temporal.api.history.v1.History.encode(history).finish());
+      failures.push(`${wf.workflowId} run ${wf.runId} (history in ${file}): ${String(err).slice(0, 400)}`);
+    }
+  }
+  if (failures.length)
+    throw new Error(`${failures.length} of ${n} ${workflowType} histories do not replay:\n${failures.join('\n')}`);
+  return n;
 }
 
 export async function replayAndRecord(handle: WorkflowHandle, fixtureName: string): Promise<number> {

@@ -25,6 +25,9 @@ import {
   type TestTemporal,
   type TestWorker,
 } from '../support/temporal';
+import { replayAll } from '../support/histories';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
 
 let t: TestTemporal;
 let agents: TestWorker;
@@ -215,5 +218,11 @@ describe('FailureDetector', () => {
     );
     expect(view.agent.verdicts.filter((v) => v.verdict === 'dead')).toHaveLength(40);
     await handle.terminate();
+  });
+});
+
+describe('histories of this file', () => {
+  it('every failureDetectorWorkflow history written here replays (no query or handler did what replay cannot)', async () => {
+    expect(await replayAll(t.client, 'failureDetectorWorkflow', fileStartedAt)).toBeGreaterThan(0);
   });
 });

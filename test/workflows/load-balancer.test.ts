@@ -11,6 +11,9 @@ import type {
 import { Router } from '../../src/router/router';
 import { startHost, type TestHost } from '../support/hosts';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
+import { replayAll } from '../support/histories';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
 
 const FAST = { heartbeatIntervalMs: 1_000, healthCheckIntervalMs: 1_000, topologySyncIntervalMs: 60_000 };
 
@@ -342,5 +345,11 @@ describe('router', () => {
       20,
     );
     expect(router.table?.targets[0]?.overloaded).toBe(true);
+  });
+});
+
+describe('histories of this file', () => {
+  it('every loadBalancerWorkflow history written here replays (no query or handler did what replay cannot)', async () => {
+    expect(await replayAll(t.client, 'loadBalancerWorkflow', fileStartedAt)).toBeGreaterThan(0);
   });
 });

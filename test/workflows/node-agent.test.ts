@@ -20,6 +20,9 @@ import {
   type TestTemporal,
   type TestWorker,
 } from '../support/temporal';
+import { replayAll } from '../support/histories';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
 
 let t: TestTemporal;
 let agents: TestWorker;
@@ -127,5 +130,11 @@ describe('NodeAgent', () => {
     expect(view.agent.beats).toBeGreaterThan(20);
     await host.stop();
     await handle.terminate();
+  });
+});
+
+describe('histories of this file', () => {
+  it('every nodeAgentWorkflow history written here replays (no query or handler did what replay cannot)', async () => {
+    expect(await replayAll(t.client, 'nodeAgentWorkflow', fileStartedAt)).toBeGreaterThan(0);
   });
 });

@@ -5,6 +5,9 @@ import type { DiscoveryRound, Member, PartitionRecord, Topology } from '../../sr
 import { freePort } from '../../scripts/lib/dev-server';
 import { startBlackHole, startDnsServer, startHost, startResponder, type TestHost } from '../support/hosts';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
+import { replayAll } from '../support/histories';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
 
 const BASE = {
   heartbeatIntervalMs: 1_000,
@@ -310,5 +313,11 @@ describe('NodeDiscovery', () => {
     expect(s.base.topology.members[0]).toMatchObject({ nodeId: 'bc-1', status: 'alive', healthPort: h1.port });
     expect(s.base.topology.version).toBe(1);
     expect((await handle.describe()).status.name).toBe('RUNNING');
+  });
+});
+
+describe('histories of this file', () => {
+  it('every nodeDiscoveryWorkflow history written here replays (no query or handler did what replay cannot)', async () => {
+    expect(await replayAll(t.client, 'nodeDiscoveryWorkflow', fileStartedAt)).toBeGreaterThan(0);
   });
 });
