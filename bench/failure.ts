@@ -61,6 +61,8 @@ export interface DetectionResult {
   killToSuspect: number[];
   killToVisible: number[];
   probeRoundTrips: number[];
+  /** The probe itself (connect + GET on the peer), as the activity measured it. */
+  probeOwnMs: number[];
   /** From the server's event times: ActivityTaskScheduled → the workflow task that takes the result starts. */
   probeRoundTripsServer: ActivityTimes;
   reasons: Record<string, number>;
@@ -76,6 +78,7 @@ export async function benchDetection(client: Client, env: NodeJS.ProcessEnv, kil
     killToSuspect: [],
     killToVisible: [],
     probeRoundTrips: [],
+    probeOwnMs: [],
     probeRoundTripsServer: { total: [], dispatch: [], run: [], delivery: [] },
     reasons: {},
   };
@@ -117,7 +120,9 @@ export async function benchDetection(client: Client, env: NodeJS.ProcessEnv, kil
       r.reasons[kind] = (r.reasons[kind] ?? 0) + 1;
       process.stderr.write('.');
     }
-    r.probeRoundTrips = (await fd.query<ProbeRecord[]>('probes')).map((p) => p.roundTripMs);
+    const probes = await fd.query<ProbeRecord[]>('probes');
+    r.probeRoundTrips = probes.map((p) => p.roundTripMs);
+    r.probeOwnMs = probes.map((p) => p.latencyMs);
     r.probeRoundTripsServer = await activityRoundTrips(client, `${clusterId}/failure-detector`, 'probeNode');
   } finally {
     process.stderr.write('\n');
@@ -147,6 +152,7 @@ export function detectionRows(r: DetectionResult): (string | number)[][] {
     row('probe round trip, server events (scheduled → result task started)', r.probeRoundTripsServer.total, false),
     row('  of which: scheduled → started on the peer', r.probeRoundTripsServer.dispatch, false),
     row('  of which: started → completed (probe + worker)', r.probeRoundTripsServer.run, false),
+    row('    the probe itself (connect + GET, on the peer)', r.probeOwnMs, false),
     row('  of which: completed → agent task started', r.probeRoundTripsServer.delivery, false),
   ];
 }
