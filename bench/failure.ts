@@ -173,6 +173,7 @@ export interface FalsePositiveResult {
   suspicions: number;
   refuted: number;
   dead: number;
+  deadReasons: string[];
   ndNotAlive: number;
 }
 
@@ -217,6 +218,7 @@ export async function benchFalsePositives(
       suspicions: v.filter((x) => x.verdict === 'suspect').length,
       refuted: v.filter((x) => x.verdict === 'refuted').length,
       dead: v.filter((x) => x.verdict === 'dead').length,
+      deadReasons: v.filter((x) => x.verdict === 'dead').map((x) => `${x.nodeId}: ${x.reason}`),
       ndNotAlive,
     };
   } finally {

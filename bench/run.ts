@@ -125,6 +125,7 @@ async function main(): Promise<void> {
         ['hosts', 'seconds', 'suspicions', 'refuted', 'declared dead', 'most not-alive at once (nodes)'],
         [[r.hosts, r.seconds, r.suspicions, r.refuted, r.dead, r.ndNotAlive]],
       );
+      for (const reason of r.deadReasons) console.log(`declared dead: ${reason}`);
     });
   }
   if (which === 'fd-scale' || which === 'all') {

@@ -96,6 +96,8 @@ export interface ProbeRecord extends ProbeEvidence {
 }
 
 export interface FailureDetectorState {
+  /** Lifeguard local health awareness, 0..8: timeouts are stretched × (score + 1). */
+  awareness?: number;
   suspects: Record<string, SuspectRecord>;
   /** Nodes declared dead, by id, with the incarnation that died. */
   dead: Record<string, { incarnation: number; bootId: string; at: number; reason: string }>;

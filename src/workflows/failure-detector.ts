@@ -34,13 +34,16 @@ import { lbNodeHealthChangeSignal } from '../contracts/load-balancer';
 import { declaredDeadSignal, nodeAgentWorkflowId } from '../contracts/node-agent';
 import { nodeHealthChangeSignal, type NodeHealthChangePayload } from '../contracts/node-discovery';
 import { pushBounded } from '../core/bounded';
-import { chooseProbers, judge, recordProbe, type JudgeParams } from '../core/fd/judge';
+import { awarenessScaled, chooseProbers, judge, recordProbe, type JudgeParams } from '../core/fd/judge';
 import { Agent } from './agent-base';
 
 export const FAILURE_DETECTOR_ROLE = 'failure-detector';
+/** Highest Lifeguard awareness score (memberlist's AwarenessMaxMultiplier is 8): timeouts × 9 at most. */
+const AWARENESS_MAX = 8;
 
 export function emptyFdState(): FailureDetectorState & { members: MemberSummary[]; membersVersion: number } {
   return {
+    awareness: 0,
     suspects: {},
     dead: {},
     verdicts: [],
@@ -192,6 +195,10 @@ class Detector {
   }
 
   private params(x: SuspectRecord): JudgeParams {
+    return awarenessScaled(this.baseParams(x), this.s.awareness ?? 0);
+  }
+
+  private baseParams(x: SuspectRecord): JudgeParams {
     return {
       acceptablePauseMs: this.c.acceptablePauseMs,
       minStdDevMs: this.c.minStdDevMs,
@@ -215,19 +222,25 @@ class Detector {
     x.rounds += 1;
     x.nextProbeAt = now + this.c.probeIntervalMs;
     let pending = probers.length;
+    let unanswered = 0;
     for (const observer of probers) {
       this.inFlight += 1;
       this.s.probesSent += 1;
-      void this.probe(observer, x).finally(() => {
+      void this.probe(observer, x).then((answered) => {
         this.inFlight -= 1;
         pending -= 1;
-        const current = this.s.suspects[x.nodeId];
-        if (pending === 0 && current === x) x.completedRounds += 1;
+        if (!answered) unanswered += 1;
+        if (pending > 0) return;
+        // Lifeguard awareness: our own observers' silence makes us slower to condemn.
+        const max = AWARENESS_MAX;
+        this.s.awareness = Math.max(0, Math.min(max, (this.s.awareness ?? 0) + (unanswered ? unanswered : -1)));
+        if (this.s.suspects[x.nodeId] === x) x.completedRounds += 1;
       });
     }
   }
 
-  private async probe(observer: string, x: SuspectRecord): Promise<void> {
+  /** True when the observer answered (whatever it saw). */
+  private async probe(observer: string, x: SuspectRecord): Promise<boolean> {
     const { probeNode } = proxyActivities<Activities>({
       taskQueue: hostTaskQueue(observer),
       scheduleToCloseTimeout: this.c.probeTimeoutMs + 1_000,
@@ -244,14 +257,15 @@ class Detector {
         timeoutMs: this.c.probeTimeoutMs,
       });
     } catch {
-      return; // the observer itself did not answer: no evidence either way
+      return false; // the observer itself did not answer: no evidence either way
     }
     const at = Date.now();
     const evidence = { ...result, at };
     pushBounded(this.s.probes, { ...evidence, nodeId: x.nodeId, roundTripMs: at - scheduledAt }, this.c.probeWindow);
-    if (this.s.suspects[x.nodeId] !== x) return; // invariant 2
+    if (this.s.suspects[x.nodeId] !== x) return true; // invariant 2
     recordProbe(x, evidence);
     this.dirty = true;
+    return true;
   }
 
   private async declareDead(x: SuspectRecord, reason: string, now: number): Promise<void> {

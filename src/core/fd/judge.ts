@@ -13,7 +13,7 @@
  *
  * Invariants:
  * 1. One observer never condemns a host alone on weak evidence: the lease (the server's view) and
- *    at least one peer must agree, and φ must pass the threshold.
+ *    two peers (or all asked, when fewer) must agree, and φ must pass the threshold.
  * 2. Evidence counts only if it is newer than both the suspicion and the last arrival.
  * 3. A suspect with no peers to ask is judged on φ alone (a one-host cluster still detects).
  */
@@ -102,7 +102,9 @@ export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
       reason: `${confirmations.length} of ${expected} observers confirm (${kinds}) after ${now - after} ms suspect`,
     };
   }
-  const peersAgree = confirmations.length + weak.length > 0;
+  // Silence is condemned only when more than one observer saw it: the lease (the server's view) and
+  // at least two peers, or every peer asked when fewer were (invariant 1).
+  const peersAgree = confirmations.length + weak.length >= Math.min(2, Math.max(1, expected));
   const noPeers = expected === 0;
   const waitedOut = now - s.since >= p.suspicion.maxMs;
   if (phiNow >= p.phiThreshold && (peersAgree || noPeers || waitedOut)) {
@@ -123,6 +125,21 @@ export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
   if (!peersAgree && !noPeers) candidates.push(s.since + p.suspicion.maxMs);
   const recheckAt = Math.max(now + 1, Math.min(...candidates));
   return { ...base, verdict: 'wait', recheckAt, reason: `φ ${round(phiNow)} after ${silentMs} ms silent` };
+}
+
+/**
+ * Lifeguard's local health awareness (memberlist's awareness.go): when the detector's own probes
+ * do not come back (its observers are overloaded or cut off), its judgement is less reliable, so
+ * every timeout is stretched by (score + 1). The score rises by one per probe that got no answer
+ * at all and falls by one per round whose probes all answered, within 0..max.
+ */
+export function awarenessScaled(p: JudgeParams, score: number): JudgeParams {
+  const f = score + 1;
+  return {
+    ...p,
+    acceptablePauseMs: p.acceptablePauseMs * f,
+    suspicion: { minMs: p.suspicion.minMs * f, maxMs: p.suspicion.maxMs * f },
+  };
 }
 
 /**

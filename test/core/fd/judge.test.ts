@@ -1,4 +1,11 @@
-import { chooseProbers, judge, recordProbe, type JudgeParams, type Suspicion } from '../../../src/core/fd/judge';
+import {
+  awarenessScaled,
+  chooseProbers,
+  judge,
+  recordProbe,
+  type JudgeParams,
+  type Suspicion,
+} from '../../../src/core/fd/judge';
 
 const params: JudgeParams = {
   acceptablePauseMs: 3000,
@@ -83,6 +90,25 @@ describe('judging a suspect', () => {
     const j = judge(s, 12_600, params);
     expect(j.verdict).toBe('dead');
     expect(j.reason).toMatch(/φ .* ≥ 8 .* 3 observers agree/);
+  });
+
+  it('one peer timing out is not enough: silence needs two observers besides the lease', () => {
+    const s = suspect();
+    probe(s, 'a', 'timeout', 10_600);
+    expect(judge(s, 13_000, params).verdict).toBe('wait'); // φ is past 8 here
+    probe(s, 'b', 'timeout', 13_100);
+    expect(judge(s, 13_100, params).verdict).toBe('dead');
+  });
+
+  it('awareness stretches every timeout by (score + 1)', () => {
+    const scaled = awarenessScaled(params, 2);
+    expect(scaled.acceptablePauseMs).toBe(9_000);
+    expect(scaled.suspicion).toEqual({ minMs: 600, maxMs: 15_000 });
+    const s = suspect();
+    for (const o of ['a', 'b', 'c']) probe(s, o, 'timeout', 10_600);
+    expect(judge(s, 12_600, params).verdict).toBe('dead');
+    expect(judge(s, 12_600, scaled).verdict).toBe('wait');
+    expect(judge(s, 19_000, scaled).verdict).toBe('dead');
   });
 
   it('the lease alone (no peer has reported) does not condemn while peers are being asked', () => {
