@@ -229,11 +229,15 @@ class Detector {
       void this.probe(observer, x).then((answered) => {
         this.inFlight -= 1;
         pending -= 1;
-        if (!answered) unanswered += 1;
+        // Lifeguard awareness: each probe our own observer did not answer makes us slower to
+        // condemn, at once; a round that fully answered earns one step back.
+        if (!answered) {
+          unanswered += 1;
+          this.s.awareness = Math.min(AWARENESS_MAX, (this.s.awareness ?? 0) + 1);
+          this.dirty = true;
+        }
         if (pending > 0) return;
-        // Lifeguard awareness: our own observers' silence makes us slower to condemn.
-        const max = AWARENESS_MAX;
-        this.s.awareness = Math.max(0, Math.min(max, (this.s.awareness ?? 0) + (unanswered ? unanswered : -1)));
+        if (!unanswered) this.s.awareness = Math.max(0, (this.s.awareness ?? 0) - 1);
         if (this.s.suspects[x.nodeId] === x) x.completedRounds += 1;
       });
     }
