@@ -25,6 +25,9 @@ export const PROBE_EVIDENCE = ['answered', 'refused', 'rebooted', 'timeout', 'er
 export type ProbeEvidenceKind = (typeof PROBE_EVIDENCE)[number];
 export const STRONG: readonly ProbeEvidenceKind[] = ['refused', 'rebooted'];
 
+/** With no peer able to answer, how many maximum suspicion timeouts the lease alone must last. */
+export const SILENT_PEERS_FACTOR = 10;
+
 export interface ProbeEvidence {
   observer: string;
   evidence: ProbeEvidenceKind;
@@ -106,7 +109,10 @@ export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
   // at least two peers, or every peer asked when fewer were (invariant 1).
   const peersAgree = confirmations.length + weak.length >= Math.min(2, Math.max(1, expected));
   const noPeers = expected === 0;
-  const waitedOut = now - s.since >= p.suspicion.maxMs;
+  // Peers were asked but none could say anything (their probes got no answer in time): the lease
+  // alone is one observer, so it condemns only after ten maximum suspicion timeouts (a minute by
+  // default) — a starved cluster stays suspicious rather than declaring its hosts dead.
+  const waitedOut = now - s.since >= SILENT_PEERS_FACTOR * p.suspicion.maxMs;
   if (phiNow >= p.phiThreshold && (peersAgree || noPeers || waitedOut)) {
     const why = peersAgree
       ? `${confirmations.length + weak.length} observers agree`
@@ -122,7 +128,7 @@ export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
   }
   const candidates = [phiAt];
   if (confirmations.length > 0) candidates.push(after + timeoutMs);
-  if (!peersAgree && !noPeers) candidates.push(s.since + p.suspicion.maxMs);
+  if (!peersAgree && !noPeers) candidates.push(s.since + SILENT_PEERS_FACTOR * p.suspicion.maxMs);
   const recheckAt = Math.max(now + 1, Math.min(...candidates));
   return { ...base, verdict: 'wait', recheckAt, reason: `φ ${round(phiNow)} after ${silentMs} ms silent` };
 }

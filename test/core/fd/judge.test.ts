@@ -114,8 +114,10 @@ describe('judging a suspect', () => {
   it('the lease alone (no peer has reported) does not condemn while peers are being asked', () => {
     const s = suspect();
     expect(judge(s, 14_000, params).verdict).toBe('wait');
-    // ...but once the maximum suspicion has passed with no answer at all, φ decides
-    expect(judge(s, 15_000, params).verdict).toBe('dead');
+    expect(judge(s, 30_000, params).verdict).toBe('wait'); // a starved cluster stays suspicious
+    // ...only after ten maximum suspicion timeouts with no answer at all does φ decide alone
+    expect(judge(s, 59_999, params).verdict).toBe('wait');
+    expect(judge(s, 60_000, params).verdict).toBe('dead');
   });
 
   it('with nobody to ask, φ alone decides', () => {
