@@ -7,7 +7,8 @@
  * 2. An update's payload is checked by a synchronous validator, so bad input is rejected to the
  *    caller and never enters history.
  * 3. Timers live in state as due times (epoch ms, workflow time) and survive continue-as-new.
- * 4. Continue-as-new waits for every handler to finish, so no signal's work is lost.
+ * 4. Continue-as-new waits for every handler to finish and for the work they queued, so no
+ *    signal's work is lost.
  * 5. An agent's hooks for the common signals run only once `run()` started: before that the
  *    agent's own objects may not exist yet (signals that came with the start are delivered while
  *    the constructor registers the handlers). Until then they queue, in order.
@@ -226,6 +227,11 @@ export class Agent<C extends BaseConfig, S> {
     // Invariant 4: in-flight handlers finish first; their effects are in the carried state.
     this.draining = true;
     await condition(allHandlersFinished);
+    // Work a handler queued while the loop was busy (e.g. inside a timer) is done here, not dropped.
+    while (hooks.hasWork?.() && hooks.doWork) {
+      await hooks.doWork();
+      await condition(allHandlersFinished);
+    }
     await hooks.beforeContinueAsNew?.();
     log.info('continuing as new', { role: this.def.role, runs: this.base.runs, history: workflowInfo().historyLength });
     return continueAsNew<(input: AgentInput) => Promise<void>>({
