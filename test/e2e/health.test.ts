@@ -254,7 +254,7 @@ describe('health monitoring with real processes', () => {
 
   it("the HealthMonitor's history from this run replays cleanly", async () => {
     const handle = t.client.workflow.getHandle(`${clusterId}/health-monitor`);
-    expect(await replayAndRecord(handle, 'health-monitor-e2e')).toBeGreaterThan(20);
+    expect(await replayAndRecord(handle, 'health-monitor-e2e')).toBeGreaterThan(5);
   });
 });
 
