@@ -1,7 +1,7 @@
 /** Connections to the suite's dev server (test/global-setup.ts) and in-process workers. */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { hostTaskQueue } from '../../src/contracts/agents';
 import type { Vitals } from '../../src/workers/vitals';
@@ -44,18 +44,10 @@ export interface TestWorker {
   stop(): Promise<void>;
 }
 
-/** A worker in this process on `taskQueue`, with the same workflows and activities as a host worker. */
-export async function startWorker(client: Client, taskQueue: string, nodeId = 'test-host'): Promise<TestWorker> {
+/** Runs a worker made with its own connection; `stop` shuts both down. */
+async function run(options: Omit<WorkerOptions, 'connection' | 'namespace'>): Promise<TestWorker> {
   const connection = await NativeConnection.connect({ address: serverAddress() });
-  const worker = await Worker.create({
-    connection,
-    namespace: 'default',
-    taskQueue,
-    workflowBundle: { codePath: workflowBundle() },
-    activities: createActivities({ nodeId, client }),
-    stickyQueueScheduleToStartTimeout: '1s',
-    shutdownGraceTime: '1s',
-  });
+  const worker = await Worker.create({ connection, namespace: 'default', ...options });
   const running = worker.run();
   return {
     worker,
@@ -67,33 +59,32 @@ export async function startWorker(client: Client, taskQueue: string, nodeId = 't
   };
 }
 
+/** A worker in this process on `taskQueue`, with the same workflows and activities as a host worker. */
+export function startWorker(client: Client, taskQueue: string, nodeId = 'test-host'): Promise<TestWorker> {
+  return run({
+    taskQueue,
+    workflowBundle: { codePath: workflowBundle() },
+    activities: createActivities({ nodeId, client }),
+    stickyQueueScheduleToStartTimeout: '1s',
+    shutdownGraceTime: '1s',
+  });
+}
+
 /**
  * A host's own queue `host.<nodeId>` served in this process, as `npm run worker` serves it; with
  * `host` (boot id + vitals) it can hold a lease and sample resources.
  */
-export async function startHostQueue(
+export function startHostQueue(
   client: Client,
   nodeId: string,
   host?: { bootId: string; vitals: () => Vitals },
 ): Promise<TestWorker> {
-  const connection = await NativeConnection.connect({ address: serverAddress() });
-  const worker = await Worker.create({
-    connection,
-    namespace: 'default',
+  return run({
     taskQueue: hostTaskQueue(nodeId),
     activities: createActivities({ nodeId, client, host }),
     maxHeartbeatThrottleInterval: '50ms',
     shutdownGraceTime: '100ms',
   });
-  const running = worker.run();
-  return {
-    worker,
-    stop: async () => {
-      worker.shutdown();
-      await running;
-      await connection.close();
-    },
-  };
 }
 
 /** Polls `read` until `done` holds; fails with the last value seen. */
