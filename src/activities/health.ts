@@ -10,13 +10,11 @@ import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { ApplicationFailure } from '@temporalio/activity';
-import { requireHost, type LeaseHost } from './lease';
+import type { VitalsSample } from '../contracts/node-agent';
+import { requireHost, sampleOf, type LeaseHost } from './lease';
 
-export interface ResourceSample {
-  cpu: number;
-  memory: number;
-  load1: number;
-  lagP99Ms: number;
+/** A host's vitals sample (as the lease carries it) plus its disk. */
+export interface ResourceSample extends VitalsSample {
   disk: number;
   diskFreeBytes: number;
   at: number;
@@ -33,15 +31,7 @@ async function diskUse(path: string): Promise<{ share: number; free: number }> {
 export async function sampleResources(host: LeaseHost | undefined): Promise<ResourceSample> {
   const v = requireHost(host, 'sampleResources').vitals();
   const d = await diskUse(process.cwd());
-  return {
-    cpu: v.cpu,
-    memory: v.memory,
-    load1: v.load[0],
-    lagP99Ms: v.eventLoopLagMs.p99,
-    disk: d.share,
-    diskFreeBytes: d.free,
-    at: Date.now(),
-  };
+  return { ...sampleOf(v), disk: d.share, diskFreeBytes: d.free, at: Date.now() };
 }
 
 /** Deep look at the host: resources plus a dedicated event-loop delay sample over `sampleMs`. */

@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
-import { BaseConfig, NodeId, Port } from './common';
+import { BaseConfig, NodeId, Port, type MemberSummary } from './common';
 import type { Judgement, ProbeEvidence, Suspicion } from '../core/fd/judge';
 
 export const FailureDetectorConfig = BaseConfig.extend({
@@ -106,6 +106,9 @@ export interface FailureDetectorState {
   probesSent: number;
   /** Verdict signals sent to other agents, and those that found no agent. */
   reported: { sent: number; absent: number };
+  /** Members as NodeDiscovery last told (broadcast or read): the probers come from these. */
+  members: MemberSummary[];
+  membersVersion: number;
 }
 
 export const nodeSuspectSignal = defineSignal<[NodeSuspect]>('nodeSuspect');

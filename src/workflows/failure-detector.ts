@@ -14,7 +14,6 @@
 import { condition, getExternalWorkflowHandle, proxyActivities, type SignalDefinition } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { hostTaskQueue } from '../contracts/agents';
-import type { MemberSummary } from '../contracts/common';
 import {
   FailureDetectorConfig,
   NodeAlive,
@@ -41,7 +40,7 @@ export const FAILURE_DETECTOR_ROLE = 'failure-detector';
 /** Highest Lifeguard awareness score (memberlist's AwarenessMaxMultiplier is 8): timeouts × 9 at most. */
 const AWARENESS_MAX = 8;
 
-export function emptyFdState(): FailureDetectorState & { members: MemberSummary[]; membersVersion: number } {
+export function emptyFdState(): FailureDetectorState {
   return {
     awareness: 0,
     suspects: {},
@@ -54,7 +53,7 @@ export function emptyFdState(): FailureDetectorState & { members: MemberSummary[
     membersVersion: 0,
   };
 }
-type FdState = ReturnType<typeof emptyFdState>;
+type FdState = FailureDetectorState;
 
 export async function failureDetectorWorkflow(input: unknown): Promise<void> {
   const agent = new Agent<FailureDetectorConfig, FdState>(

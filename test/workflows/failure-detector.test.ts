@@ -85,7 +85,7 @@ function suspectOf(nodeId: string, healthPort: number, bootId: string, incarnati
 async function membersKnown(handle: WorkflowHandle, n: number): Promise<void> {
   await eventually(
     `${n} members`,
-    () => handle.query<AgentStateView<FailureDetectorState & { members: MemberSummary[] }>>('state'),
+    () => handle.query<AgentStateView<FailureDetectorState>>('state'),
     (v) => v.agent.members.length === n,
   );
 }
