@@ -1,6 +1,7 @@
 /**
  * `npm run server -- [--ip A] [--port P] [--ui-port P] [--data DIR]`: only the Temporal dev server
- * (SQLite in .data/, Web UI on :8233), for trying a cluster by hand across several hosts.
+ * (SQLite in .data/, Web UI on :8233), for trying a cluster by hand across several hosts. The
+ * server dies with this command and refuses ports that are taken (scripts/lib/dev-server.ts).
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,15 +41,22 @@ async function main(): Promise<void> {
     uiPort: port('ui-port', values['ui-port'], 8233),
     dbFile: resolve(data, 'temporal.db'),
     logFile: resolve(data, 'temporal.log'),
+    portFlags: { port: '--port', uiPort: '--ui-port' },
+    log: (line) => console.error(`server: ${line}`),
   });
   console.log(
-    `server: Temporal at ${values.ip ?? '127.0.0.1'}:${server.port}, Web UI ${server.uiUrl}, state in ${data}; Ctrl-C stops it`,
+    `server: Temporal at ${values.ip ?? '127.0.0.1'}:${server.port} (pid ${server.process.pid}), Web UI ${server.uiUrl}, state in ${data}; Ctrl-C stops it`,
   );
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => void server.stop().then(() => process.exit(0)));
+  let stopping = false;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      stopping = true;
+      void server.stop().then(() => process.exit(0));
+    });
   }
-  server.process.once('exit', (code) => {
-    console.error(`server: exited (${code})`);
+  server.process.once('exit', (code, signal) => {
+    if (stopping) return;
+    console.error(`server: the Temporal server exited (${signal ?? code}; see ${resolve(data, 'temporal.log')})`);
     process.exit(1);
   });
 }

@@ -2,12 +2,23 @@
  * Starts the Temporal dev server (`temporal server start-dev`) as a child process and waits until
  * its frontend answers. Used by `npm run up`, `npm run server`, the test suite's global setup and
  * the benchmarks; the binary comes from scripts/temporal-bin.sh.
+ *
+ * The server we start is ours alone:
+ * 1. It dies with the process that started it, even one killed by SIGKILL (setpriv's parent-death
+ *    signal, see proc.ts), so it never holds the port and the SQLite file after us.
+ * 2. With a database file, `<dbFile>.pid` names it and its owner; a start finds an orphan of an
+ *    earlier run there (owner gone: a platform without setpriv, or a crash in between) and stops
+ *    it, but only a process whose command line is `temporal server start-dev` on that very file.
+ *    A server on that file whose owner still runs is another command's: the start fails instead.
+ * 3. Its ports must be free before it is spawned, and once it answers it must be our child that
+ *    listens, so another server on the port is never taken for ours.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { dieWithParent, listenersOf, listensOn, processInfo, waitUntilGone } from './proc';
 
 export interface DevServerOptions {
   /** Address to listen on (default 127.0.0.1; 0.0.0.0 lets other hosts connect). */
@@ -24,6 +35,10 @@ export interface DevServerOptions {
   logFile?: string;
   /** Give up waiting for the frontend after this long (ms, default 60 s). */
   readyTimeoutMs?: number;
+  /** The caller's flags for `port` and `uiPort`, named when a port is taken (default --port, --ui-port). */
+  portFlags?: { port: string; uiPort: string };
+  /** Notices such as an orphan stopped (default: stderr). */
+  log?: (line: string) => void;
 }
 
 export interface DevServer {
@@ -76,16 +91,86 @@ export const CONTROL_PLANE_DYNAMIC_CONFIG: Record<string, string | number | bool
   'history.timerProcessorMaxTimeShift': '50ms',
 };
 
+/** `<dbFile>.pid`: the server on that file and the process that started it (see the header, 2). */
+export function pidFileOf(dbFile: string): string {
+  return `${dbFile}.pid`;
+}
+
+interface PidFile {
+  pid: number;
+  ownerPid: number;
+  port: number;
+  startedAt: number;
+}
+
+function readPidFile(file: string): PidFile | undefined {
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as Partial<PidFile>;
+    return Number.isInteger(v.pid) && Number.isInteger(v.ownerPid) ? (v as PidFile) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `temporal server start-dev … --db-filename <dbFile> …`, and not merely a process that reused the pid. */
+function servesDbFile(commandLine: string, dbFile: string): boolean {
+  const argv = ` ${commandLine} `;
+  return argv.includes(' server start-dev ') && argv.includes(` --db-filename ${dbFile} `);
+}
+
+/** Stops the server an earlier run left on `dbFile`; fails when a running command still owns it. */
+async function stopOrphan(dbFile: string, log: (line: string) => void): Promise<void> {
+  const file = pidFileOf(dbFile);
+  const recorded = readPidFile(file);
+  const info = recorded && processInfo(recorded.pid);
+  if (recorded && info && !info.zombie && servesDbFile(info.commandLine, dbFile)) {
+    // Its owner is alive exactly when it is still the parent: an orphan is re-parented at once.
+    if (info.ppid === recorded.ownerPid) {
+      throw new Error(
+        `${dbFile} is in use by the Temporal server pid ${recorded.pid} of a command that still runs (pid ${recorded.ownerPid}: ${processInfo(recorded.ownerPid)?.commandLine.slice(0, 120) ?? '?'}); stop that command or use another data folder (--data)`,
+      );
+    }
+    log(
+      `stopping the Temporal server pid ${recorded.pid} that an earlier run left on ${dbFile} (its owner, pid ${recorded.ownerPid}, is gone)`,
+    );
+    process.kill(recorded.pid, 'SIGTERM');
+    if (!(await waitUntilGone(recorded.pid, 5_000))) {
+      process.kill(recorded.pid, 'SIGKILL');
+      if (!(await waitUntilGone(recorded.pid, 5_000)))
+        throw new Error(`the orphaned Temporal server pid ${recorded.pid} on ${dbFile} does not stop`);
+    }
+  }
+  rmSync(file, { force: true });
+}
+
+/** " (pid N: command …)" for the processes listening on `port`, when the OS tells us. */
+function heldBy(port: number): string {
+  const who = listenersOf(port).map((p) => `pid ${p.pid}: ${p.commandLine.slice(0, 120)}`);
+  return who.length ? ` (by ${who.join('; ')})` : '';
+}
+
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  const log = opts.log ?? ((line: string) => console.error(`dev-server: ${line}`));
+  const flags = opts.portFlags ?? { port: '--port', uiPort: '--ui-port' };
+  const ip = opts.ip ?? '127.0.0.1';
   const port = opts.port || (await freePort());
-  const args = ['server', 'start-dev', '--ip', opts.ip ?? '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+  if (opts.dbFile) {
+    mkdirSync(dirname(opts.dbFile), { recursive: true });
+    await stopOrphan(opts.dbFile, log);
+  }
+  const wanted: [number, string][] = [[port, flags.port]];
+  if (opts.uiPort !== undefined) wanted.push([opts.uiPort, flags.uiPort]);
+  for (const [p, flag] of wanted) {
+    if (await portInUse(p, ip))
+      throw new Error(
+        `${flag}: port ${p} is in use${heldBy(p)}; stop that process or choose another port with ${flag}`,
+      );
+  }
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'warn'];
   args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
   if (opts.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
-  if (opts.dbFile) {
-    mkdirSync(dirname(opts.dbFile), { recursive: true });
-    args.push('--db-filename', opts.dbFile);
-  }
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   for (const [k, v] of Object.entries({ ...CONTROL_PLANE_DYNAMIC_CONFIG, ...opts.dynamicConfig }))
     args.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
   let out: 'ignore' | number = 'ignore';
@@ -93,8 +178,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     mkdirSync(dirname(opts.logFile), { recursive: true });
     out = openSync(opts.logFile, 'a');
   }
-  // Its own process group: a Ctrl-C in the terminal reaches our handler, which stops the workers first.
-  const child = spawn(temporalBinary(), args, { stdio: ['ignore', out, out], detached: true });
+  // Its own process group: a Ctrl-C in the terminal reaches our handler, which stops the workers
+  // first; the parent-death signal still takes it down if we die without stopping it.
+  const [command, argv] = dieWithParent(temporalBinary(), args);
+  const child = spawn(command, argv, { stdio: ['ignore', out, out], detached: true });
   const address = `127.0.0.1:${port}`;
   let exited: string | undefined;
   const exit = new Promise<void>((ok) =>
@@ -103,6 +190,17 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       ok();
     }),
   );
+  child.once('error', (err) => {
+    exited = `could not start: ${err.message}`;
+  });
+  const pidFile = opts.dbFile && pidFileOf(opts.dbFile);
+  if (pidFile && child.pid) {
+    const record: PidFile = { pid: child.pid, ownerPid: process.pid, port, startedAt: Date.now() };
+    writeFileSync(pidFile, JSON.stringify(record) + '\n');
+    void exit.then(() => {
+      if (readPidFile(pidFile)?.pid === child.pid) rmSync(pidFile, { force: true });
+    });
+  }
   const stop = async () => {
     if (exited) return;
     child.kill('SIGTERM');
@@ -131,6 +229,15 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+  // Whoever answered, it must be our child listening (another process may have taken the port
+  // between our check and the spawn, and ours then failed to bind).
+  if (exited || listensOn(child.pid as number, port) === false) {
+    const who = heldBy(port);
+    await stop();
+    throw new Error(
+      `the Temporal server answering on ${address} is not the one we started (pid ${child.pid}${exited ? `, ${exited}` : ''})${who}; choose another port with ${flags.port}`,
+    );
   }
   return {
     address,
