@@ -2,16 +2,24 @@
  * `npm run up`: the Temporal dev server (SQLite in .data/, Web UI on :8233), three local host
  * workers (node-1..3, zones a..c, health ports 7101..7103), every agent; waits until the three
  * hosts are alive, prints what to type next, and on Ctrl-C stops everything it started.
+ *
+ * A host that dies once the cluster is up is the cluster's business, not ours: we say so and keep
+ * the server and the other hosts running, so the agents can be watched declaring it dead. We stop
+ * everything only on SIGINT / SIGTERM / SIGHUP or when the Temporal server itself exits. If we are
+ * killed outright, the server and the hosts die with us (their parent-death signal).
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClusterClient } from '../src/client/cluster-client';
+import { parseWorkerConfig } from '../src/workers/worker-config';
 import { writeWorkflowBundle } from './lib/bundle';
 import { portInUse, startDevServer, type DevServer } from './lib/dev-server';
 import { spawnHostWorker, type HostProcess } from './lib/processes';
 
 const USAGE = `usage: npm run up -- [--hosts N] [--port P] [--ui-port P] [--health-port-base P] [--data DIR]
-  defaults: 3 hosts, Temporal on 7233, Web UI on 8233, health ports 7101.., data in .data/`;
+                   [--lease-heartbeat MS] [--lease-timeout MS]
+  defaults: 3 hosts, Temporal on 7233, Web UI on 8233, health ports 7101.., data in .data/,
+  the hosts' lease as \`npm run worker\` has it (1000 / 3000 ms; at least 200 / 600, timeout >= 2 x heartbeat)`;
 
 function intFlag(name: string, raw: string | undefined, def: number, min: number, max: number): number {
   if (raw === undefined) return def;
@@ -34,6 +42,8 @@ async function main(): Promise<void> {
         'ui-port': { type: 'string' },
         'health-port-base': { type: 'string' },
         data: { type: 'string' },
+        'lease-heartbeat': { type: 'string' },
+        'lease-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -41,7 +51,14 @@ async function main(): Promise<void> {
       console.log(USAGE);
       return;
     }
+    // Checked here by the worker's own rules, so a bad value fails before anything starts.
+    const leaseArgs = [
+      ...(values['lease-heartbeat'] !== undefined ? ['--lease-heartbeat', values['lease-heartbeat']] : []),
+      ...(values['lease-timeout'] !== undefined ? ['--lease-timeout', values['lease-timeout']] : []),
+    ];
+    parseWorkerConfig(['--node-id', 'node-1', ...leaseArgs], {});
     opts = {
+      leaseArgs,
       hosts: intFlag('hosts', values.hosts, 3, 1, 26),
       port: intFlag('port', values.port, 7233, 1, 65535),
       uiPort: intFlag('ui-port', values['ui-port'], 8233, 1, 65535),
@@ -52,14 +69,12 @@ async function main(): Promise<void> {
     console.error(`error: ${(err as Error).message}\n${USAGE}`);
     process.exit(2);
   }
-  for (const [what, port] of [
-    ['--port (Temporal)', opts.port],
-    ['--ui-port (Web UI)', opts.uiPort],
-    ...Array.from({ length: opts.hosts }, (_, i) => [`health port of node-${i + 1}`, opts.healthBase + i] as const),
-  ] as const) {
+  // The server's own ports are checked by startDevServer, after it has stopped an orphan of ours.
+  for (let i = 0; i < opts.hosts; i++) {
+    const port = opts.healthBase + i;
     if (await portInUse(port)) {
       console.error(
-        `error: ${what}: port ${port} is in use (is another \`npm run up\` running?); choose another with the flag`,
+        `error: --health-port-base: port ${port} (node-${i + 1}'s health port) is in use (is another \`npm run up\` running?); choose another base with --health-port-base`,
       );
       process.exit(1);
     }
@@ -68,11 +83,13 @@ async function main(): Promise<void> {
   let server: DevServer | undefined;
   const hosts: HostProcess[] = [];
   let stopping: Promise<void> | undefined;
-  const stopAll = (why: string) =>
+  const running = new Set<HostProcess>();
+  const stopAll = (why: string, serverGone = false) =>
     (stopping ??= (async () => {
-      console.log(`\nup: ${why}: stopping ${hosts.length} host(s), then the Temporal server...`);
-      // Hosts first, while the server can still record that they leave.
-      await Promise.all(hosts.map((h) => h.stop('SIGTERM', 10_000)));
+      console.log(`\nup: ${why}: stopping ${running.size} host(s)${serverGone ? '' : ', then the Temporal server'}...`);
+      // Hosts first, while the server can still record that they leave; without it, a leave can
+      // only time out, so they are killed.
+      await Promise.all(hosts.map((h) => (serverGone ? h.stop('SIGKILL') : h.stop('SIGTERM', 10_000))));
       await server?.stop();
       console.log('up: stopped');
     })());
@@ -93,32 +110,44 @@ async function main(): Promise<void> {
         uiPort: opts.uiPort,
         dbFile: resolve(opts.data, 'temporal.db'),
         logFile: resolve(opts.data, 'temporal.log'),
+        portFlags: { port: '--port', uiPort: '--ui-port' },
+        log: (line) => console.log(`up: ${line}`),
       }),
       writeWorkflowBundle(resolve(opts.data, 'workflow-bundle.js')),
     ]);
     server = srv;
-    console.log(`up: Temporal ready after ${Date.now() - t0} ms; starting ${opts.hosts} hosts`);
+    void new Promise((ok) => srv.process.once('exit', (code, signal) => ok(signal ?? code))).then((how) => {
+      if (stopping) return;
+      console.error(`up: the Temporal server exited (${String(how)}; see ${resolve(opts.data, 'temporal.log')})`);
+      void stopAll('the Temporal server exited', true).then(() => process.exit(1));
+    });
+    console.log(
+      `up: Temporal ready after ${Date.now() - t0} ms (pid ${srv.process.pid}); starting ${opts.hosts} hosts`,
+    );
     const env = { TEMPORAL_ADDRESS: server.address, CLUSTER_WORKFLOW_BUNDLE: bundle };
     process.env.TEMPORAL_ADDRESS = server.address;
     const zones = 'abcdefghijklmnopqrstuvwxyz';
+    const addr = opts.port === 7233 ? '' : `TEMPORAL_ADDRESS=${server.address} `;
+    let ready = false;
+    const reportExit = (h: HostProcess, how: string, args: string[]) =>
+      console.error(
+        `up: ${h.nodeId} (pid ${h.child.pid}) exited (${how}); the server and ${running.size} other host(s) keep running.\n` +
+          `  watch the cluster declare it dead:  ${addr}npm run -s cluster -- nodes\n` +
+          `  start it again (a new incarnation): ${addr}npm run worker -- --node-id ${h.nodeId} ${args.join(' ')} --workflow-bundle ${bundle}`,
+      );
+    const hostArgs = new Map<HostProcess, string[]>();
     for (let i = 0; i < opts.hosts; i++) {
       const nodeId = `node-${i + 1}`;
-      hosts.push(
-        spawnHostWorker({
-          nodeId,
-          args: ['--zone', `zone-${zones[i]}`, '--health-port', String(opts.healthBase + i)],
-          env,
-          detached: true,
-          onLine: (l) => console.log(l),
-        }),
-      );
-    }
-    for (const h of hosts) {
+      const args = ['--zone', `zone-${zones[i]}`, '--health-port', String(opts.healthBase + i), ...opts.leaseArgs];
+      const h = spawnHostWorker({ nodeId, args, env, detached: true, onLine: (l) => console.log(l) });
+      hosts.push(h);
+      running.add(h);
+      hostArgs.set(h, args);
+      console.log(`up: ${nodeId} pid ${h.child.pid} health port ${opts.healthBase + i}`);
       void h.exited.then(({ code, signal }) => {
-        if (!stopping) {
-          console.error(`up: ${h.nodeId} exited unexpectedly (${signal ?? code})`);
-          void stopAll(`${h.nodeId} exited`).then(() => process.exit(1));
-        }
+        running.delete(h);
+        // Before the cluster is up, a host that dies is a failed start (the waits below say why).
+        if (!stopping && ready) reportExit(h, signal ?? `code ${code}`, args);
       });
     }
     await Promise.all(hosts.map((h) => h.waitFor(/ ready /, 120_000)));
@@ -129,6 +158,8 @@ async function main(): Promise<void> {
       const ids = new Set(hosts.map((h) => h.nodeId));
       const deadline = Date.now() + 60_000;
       for (;;) {
+        const gone = hosts.find((h) => !running.has(h));
+        if (gone) throw new Error(`${gone.nodeId} exited before the cluster was up; its output is above`);
         const alive = (await cluster.nodes()).filter((n) => ids.has(n.nodeId) && n.status === 'alive');
         if (alive.length === ids.size) break;
         if (Date.now() > deadline) throw new Error(`only ${alive.length} of ${ids.size} hosts alive after 60 s`);
@@ -137,7 +168,10 @@ async function main(): Promise<void> {
     } finally {
       await cluster.close();
     }
-    const addr = opts.port === 7233 ? '' : `TEMPORAL_ADDRESS=${server.address} `;
+    ready = true;
+    // One may have died between the last look above and now.
+    for (const h of hosts.filter((x) => !running.has(x)))
+      reportExit(h, String(h.child.signalCode ?? `code ${h.child.exitCode}`), hostArgs.get(h) ?? []);
     console.log(`
 up: ready in ${((Date.now() - t0) / 1000).toFixed(1)} s — ${opts.hosts} hosts alive
   Web UI          ${server.uiUrl}/namespaces/default/workflows
@@ -149,6 +183,7 @@ Next, in another terminal:
   ${addr}npm run -s cluster -- route
   ${addr}npm run -s cluster -- query failure-detector verdicts
   ${addr}npm run worker -- --node-id node-${opts.hosts + 1} --zone zone-x --health-port ${opts.healthBase + opts.hosts}
+  kill -9 ${hosts[hosts.length - 1]?.child.pid}   # a host dies (node-${opts.hosts}); the rest keeps running and declares it dead
 Ctrl-C here stops everything.`);
     console.log(`up: ready at=${Date.now()} elapsed_ms=${Date.now() - t0}`);
   } catch (err) {

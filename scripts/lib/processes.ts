@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { dieWithParent } from './proc';
 
 const ROOT = resolve(__dirname, '..', '..');
 export const WORKER_ENTRY = resolve(ROOT, 'src/workers/host-worker.ts');
@@ -36,7 +37,9 @@ export interface SpawnWorkerOptions {
 export function spawnHostWorker(opts: SpawnWorkerOptions): HostProcess {
   const args = [...(opts.nodeId ? ['--node-id', opts.nodeId] : []), ...(opts.args ?? [])];
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_ENTRY, ...args], {
+  // Dies with us even when we are killed by SIGKILL: an orphaned host would hold its health port.
+  const [command, argv] = dieWithParent(process.execPath, ['--import', 'tsx', WORKER_ENTRY, ...args]);
+  const child = spawn(command, argv, {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
