@@ -149,6 +149,13 @@ export const BaseState = z.object({
   rejected: z.object({ count: z.number(), recent: z.array(Rejection) }),
   timers: z.record(z.string(), z.number()),
   health: AgentHealth,
+  /**
+   * Version of the agent's own state shape that `carried.agent` has; a run that starts with an
+   * older one migrates it (absent in runs carried before versions existed: 1).
+   */
+  stateVersion: z.number().int().min(1).default(1),
+  /** Signals to other agents: delivered, or skipped because that agent does not run. */
+  notified: z.object({ sent: z.number(), absent: z.number() }).default({ sent: 0, absent: 0 }),
 });
 export type BaseState = z.infer<typeof BaseState>;
 
@@ -162,6 +169,16 @@ export const AgentInput = z.object({
   carried: z.object({ base: BaseState, agent: z.unknown() }).optional(),
 });
 export type AgentInput = z.input<typeof AgentInput>;
+
+/** A message to another agent, queued by a handler and sent by the agent's loop. JSON-safe. */
+export const OutgoingSignal = z.object({
+  role: z.string().min(1),
+  signal: z.string().min(1),
+  payload: z.unknown(),
+  /** Where the message goes when `role` does not run. */
+  orElse: z.string().min(1).optional(),
+});
+export type OutgoingSignal = z.infer<typeof OutgoingSignal>;
 
 export const heartbeatSignal = defineSignal<[HeartbeatPayload]>('heartbeat');
 export const topologyUpdateSignal = defineSignal<[TopologyUpdatePayload]>('topologyUpdate');

@@ -12,13 +12,22 @@
  * 5. An agent's hooks for the common signals run only once `run()` started: before that the
  *    agent's own objects may not exist yet (signals that came with the start are delivered while
  *    the constructor registers the handlers). Until then they queue, in order.
+ * 6. Handlers decide, the loop acts: a handler validates, changes state and queues work (`notify`
+ *    queues a signal to another agent); activities, child workflows and signals to other workflows
+ *    start from the loop, one step after another, so the order of commands never depends on how
+ *    long an activity took. Runs that started before this rule (`loopActs` false, patch
+ *    LOOP_ACTS) keep their recorded order through the agents' legacy paths.
+ * 7. Carried state has a version (`base.stateVersion`); a run that starts with an older shape
+ *    migrates it before anything reads it.
  */
 import {
   ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -47,12 +56,20 @@ import {
   type BaseConfig,
   type BaseState,
   type MemberSummary,
+  type OutgoingSignal,
   type ConsensusRequestPayload as ConsensusRequest,
   type TopologyUpdatePayload as TopologyUpdate,
 } from '../contracts/common';
 import { pushBounded } from '../core/bounded';
 import { dueTimers, nextDue, reschedule, syncTimers } from '../core/timers';
 import { describeZodError } from '../core/validation';
+import { ACTIVITY } from './activity-options';
+
+/**
+ * Patch id: handlers only queue work and the loop starts every activity, child and external signal
+ * (invariant 6). Checked once per run, at its start; a run without the marker keeps its old order.
+ */
+export const LOOP_ACTS = 'handlers-decide-loop-acts';
 
 export interface AgentDefinition<C extends BaseConfig, S> {
   role: string;
@@ -68,6 +85,10 @@ export interface AgentDefinition<C extends BaseConfig, S> {
   onHealthCheckRequest?(request: HealthCheckRequestPayload): void;
   /** Called after a consensusRequest signal was recorded. */
   onConsensusRequest?(request: ConsensusRequest): void;
+  /** Version of the state shape `initialState` makes (default 1); raise it when the shape changes. */
+  stateVersion?: number;
+  /** Turns carried state of an older version into the current shape (invariant 7). */
+  migrate?(state: unknown, fromVersion: number): S;
 }
 
 export interface RunHooks {
@@ -95,6 +116,13 @@ export class Agent<C extends BaseConfig, S> {
   private configChanged = false;
   /** True while continue-as-new waits for handlers: long waits in handlers must return now. */
   draining = false;
+  /**
+   * False only in runs that started before invariant 6 (their histories hold the old order of
+   * commands); the agents' legacy paths run then, nowhere else.
+   */
+  readonly loopActs: boolean;
+  /** Signals queued by handlers (and by the loop itself), sent by the loop in order of queuing. */
+  private outbox: OutgoingSignal[] = [];
 
   constructor(
     private readonly def: AgentDefinition<C, S>,
@@ -108,13 +136,18 @@ export class Agent<C extends BaseConfig, S> {
     this.config = config.data;
     const now = Date.now();
     const carried = input.data.carried;
+    const version = def.stateVersion ?? 1;
     if (carried) {
-      this.base = { ...carried.base, runs: carried.base.runs + 1, runStartedAt: now };
-      this.state = carried.agent as S;
+      this.base = { ...carried.base, runs: carried.base.runs + 1, runStartedAt: now, stateVersion: version };
+      const from = carried.base.stateVersion;
+      if (from > version)
+        throw invalidInput(`${def.role} carried state`, `version ${from} is newer than this code's ${version}`);
+      this.state = from < version && def.migrate ? def.migrate(carried.agent, from) : (carried.agent as S);
     } else {
-      this.base = freshBase(def.role, this.clusterId, now);
+      this.base = freshBase(def.role, this.clusterId, now, version);
       this.state = def.initialState(now);
     }
+    this.loopActs = patched(LOOP_ACTS);
     this.registerCommonHandlers();
   }
 
@@ -124,14 +157,55 @@ export class Agent<C extends BaseConfig, S> {
   }
 
   /**
+   * Queues `signal` to the agent `role` of this cluster (`node/<id>` for a NodeAgent); the loop
+   * sends it (invariant 6). With `orElse`, the message goes there instead when `role` does not run.
+   * An agent that does not run is counted in `base.notified.absent`: it reads current state when it
+   * starts.
+   */
+  notify<T>(role: string, signal: SignalDefinition<[T]>, payload: T, opts: { orElse?: string } = {}): void {
+    this.outbox.push({ role, signal: signal.name, payload, ...(opts.orElse ? { orElse: opts.orElse } : {}) });
+  }
+
+  /** True while signals wait to be sent. */
+  get hasOutgoing(): boolean {
+    return this.outbox.length > 0;
+  }
+
+  /** Sends every queued signal (at once, in order of queuing); only the loop calls this. */
+  async flush(): Promise<void> {
+    while (this.outbox.length) {
+      const batch = this.outbox.splice(0);
+      await Promise.all(
+        batch.map(async (m) => {
+          if (!(await this.sendNow(m.role, m.signal, m.payload)) && m.orElse)
+            await this.sendNow(m.orElse, m.signal, m.payload);
+        }),
+      );
+    }
+  }
+
+  /**
+   * Signals another agent now; true when it got it. The loop's `flush` uses it, and the legacy
+   * paths of runs that started before invariant 6 (nothing else may: a handler queues instead).
+   */
+  async sendNow<T>(role: string, signal: string | SignalDefinition<[T]>, payload: T): Promise<boolean> {
+    const name = typeof signal === 'string' ? signal : signal.name;
+    try {
+      await getExternalWorkflowHandle(this.workflowIdOf(role)).signal(name, payload);
+      this.base.notified.sent += 1;
+      return true;
+    } catch {
+      this.base.notified.absent += 1;
+      return false;
+    }
+  }
+
+  /**
    * The members as NodeDiscovery knows them (an activity reads its queries): null when it does not
    * run, undefined when it could not be reached — keep what you have; the next sync retries.
    */
   async readMembers(): Promise<{ version: number; members: MemberSummary[] } | null | undefined> {
-    const { readMembers } = proxyActivities<Activities>({
-      startToCloseTimeout: '5s',
-      retry: { maximumAttempts: 3, initialInterval: '200ms' },
-    });
+    const { readMembers } = proxyActivities<Activities>(ACTIVITY.clusterRead);
     try {
       return await readMembers({ clusterId: this.clusterId });
     } catch {
@@ -169,7 +243,15 @@ export class Agent<C extends BaseConfig, S> {
     schema: z.ZodType<T>,
     handler: (payload: T) => R | Promise<R>,
   ): void {
-    setHandler(update, (raw: unknown) => handler(schema.parse(raw ?? {})), {
+    // Anything the handler throws fails the update (an ApplicationFailure), never the workflow task.
+    const run = async (raw: unknown): Promise<R> => {
+      try {
+        return await handler(schema.parse(raw ?? {}));
+      } catch (err) {
+        throw asUpdateFailure(update.name, err);
+      }
+    };
+    setHandler(update, run, {
       validator: (raw: unknown) => {
         const parsed = schema.safeParse(raw ?? {});
         if (!parsed.success) throw new Error(`invalid ${update.name} payload: ${describeZodError(parsed.error)}`);
@@ -190,9 +272,16 @@ export class Agent<C extends BaseConfig, S> {
     for (const h of deferred) this.hook(h.name, h.fn);
     this.base.timers = syncTimers(this.base.timers, this.intervals(), Date.now());
     for (;;) {
-      if (hooks.done?.()) return;
+      if (hooks.done?.()) {
+        if (this.hasOutgoing) await this.flush();
+        return;
+      }
       const wake = () =>
-        this.configChanged || !!hooks.hasWork?.() || !!hooks.done?.() || workflowInfo().continueAsNewSuggested;
+        this.configChanged ||
+        this.hasOutgoing ||
+        !!hooks.hasWork?.() ||
+        !!hooks.done?.() ||
+        workflowInfo().continueAsNewSuggested;
       const extra = hooks.dueAt?.();
       const periodic = nextDue(this.base.timers) ?? Date.now() + 60_000;
       const wait = (extra !== undefined && extra < periodic ? extra : periodic) - Date.now();
@@ -202,9 +291,12 @@ export class Agent<C extends BaseConfig, S> {
         this.base.timers = syncTimers(this.base.timers, this.intervals(), Date.now());
       }
       if (hooks.hasWork?.() && hooks.doWork) await hooks.doWork();
+      // Only when there is something to send: an empty await would shift legacy runs' order.
+      if (this.hasOutgoing) await this.flush();
       const due = hooks.dueAt?.();
       if (due !== undefined && due <= Date.now()) await hooks.onDue?.();
       await this.fireDueTimers(hooks);
+      if (this.hasOutgoing) await this.flush();
       if (workflowInfo().continueAsNewSuggested) await this.continueAsNew(hooks);
     }
   }
@@ -226,13 +318,25 @@ export class Agent<C extends BaseConfig, S> {
   private async continueAsNew(hooks: RunHooks): Promise<never> {
     // Invariant 4: in-flight handlers finish first; their effects are in the carried state.
     this.draining = true;
-    await condition(allHandlersFinished);
-    // Work a handler queued while the loop was busy (e.g. inside a timer) is done here, not dropped.
-    while (hooks.hasWork?.() && hooks.doWork) {
-      await hooks.doWork();
+    const hasWork = () => !!(hooks.hasWork?.() && hooks.doWork);
+    if (this.loopActs) {
+      // Handlers may wait for the loop (an update that asked for work): work and handlers finish
+      // together. Work a handler queued while the loop was busy is done here, not dropped.
+      for (;;) {
+        if (hasWork()) await hooks.doWork?.();
+        else if (this.hasOutgoing) await this.flush();
+        else if (allHandlersFinished()) break;
+        else await condition(() => allHandlersFinished() || hasWork() || this.hasOutgoing);
+      }
+    } else {
       await condition(allHandlersFinished);
+      while (hasWork()) {
+        await hooks.doWork?.();
+        await condition(allHandlersFinished);
+      }
     }
     await hooks.beforeContinueAsNew?.();
+    if (this.hasOutgoing) await this.flush();
     log.info('continuing as new', { role: this.def.role, runs: this.base.runs, history: workflowInfo().historyLength });
     return continueAsNew<(input: AgentInput) => Promise<void>>({
       clusterId: this.clusterId,
@@ -308,7 +412,9 @@ export class Agent<C extends BaseConfig, S> {
     setHandler(
       configureUpdate,
       (patch) => {
-        this.config = this.def.configSchema.parse({ ...this.config, ...patch });
+        const merged = this.def.configSchema.safeParse({ ...this.config, ...patch });
+        if (!merged.success) throw asUpdateFailure('configure', new Error(describeZodError(merged.error, 'config')));
+        this.config = merged.data;
         this.configChanged = true;
         return this.config as Record<string, unknown>;
       },
@@ -325,8 +431,10 @@ export class Agent<C extends BaseConfig, S> {
   }
 }
 
-function freshBase(role: string, clusterId: string, now: number): BaseState {
+function freshBase(role: string, clusterId: string, now: number, stateVersion: number): BaseState {
   return {
+    stateVersion,
+    notified: { sent: 0, absent: 0 },
     role,
     clusterId,
     startedAt: now,
@@ -345,6 +453,15 @@ function freshBase(role: string, clusterId: string, now: number): BaseState {
 
 function invalidInput(what: string, detail: string): ApplicationFailure {
   return ApplicationFailure.create({ type: 'InvalidInput', message: `invalid ${what}: ${detail}`, nonRetryable: true });
+}
+
+function asUpdateFailure(name: string, err: unknown): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  return ApplicationFailure.create({
+    type: 'UpdateFailed',
+    message: `${name} failed: ${errorMessage(err)}`,
+    nonRetryable: true,
+  });
 }
 
 function errorMessage(err: unknown): string {

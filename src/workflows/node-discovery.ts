@@ -3,11 +3,29 @@
  * Strategies run in parallel as activities, each under its own timeout; a failing one yields
  * nothing. Nodes become alive only after a connectivity check (a local activity: one workflow
  * task from announcement to membership).
+ *
+ * Invariants:
+ * 1. Handlers only record and queue: an announcement waits in `toCheck`, a membership change in
+ *    `changes`, a discovery request (signal or update) in the round queue. The loop does the work,
+ *    one step after another: the connectivity check, rounds, then one topology broadcast with every
+ *    change. So no command is ever issued beside another that is still running, and the order of
+ *    commands cannot depend on how long a check took (the cause of the replay divergence
+ *    "Activity machine does not handle this event … TimerStarted": the announce handler ran the
+ *    check as a local activity, and broadcast, while the loop started timers and activities).
+ * 2. An announcement withdrawn (leave, or a newer boot) while its check ran is not applied.
+ * 3. Runs that started before invariant 1 (`agent.loopActs` false) keep their recorded order
+ *    through the legacy paths below; nothing else calls them.
  */
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { condition, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { StrategyResult } from '../activities/dns-discovery';
-import type { MemberSummary, TopologyChange } from '../contracts/common';
+import { AGENTS } from '../contracts/agents';
+import {
+  topologyUpdateSignal,
+  type MemberSummary,
+  type TopologyChange,
+  type TopologyUpdatePayload,
+} from '../contracts/common';
 import {
   Announcement,
   DiscoveryCriteria,
@@ -46,6 +64,7 @@ import {
   topologyOf,
   type MembershipPolicy,
 } from '../core/membership';
+import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 
 export const NODE_DISCOVERY_ROLE = 'node-discovery';
@@ -69,27 +88,54 @@ export async function nodeDiscoveryWorkflow(input: unknown): Promise<void> {
   const discovery = new Discovery(agent);
 
   // Message-handling API
-  agent.onSignal(announceSignal, Announcement, (a) => discovery.announce(a));
-  agent.onSignal(leaveSignal, LeavePayload, (p) => discovery.leave(p));
-  agent.onSignal(nodeHealthChangeSignal, NodeHealthChangePayload, (p) => discovery.healthChange(p));
+  if (agent.loopActs) {
+    agent.onSignal(announceSignal, Announcement, (a) => discovery.announce(a));
+    agent.onSignal(leaveSignal, LeavePayload, (p) => discovery.leave(p));
+    agent.onSignal(nodeHealthChangeSignal, NodeHealthChangePayload, (p) => discovery.healthChange(p));
+    agent.onUpdate(discoverUpdate, DiscoveryCriteria, (c) => discovery.requestRound(c));
+  } else {
+    agent.onSignal(announceSignal, Announcement, (a) => discovery.legacyAnnounce(a));
+    agent.onSignal(leaveSignal, LeavePayload, (p) => discovery.legacyLeave(p));
+    agent.onSignal(nodeHealthChangeSignal, NodeHealthChangePayload, (p) => discovery.legacyHealthChange(p));
+    agent.onUpdate(discoverUpdate, DiscoveryCriteria, (c) => discovery.legacyRound(c));
+  }
   agent.onSignal(discoverNodesSignal, DiscoveryCriteria, (c) => discovery.request(c));
   agent.onSignal(networkPartitionDetectedSignal, PartitionReport, (p) => discovery.partitionDetected(p));
-  agent.onUpdate(discoverUpdate, DiscoveryCriteria, (c) => discovery.round(c));
   agent.onQuery(nodesQuery, () => membersOf(agent.state));
   agent.onQuery(topologyQuery, () => topologyOf(agent.state));
   agent.onQuery(topologyHistoryQuery, () => agent.state.history);
   agent.onQuery(partitionsQuery, () => agent.state.partitions);
 
-  await agent.run({
-    timers: { topologySync: () => discovery.round({}) },
-    hasWork: () => discovery.pending !== undefined,
-    doWork: () => discovery.round(discovery.takePending()),
-  });
+  if (agent.loopActs) {
+    await agent.run({
+      timers: { topologySync: () => discovery.syncRound() },
+      hasWork: () => discovery.hasWork(),
+      doWork: () => discovery.work(),
+    });
+  } else {
+    await agent.run({
+      timers: { topologySync: () => discovery.legacyRound({}) },
+      hasWork: () => discovery.pending !== undefined,
+      doWork: () => discovery.legacyRound(discovery.takePending()),
+    });
+  }
+}
+
+interface RoundJob {
+  criteria: DiscoveryCriteria;
+  result?: DiscoveryRound;
+  error?: string;
 }
 
 class Discovery {
   pending: DiscoveryCriteria | undefined;
-  /** Rounds run one after another; each starts from the state the previous one left. */
+  /** Announcements waiting for their connectivity check, by node (the latest wins). */
+  private toCheck: Record<string, Announcement> = {};
+  /** Rounds asked for by `discover` updates, in order; their handlers wait for the result. */
+  private jobs: RoundJob[] = [];
+  /** Membership changes not broadcast yet. */
+  private changes: TopologyChange[] = [];
+  /** Legacy: rounds run one after another; each starts from the state the previous one left. */
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly agent: Agent<NodeDiscoveryConfig, NodeDiscoveryState>) {}
@@ -110,37 +156,36 @@ class Discovery {
   }
 
   private local() {
-    return proxyLocalActivities<Activities>({
-      startToCloseTimeout: this.config.connectTimeoutMs * 2 + 1_000,
-      retry: { maximumAttempts: 1 },
-    });
+    return proxyLocalActivities<Activities>(ACTIVITY.connectivityCheck(this.config.connectTimeoutMs));
   }
 
-  async announce(a: Announcement): Promise<void> {
+  // --- handlers: record and queue (invariant 1) ---
+
+  announce(a: Announcement): void {
     applyAnnounce(this.state, a);
-    const [result] = await this.local().checkConnectivity({
-      targets: [{ address: a.address, healthPort: a.healthPort, nodeId: a.nodeId }],
-      timeoutMs: this.config.connectTimeoutMs,
-    });
-    if (!result) return;
-    // The announcement may have been withdrawn (leave) while the check ran.
-    if (this.state.registry[a.nodeId]?.bootId !== a.bootId) return;
-    const now = Date.now();
-    const changes = applyCheck(this.state, this.policy, result, ['registry'], now);
-    recordConnectivity(this.state, [result], now);
-    await this.broadcast(changes);
+    this.toCheck[a.nodeId] = a;
   }
 
-  async leave(p: LeavePayload): Promise<void> {
-    await this.broadcast(applyLeave(this.state, this.policy, p, Date.now()));
+  leave(p: LeavePayload): void {
+    this.changes.push(...applyLeave(this.state, this.policy, p, Date.now()));
+    delete this.toCheck[p.nodeId];
   }
 
-  async healthChange(p: NodeHealthChangePayload): Promise<void> {
-    await this.broadcast(applyHealthChange(this.state, this.policy, p, Date.now()));
+  healthChange(p: NodeHealthChangePayload): void {
+    this.changes.push(...applyHealthChange(this.state, this.policy, p, Date.now()));
   }
 
   request(c: DiscoveryCriteria): void {
     this.pending = c;
+  }
+
+  /** The `discover` update: the loop runs the round; the handler waits for it (so CAN waits too). */
+  async requestRound(criteria: DiscoveryCriteria): Promise<DiscoveryRound> {
+    const job: RoundJob = { criteria };
+    this.jobs.push(job);
+    await condition(() => job.result !== undefined || job.error !== undefined);
+    if (job.result) return job.result;
+    throw new Error(job.error);
   }
 
   takePending(): DiscoveryCriteria {
@@ -153,13 +198,77 @@ class Discovery {
     pushBounded(this.state.partitions, { ...p, at: Date.now() }, this.config.partitionHistorySize);
   }
 
-  round(criteria: DiscoveryCriteria): Promise<DiscoveryRound> {
-    const next = this.chain.then(() => this.runRound(criteria));
-    this.chain = next.catch(() => undefined);
-    return next;
+  // --- the loop's work ---
+
+  hasWork(): boolean {
+    return (
+      this.pending !== undefined ||
+      this.jobs.length > 0 ||
+      this.changes.length > 0 ||
+      Object.keys(this.toCheck).length > 0
+    );
+  }
+
+  async work(): Promise<void> {
+    const announced = Object.values(this.toCheck);
+    this.toCheck = {};
+    if (announced.length) await this.checkAnnounced(announced);
+    for (const job of this.jobs.splice(0)) {
+      try {
+        job.result = await this.runRound(job.criteria);
+      } catch (err) {
+        job.error = failureMessage(err);
+      }
+    }
+    if (this.pending !== undefined) await this.runRound(this.takePending());
+    this.broadcast();
+  }
+
+  async syncRound(): Promise<void> {
+    await this.runRound({});
+    this.broadcast();
+  }
+
+  private async checkAnnounced(announced: Announcement[]): Promise<void> {
+    const results = await this.local().checkConnectivity({
+      targets: announced.map((a) => ({ address: a.address, healthPort: a.healthPort, nodeId: a.nodeId })),
+      timeoutMs: this.config.connectTimeoutMs,
+    });
+    const now = Date.now();
+    const applied = [];
+    for (const [i, a] of announced.entries()) {
+      const result = results[i];
+      // Invariant 2: withdrawn (leave) or superseded (a newer boot) while the check ran.
+      if (!result || this.state.registry[a.nodeId]?.bootId !== a.bootId) continue;
+      this.changes.push(...applyCheck(this.state, this.policy, result, ['registry'], now));
+      applied.push(result);
+    }
+    recordConnectivity(this.state, applied, now);
+  }
+
+  /** One topology update with every change since the last, to every other agent that runs. */
+  private broadcast(): void {
+    const changes = this.changes.splice(0);
+    if (!changes.length || !this.config.broadcast) return;
+    const update: TopologyUpdatePayload = {
+      version: this.state.version,
+      at: Date.now(),
+      members: membersOf(this.state).map(summaryOf),
+      changes,
+    };
+    for (const role of Object.keys(AGENTS)) {
+      if (role !== NODE_DISCOVERY_ROLE) this.agent.notify(role, topologyUpdateSignal, update);
+    }
   }
 
   private async runRound(criteria: DiscoveryCriteria): Promise<DiscoveryRound> {
+    const round = await this.discover(criteria);
+    this.changes.push(...round.changes);
+    return round;
+  }
+
+  /** Strategies in parallel, then one connectivity check of every candidate; records the round. */
+  private async discover(criteria: DiscoveryCriteria): Promise<DiscoveryRound> {
     const startedAt = Date.now();
     const strategies = criteria.strategies ?? this.config.strategies;
     const outcomes: Partial<Record<DiscoveryStrategy, StrategyOutcome>> = {};
@@ -203,16 +312,12 @@ class Discovery {
     };
     this.state.lastRound = round;
     this.state.rounds += 1;
-    await this.broadcast(changes);
     return round;
   }
 
   private async runStrategy(s: DiscoveryStrategy): Promise<StrategyResult> {
     const c = this.config;
-    const remote = proxyActivities<Activities>({
-      startToCloseTimeout: c.strategyTimeoutMs,
-      retry: { maximumAttempts: 1 },
-    });
+    const remote = proxyActivities<Activities>(ACTIVITY.discoveryStrategy(c.strategyTimeoutMs));
     switch (s) {
       case 'registry':
         return { candidates: knownCandidates(this.state).filter((k) => k.sources.includes('registry')), errors: [] };
@@ -226,13 +331,44 @@ class Discovery {
     }
   }
 
-  private async broadcast(changes: TopologyChange[]): Promise<void> {
+  // --- legacy paths: runs that started before invariant 1 (invariant 3) ---
+
+  async legacyAnnounce(a: Announcement): Promise<void> {
+    applyAnnounce(this.state, a);
+    const [result] = await this.local().checkConnectivity({
+      targets: [{ address: a.address, healthPort: a.healthPort, nodeId: a.nodeId }],
+      timeoutMs: this.config.connectTimeoutMs,
+    });
+    if (!result) return;
+    if (this.state.registry[a.nodeId]?.bootId !== a.bootId) return;
+    const now = Date.now();
+    const changes = applyCheck(this.state, this.policy, result, ['registry'], now);
+    recordConnectivity(this.state, [result], now);
+    await this.legacyBroadcast(changes);
+  }
+
+  async legacyLeave(p: LeavePayload): Promise<void> {
+    await this.legacyBroadcast(applyLeave(this.state, this.policy, p, Date.now()));
+  }
+
+  async legacyHealthChange(p: NodeHealthChangePayload): Promise<void> {
+    await this.legacyBroadcast(applyHealthChange(this.state, this.policy, p, Date.now()));
+  }
+
+  legacyRound(criteria: DiscoveryCriteria): Promise<DiscoveryRound> {
+    const next = this.chain.then(async () => {
+      const round = await this.discover(criteria);
+      await this.legacyBroadcast(round.changes);
+      return round;
+    });
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async legacyBroadcast(changes: TopologyChange[]): Promise<void> {
     if (!changes.length || !this.config.broadcast) return;
     const members: MemberSummary[] = membersOf(this.state).map(summaryOf);
-    const { broadcastTopology } = proxyActivities<Activities>({
-      startToCloseTimeout: '10s',
-      retry: { maximumAttempts: 3, initialInterval: '200ms' },
-    });
+    const { broadcastTopology } = proxyActivities<Activities>(ACTIVITY.legacyBroadcast);
     try {
       await broadcastTopology({
         clusterId: this.agent.clusterId,
@@ -240,7 +376,7 @@ class Discovery {
         update: { version: this.state.version, at: Date.now(), members, changes },
       });
     } catch {
-      // Receivers catch up from the next change or from the topology query; membership is already recorded.
+      // Receivers catch up from the next change or from the topology query.
     }
   }
 }
