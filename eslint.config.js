@@ -22,8 +22,10 @@ module.exports = tseslint.config(
     },
   },
   {
-    // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins there.
-    files: ['src/workflows/**/*.ts', 'src/core/**/*.ts'],
+    // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins there. Handlers
+    // decide, the loop acts: no fire-and-forget launches (a `void` promise escapes
+    // allHandlersFinished and, beside the loop's own commands, makes their order depend on timing).
+    files: ['src/workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -31,7 +33,37 @@ module.exports = tseslint.config(
           patterns: [
             {
               group: ['node:*', 'fs', 'net', 'http', 'dns', 'dgram', 'os', 'child_process'],
-              message: 'workflow and core code must stay deterministic: no Node APIs',
+              message: 'workflow code must stay deterministic: no Node APIs',
+            },
+            { group: ['**/workers/*', '**/client/*'], message: 'workflows import contracts, core and activity types only' },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "UnaryExpression[operator='void']",
+          message:
+            'handlers decide, the loop acts: queue the work (agent.notify, a hasWork flag) and let the loop start it',
+        },
+      ],
+    },
+  },
+  {
+    // Layers: contracts (bottom) ← core ← workflows / activities ← workers / client.
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'net', 'http', 'dns', 'dgram', 'os', 'child_process', '@temporalio/*'],
+              message: 'src/core is pure: no I/O, no Temporal imports',
+            },
+            {
+              group: ['**/workflows/*', '**/activities/*', '**/workers/*', '**/client/*', '**/router/*'],
+              message: 'src/core imports only src/contracts and itself',
             },
           ],
         },
@@ -39,12 +71,17 @@ module.exports = tseslint.config(
     },
   },
   {
-    files: ['src/core/**/*.ts'],
+    files: ['src/contracts/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
-          patterns: [{ group: ['node:*', '@temporalio/*'], message: 'src/core is pure: no I/O, no Temporal imports' }],
+          patterns: [
+            {
+              group: ['../*', 'node:*'],
+              message: 'src/contracts is the bottom layer: it imports nothing of the project outside itself',
+            },
+          ],
         },
       ],
     },

@@ -2,7 +2,7 @@
  * An indirect probe (SWIM): run on a peer's own queue, it checks the suspect's health endpoint
  * from that peer and classifies what it saw for the FailureDetector (src/core/fd/judge.ts).
  */
-import type { ProbeEvidenceKind } from '../core/fd/judge';
+import type { ProbeEvidenceKind } from '../contracts/failure-detector';
 import { checkEndpoint } from './connectivity';
 
 export interface ProbeInput {

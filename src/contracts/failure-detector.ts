@@ -5,7 +5,61 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
 import { BaseConfig, NodeId, Port, type MemberSummary } from './common';
-import type { Judgement, ProbeEvidence, Suspicion } from '../core/fd/judge';
+
+/** Inter-arrival statistics of a host's heartbeats (src/core/fd/phi.ts computes them). */
+export interface ArrivalStats {
+  /** Intervals counted. */
+  count: number;
+  /** Mean inter-arrival interval (ms). */
+  meanMs: number;
+  /** Standard deviation of the intervals (ms). */
+  stdMs: number;
+}
+
+export const PROBE_EVIDENCE = ['answered', 'refused', 'rebooted', 'timeout', 'error'] as const;
+export type ProbeEvidenceKind = (typeof PROBE_EVIDENCE)[number];
+export interface ProbeEvidence {
+  observer: string;
+  evidence: ProbeEvidenceKind;
+  /** When the result reached the agent (workflow time, ms). */
+  at: number;
+  latencyMs: number;
+  httpStatus?: number;
+  error?: string;
+}
+
+export interface Suspicion {
+  nodeId: string;
+  incarnation: number;
+  bootId: string;
+  address: string;
+  healthPort: number;
+  /** When the suspicion began (workflow time). */
+  since: number;
+  /** Last heartbeat that reached the server, or last answered probe (workflow time). */
+  lastArrivalAt: number;
+  arrivals: ArrivalStats;
+  /** The latest result of each observer. */
+  probes: Record<string, ProbeEvidence>;
+  /** Probers asked in the latest round. */
+  asked: string[];
+  rounds: number;
+  /** Rounds whose probes all came back. */
+  completedRounds: number;
+  declaredDeadAt?: number;
+}
+
+export interface Judgement {
+  verdict: 'dead' | 'wait';
+  phi: number;
+  confirmations: string[];
+  weak: string[];
+  /** Suspicion timeout for the confirmations so far (ms). */
+  timeoutMs: number;
+  /** When to judge again if nothing new arrives (workflow time). */
+  recheckAt: number;
+  reason: string;
+}
 
 export const FailureDetectorConfig = BaseConfig.extend({
   /** Peers asked to probe a suspect (SWIM's k, default 3: memberlist's IndirectChecks). */
@@ -104,8 +158,6 @@ export interface FailureDetectorState {
   verdicts: Verdict[];
   probes: ProbeRecord[];
   probesSent: number;
-  /** Verdict signals sent to other agents, and those that found no agent. */
-  reported: { sent: number; absent: number };
   /** Members as NodeDiscovery last told (broadcast or read): the probers come from these. */
   members: MemberSummary[];
   membersVersion: number;

@@ -1,9 +1,10 @@
 /** LoadBalancer: targets, capacities, loads, circuit breakers, a versioned routing table. */
+import { isPrime } from './primes';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import { BaseConfig, type NodeHealth, type NodeStatus } from './common';
 import { NodeHealthChangePayload } from './node-discovery';
-import { isPrime } from '../core/lb/maglev';
+
 
 export const LB_STRATEGIES = [
   'round_robin',

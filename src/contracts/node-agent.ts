@@ -125,8 +125,6 @@ export interface NodeAgentState {
   intervals: number[];
   vitals: VitalsSample[];
   transitions: Transition[];
-  /** Signals sent to cluster-level agents (transitions only) and those that found no agent. */
-  notified: { sent: number; absent: number };
 }
 
 export const hostStartedSignal = defineSignal<[HostStarted]>('hostStarted');

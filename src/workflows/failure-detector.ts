@@ -10,10 +10,11 @@
  *    which alone decides — so a verdict is reached once, in one place.
  * 2. A result about a suspicion that ended (refuted, left, decided) is dropped.
  * 3. A dead verdict is pinned to an incarnation; only a NodeAgent's newer incarnation lifts it.
+ * 4. Handlers record and queue (`agent.notify`); the loop sends and probes. Runs that started
+ *    before that rule (`agent.loopActs` false) keep their recorded order through `legacyReport`.
  */
-import { condition, getExternalWorkflowHandle, proxyActivities, type SignalDefinition } from '@temporalio/workflow';
+import { condition, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { hostTaskQueue } from '../contracts/agents';
 import {
   FailureDetectorConfig,
   NodeAlive,
@@ -30,15 +31,19 @@ import {
   type Verdict,
 } from '../contracts/failure-detector';
 import { lbNodeHealthChangeSignal } from '../contracts/load-balancer';
-import { declaredDeadSignal, nodeAgentWorkflowId } from '../contracts/node-agent';
+import { declaredDeadSignal } from '../contracts/node-agent';
 import { nodeHealthChangeSignal, type NodeHealthChangePayload } from '../contracts/node-discovery';
 import { pushBounded } from '../core/bounded';
 import { awarenessScaled, chooseProbers, judge, recordProbe, type JudgeParams } from '../core/fd/judge';
+import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 
 export const FAILURE_DETECTOR_ROLE = 'failure-detector';
 /** Highest Lifeguard awareness score (memberlist's AwarenessMaxMultiplier is 8): timeouts × 9 at most. */
 const AWARENESS_MAX = 8;
+
+/** Version 2: the `reported` counters moved to the agent base (`base.notified`). */
+export const FD_STATE_VERSION = 2;
 
 export function emptyFdState(): FailureDetectorState {
   return {
@@ -48,12 +53,18 @@ export function emptyFdState(): FailureDetectorState {
     verdicts: [],
     probes: [],
     probesSent: 0,
-    reported: { sent: 0, absent: 0 },
     members: [],
     membersVersion: 0,
   };
 }
 type FdState = FailureDetectorState;
+
+/** Carried state of version 1 → 2: drops `reported` (counted in `base.notified` now). */
+export function migrateFdState(state: unknown, from: number): FdState {
+  const s = { ...(state as FdState & { reported?: unknown }) };
+  if (from < 2) delete s.reported;
+  return s;
+}
 
 export async function failureDetectorWorkflow(input: unknown): Promise<void> {
   const agent = new Agent<FailureDetectorConfig, FdState>(
@@ -61,6 +72,8 @@ export async function failureDetectorWorkflow(input: unknown): Promise<void> {
       role: FAILURE_DETECTOR_ROLE,
       configSchema: FailureDetectorConfig,
       initialState: emptyFdState,
+      stateVersion: FD_STATE_VERSION,
+      migrate: migrateFdState,
       intervals: (c) => ({ topologySync: c.topologySyncIntervalMs }),
       health: (s) => {
         const n = Object.keys(s.suspects).length;
@@ -131,7 +144,7 @@ class Detector {
       nextProbeAt: now,
     };
     this.verdict({ nodeId: p.nodeId, incarnation: p.incarnation, verdict: 'suspect', reason: 'lease timed out' });
-    void this.report(['node-discovery'], { nodeId: p.nodeId, status: 'suspect', reason: 'lease timed out' });
+    this.report(['node-discovery'], { nodeId: p.nodeId, status: 'suspect', reason: 'lease timed out' });
     this.dirty = true;
   }
 
@@ -147,7 +160,7 @@ class Detector {
         reason: p.reason ?? 'lease renewed',
         afterMs: Date.now() - suspect.since,
       });
-      void this.report(['node-discovery'], { nodeId: p.nodeId, status: 'alive', reason: 'refuted: lease renewed' });
+      this.report(['node-discovery'], { nodeId: p.nodeId, status: 'alive', reason: 'refuted: lease renewed' });
     }
     if (dead && p.incarnation > dead.incarnation) {
       delete this.s.dead[p.nodeId];
@@ -157,7 +170,7 @@ class Detector {
         verdict: 'rejoined',
         reason: p.reason ?? 'host back',
       });
-      void this.report(['node-discovery', 'load-balancer', 'orchestrator'], {
+      this.report(['node-discovery', 'load-balancer', 'orchestrator'], {
         nodeId: p.nodeId,
         status: 'alive',
         reason: `rejoined as incarnation ${p.incarnation}`,
@@ -225,6 +238,8 @@ class Detector {
     for (const observer of probers) {
       this.inFlight += 1;
       this.s.probesSent += 1;
+      // Probes run beside the loop (invariant 1); `inFlight` keeps continue-as-new waiting for them.
+      // eslint-disable-next-line no-restricted-syntax -- launched by the loop, not a handler
       void this.probe(observer, x).then((answered) => {
         this.inFlight -= 1;
         pending -= 1;
@@ -244,11 +259,7 @@ class Detector {
 
   /** True when the observer answered (whatever it saw). */
   private async probe(observer: string, x: SuspectRecord): Promise<boolean> {
-    const { probeNode } = proxyActivities<Activities>({
-      taskQueue: hostTaskQueue(observer),
-      scheduleToCloseTimeout: this.c.probeTimeoutMs + 1_000,
-      retry: { maximumAttempts: 1 },
-    });
+    const { probeNode } = proxyActivities<Activities>(ACTIVITY.indirectProbe(observer, this.c.probeTimeoutMs));
     const scheduledAt = Date.now();
     let result;
     try {
@@ -281,14 +292,16 @@ class Detector {
       reason,
       observer: FAILURE_DETECTOR_ROLE,
     };
-    await Promise.all([
-      this.report(['node-discovery', 'load-balancer', 'orchestrator'], payload),
-      this.signal(nodeAgentWorkflowId(this.agent.clusterId, x.nodeId), declaredDeadSignal, {
-        incarnation: x.incarnation,
-        reason,
-        by: FAILURE_DETECTOR_ROLE,
-      }),
-    ]);
+    const dead = { incarnation: x.incarnation, reason, by: FAILURE_DETECTOR_ROLE };
+    if (!this.agent.loopActs) {
+      await Promise.all([
+        this.legacyReport(['node-discovery', 'load-balancer', 'orchestrator'], payload),
+        this.agent.sendNow(`node/${x.nodeId}`, declaredDeadSignal, dead),
+      ]);
+      return;
+    }
+    this.report(['node-discovery', 'load-balancer', 'orchestrator'], payload);
+    this.agent.notify(`node/${x.nodeId}`, declaredDeadSignal, dead);
   }
 
   async readMembers(): Promise<void> {
@@ -303,24 +316,22 @@ class Detector {
     pushBounded(this.s.verdicts, { at: Date.now(), ...v }, this.c.verdictHistorySize);
   }
 
-  private async report(roles: string[], payload: NodeHealthChangePayload): Promise<void> {
-    await Promise.all(
-      roles.map((role) =>
-        this.signal(
-          this.agent.workflowIdOf(role),
-          role === 'load-balancer' ? lbNodeHealthChangeSignal : nodeHealthChangeSignal,
-          payload,
-        ),
-      ),
-    );
+  /** Tells `roles` about a node (queued for the loop; invariant 4). */
+  private report(roles: string[], payload: NodeHealthChangePayload): void {
+    if (!this.agent.loopActs) {
+      // eslint-disable-next-line no-restricted-syntax -- legacy runs: the recorded order sent at once
+      void this.legacyReport(roles, payload);
+      return;
+    }
+    for (const role of roles)
+      this.agent.notify(role, role === 'load-balancer' ? lbNodeHealthChangeSignal : nodeHealthChangeSignal, payload);
   }
 
-  private async signal<T>(workflowId: string, signal: SignalDefinition<[T]>, payload: T): Promise<void> {
-    try {
-      await getExternalWorkflowHandle(workflowId).signal(signal, payload);
-      this.s.reported.sent += 1;
-    } catch {
-      this.s.reported.absent += 1;
-    }
+  private async legacyReport(roles: string[], payload: NodeHealthChangePayload): Promise<void> {
+    await Promise.all(
+      roles.map((role) =>
+        this.agent.sendNow(role, role === 'load-balancer' ? lbNodeHealthChangeSignal : nodeHealthChangeSignal, payload),
+      ),
+    );
   }
 }

@@ -11,23 +11,23 @@
  * 3. A verdict about an older incarnation (a late `declaredDead`) never overrides a newer one.
  * 4. Nothing is signalled per heartbeat; a term adds a handful of events, a transition one signal
  *    per interested agent.
+ * 5. Handlers change state and queue signals (`agent.notify`); the lease loop starts the lease
+ *    activity and the agent's loop sends the signals. Runs that started before that rule
+ *    (`agent.loopActs` false) keep their recorded order through the legacy paths.
  */
 import {
   ActivityFailure,
   CancellationScope,
   TimeoutFailure,
   condition,
-  getExternalWorkflowHandle,
   isCancellation,
   patched,
   proxyActivities,
   sleep,
   workflowInfo,
-  type SignalDefinition,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { NodeHealth, NodeStatus } from '../contracts/common';
-import { hostTaskQueue } from '../contracts/agents';
 import {
   DeclaredDead,
   HostLeaving,
@@ -47,11 +47,21 @@ import { nodeHealthChangeSignal } from '../contracts/node-discovery';
 import { pushBounded } from '../core/bounded';
 import { arrivalStats } from '../core/fd/phi';
 import { hostHealth } from '../core/fd/vitals-health';
+import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 
 export const NODE_AGENT_ROLE = 'node';
 /** Patch id: health reports go to the HealthMonitor first, NodeDiscovery only without one. */
 const HEALTH_VIA_MONITOR = 'health-via-monitor';
+/** Version 2: the `notified` counters moved to the agent base (`base.notified`). */
+export const NODE_STATE_VERSION = 2;
+
+/** Carried state of version 1 → 2: drops `notified` (counted in `base.notified` now). */
+export function migrateNodeState(state: unknown, from: number): NodeAgentState {
+  const s = { ...(state as NodeAgentState & { notified?: unknown }) };
+  if (from < 2) delete s.notified;
+  return s;
+}
 
 export async function nodeAgentWorkflow(input: unknown): Promise<void> {
   const nodeId = workflowInfo().workflowId.split('/node/')[1] ?? workflowInfo().workflowId;
@@ -60,6 +70,8 @@ export async function nodeAgentWorkflow(input: unknown): Promise<void> {
       role: NODE_AGENT_ROLE,
       configSchema: NodeAgentConfig,
       initialState: (now) => emptyNodeState(nodeId, now),
+      stateVersion: NODE_STATE_VERSION,
+      migrate: migrateNodeState,
       health: (s) =>
         s.status === 'alive'
           ? { status: 'healthy', reasons: [] }
@@ -97,7 +109,6 @@ export function emptyNodeState(nodeId: string, now: number): NodeAgentState {
     intervals: [],
     vitals: [],
     transitions: [],
-    notified: { sent: 0, absent: 0 },
   };
 }
 
@@ -129,21 +140,35 @@ class HostLease {
     // A new process: whatever lease is outstanding belongs to the old one (invariant 1 holds: the
     // loop waits for the cancelled activity before it schedules the next).
     this.scope?.cancel();
-    void this.becomeAlive(first ? 'host started' : 'host restarted');
+    const reason = first ? 'host started' : 'host restarted';
+    if (this.agent.loopActs) this.becomeAlive(reason);
+    // eslint-disable-next-line no-restricted-syntax -- legacy runs: the recorded order sent at once
+    else void this.legacyBecomeAlive(reason);
   }
 
   leaving(p: HostLeaving): void {
     if (p.bootId !== this.s.bootId) return; // an older process saying goodbye
     this.stopping = true;
     this.scope?.cancel();
-    void this.transition('left', p.reason ?? 'left gracefully')
-      .then(() => this.notify('failure-detector', nodeLeftSignal, { nodeId: this.s.nodeId, bootId: p.bootId }))
+    const reason = p.reason ?? 'left gracefully';
+    if (this.agent.loopActs) {
+      this.transition('left', reason);
+      this.agent.notify('failure-detector', nodeLeftSignal, { nodeId: this.s.nodeId, bootId: p.bootId });
+      this.finished = true; // the agent's loop sends what is queued before the workflow completes
+      return;
+    }
+    this.transition('left', reason);
+    // eslint-disable-next-line no-restricted-syntax -- legacy runs: the recorded order sent at once
+    void Promise.resolve()
+      .then(() =>
+        this.agent.sendNow('failure-detector', nodeLeftSignal, { nodeId: this.s.nodeId, bootId: p.bootId }),
+      )
       .then(() => (this.finished = true));
   }
 
   declaredDead(p: DeclaredDead): void {
     if (p.incarnation !== this.s.incarnation || this.s.status === 'left') return; // invariant 3
-    void this.transition('dead', `${p.by}: ${p.reason}`);
+    this.transition('dead', `${p.by}: ${p.reason}`);
   }
 
   /** The lease loop (invariant 1). */
@@ -156,15 +181,9 @@ class HostLease {
       const recovering = this.s.status !== 'alive';
       const bootId = this.s.bootId;
       const lease = this.lease;
-      const acts = proxyActivities<Activities>({
-        taskQueue: hostTaskQueue(this.s.nodeId),
-        heartbeatTimeout: lease.timeoutMs,
-        // Alive: a host that does not pick up its next term within the lease timeout is silent.
-        // Otherwise: wait for it to come back, a minute at a time (bounded history while dead).
-        scheduleToStartTimeout: recovering ? 60_000 : lease.timeoutMs,
-        startToCloseTimeout: (recovering ? 0 : this.agent.config.leaseTermMs) + lease.timeoutMs + 5_000,
-        retry: { maximumAttempts: 1 },
-      });
+      const acts = proxyActivities<Activities>(
+        ACTIVITY.lease(this.s.nodeId, lease, this.agent.config.leaseTermMs, recovering),
+      );
       const scope = new CancellationScope();
       this.scope = scope;
       const scheduledAt = Date.now();
@@ -206,12 +225,17 @@ class HostLease {
     if (term.beats > 0) this.s.lastBeatAt = now;
     for (const i of term.intervals) pushBounded(this.s.intervals, i, c.intervalWindow);
     for (const v of term.vitals) pushBounded(this.s.vitals, v, c.vitalsWindow);
+    let alive: string | undefined;
     if (term.bootId !== expectedBoot && term.bootId !== this.s.bootId) {
       // A new process ran the lease before its hostStarted signal arrived.
       this.s.bootId = term.bootId;
-      await this.becomeAlive('host restarted');
+      alive = 'host restarted';
     } else if (this.s.status !== 'alive' && this.s.status !== 'left' && !term.cancelled) {
-      await this.becomeAlive(this.s.status === 'dead' ? 'host is back after it was declared dead' : 'lease renewed');
+      alive = this.s.status === 'dead' ? 'host is back after it was declared dead' : 'lease renewed';
+    }
+    if (alive !== undefined) {
+      if (this.agent.loopActs) this.becomeAlive(alive);
+      else await this.legacyBecomeAlive(alive);
     }
     if (this.s.vitals.length) {
       const h = hostHealth(this.s.vitals, this.s.health, c);
@@ -220,18 +244,17 @@ class HostLease {
     }
   }
 
-  private async becomeAlive(reason: string): Promise<void> {
+  /** Alive with incarnation + 1 (invariant 2); the FailureDetector hears of it when it matters. */
+  private becomeAlive(reason: string): void {
     const from = this.s.status;
     this.s.incarnation += 1; // invariant 2
-    await this.transition('alive', reason);
-    if (from === 'suspect' || from === 'dead' || reason === 'host restarted') {
-      await this.notify('failure-detector', nodeAliveSignal, {
-        nodeId: this.s.nodeId,
-        incarnation: this.s.incarnation,
-        bootId: this.s.bootId ?? 'unknown',
-        reason,
-      });
-    }
+    this.transition('alive', reason);
+    if (from === 'suspect' || from === 'dead' || reason === 'host restarted')
+      this.agent.notify('failure-detector', nodeAliveSignal, this.alivePayload(reason));
+  }
+
+  private alivePayload(reason: string) {
+    return { nodeId: this.s.nodeId, incarnation: this.s.incarnation, bootId: this.s.bootId ?? 'unknown', reason };
   }
 
   private async suspect(err: unknown, scheduledAt: number): Promise<void> {
@@ -243,9 +266,10 @@ class HostLease {
       ? now - lease.timeoutMs
       : Math.min(this.s.lastBeatAt ?? scheduledAt, scheduledAt);
     if (this.s.status !== 'alive') return;
-    await this.transition('suspect', describe(err));
+    if (this.agent.loopActs) this.transition('suspect', describe(err));
+    else await this.legacyTransition('suspect', describe(err));
     if (this.s.address === undefined || this.s.healthPort === undefined || this.s.bootId === undefined) return;
-    await this.notify('failure-detector', nodeSuspectSignal, {
+    const payload = {
       nodeId: this.s.nodeId,
       incarnation: this.s.incarnation,
       bootId: this.s.bootId,
@@ -255,7 +279,9 @@ class HostLease {
       lastBeatAt,
       arrivals: arrivalStats(this.s.intervals),
       heartbeatMs: lease.heartbeatMs,
-    });
+    };
+    if (this.agent.loopActs) this.agent.notify('failure-detector', nodeSuspectSignal, payload);
+    else await this.agent.sendNow('failure-detector', nodeSuspectSignal, payload);
   }
 
   private async healthTransition(to: NodeHealth, reasons: string[]): Promise<void> {
@@ -271,17 +297,19 @@ class HostLease {
     };
     // The HealthMonitor is the one voice on health to NodeDiscovery and the LoadBalancer (it weighs
     // this report with its own checks); without one, NodeDiscovery hears it directly.
-    if (patched(HEALTH_VIA_MONITOR)) {
-      if (!(await this.notify('health-monitor', nodeHealthChangeSignal, payload)))
-        await this.notify('node-discovery', nodeHealthChangeSignal, payload);
+    if (this.agent.loopActs) {
+      this.agent.notify('health-monitor', nodeHealthChangeSignal, payload, { orElse: 'node-discovery' });
+    } else if (patched(HEALTH_VIA_MONITOR)) {
+      if (!(await this.agent.sendNow('health-monitor', nodeHealthChangeSignal, payload)))
+        await this.agent.sendNow('node-discovery', nodeHealthChangeSignal, payload);
     } else {
       // Agents started before the change keep telling both (their histories say so).
-      await this.notify('node-discovery', nodeHealthChangeSignal, payload);
-      await this.notify('health-monitor', nodeHealthChangeSignal, payload);
+      await this.agent.sendNow('node-discovery', nodeHealthChangeSignal, payload);
+      await this.agent.sendNow('health-monitor', nodeHealthChangeSignal, payload);
     }
   }
 
-  private async transition(to: NodeStatus, reason: string): Promise<void> {
+  private transition(to: NodeStatus, reason: string): void {
     const from = this.s.status;
     if (from === to) return;
     this.s.status = to;
@@ -297,17 +325,18 @@ class HostLease {
     );
   }
 
-  /** True when the agent got the signal. */
-  private async notify<T>(role: string, signal: SignalDefinition<[T]>, payload: T): Promise<boolean> {
-    try {
-      await getExternalWorkflowHandle(this.agent.workflowIdOf(role)).signal(signal, payload);
-      this.s.notified.sent += 1;
-      return true;
-    } catch {
-      // The agent does not run (yet): it reads current state when it starts.
-      this.s.notified.absent += 1;
-      return false;
-    }
+  // --- legacy paths: runs that started before invariant 5, in their recorded order ---
+
+  private async legacyTransition(to: NodeStatus, reason: string): Promise<void> {
+    this.transition(to, reason);
+  }
+
+  private async legacyBecomeAlive(reason: string): Promise<void> {
+    const from = this.s.status;
+    this.s.incarnation += 1;
+    await this.legacyTransition('alive', reason);
+    if (from === 'suspect' || from === 'dead' || reason === 'host restarted')
+      await this.agent.sendNow('failure-detector', nodeAliveSignal, this.alivePayload(reason));
   }
 }
 

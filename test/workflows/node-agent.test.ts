@@ -67,7 +67,8 @@ describe('NodeAgent', () => {
     const suspect = await eventually('suspect', node, (s) => s.status === 'suspect', 10_000, 50);
     expect(suspect.leaseTimeouts).toBeGreaterThanOrEqual(1);
     // no FailureDetector runs in this cluster: the transition found nobody to tell, and nothing else was sent
-    expect(suspect.notified.sent).toBe(0);
+    const view = await handle.query<AgentStateView>('state');
+    expect(view.base.notified.sent).toBe(0);
 
     const back = await startHost('h1', 'boot-1');
     const refuted = await eventually('alive again', node, (s) => s.status === 'alive', 10_000, 50);

@@ -17,47 +17,17 @@
  * 2. Evidence counts only if it is newer than both the suspicion and the last arrival.
  * 3. A suspect with no peers to ask is judged on φ alone (a one-host cluster still detects).
  */
-import { elapsedForPhi, phi, type ArrivalStats, type PhiParams } from './phi';
+import type { Judgement, ProbeEvidence, ProbeEvidenceKind, Suspicion } from '../../contracts/failure-detector';
+import { elapsedForPhi, phi, type PhiParams } from './phi';
 import { suspicionTimeout, type SuspicionParams } from './suspicion';
 import { murmur3 } from '../lb/hash';
 
-export const PROBE_EVIDENCE = ['answered', 'refused', 'rebooted', 'timeout', 'error'] as const;
-export type ProbeEvidenceKind = (typeof PROBE_EVIDENCE)[number];
+export type { Judgement, ProbeEvidence, ProbeEvidenceKind, Suspicion };
+
 export const STRONG: readonly ProbeEvidenceKind[] = ['refused', 'rebooted'];
 
 /** With no peer able to answer, how many maximum suspicion timeouts the lease alone must last. */
 export const SILENT_PEERS_FACTOR = 10;
-
-export interface ProbeEvidence {
-  observer: string;
-  evidence: ProbeEvidenceKind;
-  /** When the result reached the agent (workflow time, ms). */
-  at: number;
-  latencyMs: number;
-  httpStatus?: number;
-  error?: string;
-}
-
-export interface Suspicion {
-  nodeId: string;
-  incarnation: number;
-  bootId: string;
-  address: string;
-  healthPort: number;
-  /** When the suspicion began (workflow time). */
-  since: number;
-  /** Last heartbeat that reached the server, or last answered probe (workflow time). */
-  lastArrivalAt: number;
-  arrivals: ArrivalStats;
-  /** The latest result of each observer. */
-  probes: Record<string, ProbeEvidence>;
-  /** Probers asked in the latest round. */
-  asked: string[];
-  rounds: number;
-  /** Rounds whose probes all came back. */
-  completedRounds: number;
-  declaredDeadAt?: number;
-}
 
 export interface JudgeParams extends PhiParams {
   phiThreshold: number;
@@ -66,17 +36,6 @@ export interface JudgeParams extends PhiParams {
   heartbeatIntervalMs: number;
 }
 
-export interface Judgement {
-  verdict: 'dead' | 'wait';
-  phi: number;
-  confirmations: string[];
-  weak: string[];
-  /** Suspicion timeout for the confirmations so far (ms). */
-  timeoutMs: number;
-  /** When to judge again if nothing new arrives (workflow time). */
-  recheckAt: number;
-  reason: string;
-}
 
 /** Records a probe result; an answer from the same boot is an arrival (invariant 2). */
 export function recordProbe(s: Suspicion, e: ProbeEvidence): void {

@@ -14,16 +14,10 @@
  * The acceptable pause shifts the mean: a stop-the-world pause (GC, SIGSTOP, a starved VM) shorter
  * than it keeps φ low, so it never condemns a host.
  */
+import type { ArrivalStats } from '../../contracts/failure-detector';
 
 /** What φ needs to know about a host's arrivals; JSON-safe, kept in agent state. */
-export interface ArrivalStats {
-  /** Intervals counted. */
-  count: number;
-  /** Mean inter-arrival interval (ms). */
-  meanMs: number;
-  /** Standard deviation of the intervals (ms). */
-  stdMs: number;
-}
+export type { ArrivalStats };
 
 export interface PhiParams {
   /** Added to the mean interval (ms). */

@@ -12,6 +12,7 @@
  * `maglevTableSizeFor` keeps ≥ 100 slots per target when the operator sets no size, which keeps
  * every target's share of keys within 1 % of fair (65537 slots give 5,000 targets up to 7 % more).
  */
+import { isPrime } from '../../contracts/primes';
 import { murmur3 } from './hash';
 
 export interface MaglevTable {
@@ -20,11 +21,7 @@ export interface MaglevTable {
   slots: Int32Array;
 }
 
-export function isPrime(n: number): boolean {
-  if (n < 2 || !Number.isInteger(n)) return false;
-  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
-  return true;
-}
+export { isPrime };
 
 /**
  * Sizes chosen automatically: the primes next above 65537 × 2^k. A change of M remaps nearly every
