@@ -35,7 +35,10 @@ module.exports = tseslint.config(
               group: ['node:*', 'fs', 'net', 'http', 'dns', 'dgram', 'os', 'child_process'],
               message: 'workflow code must stay deterministic: no Node APIs',
             },
-            { group: ['**/workers/*', '**/client/*'], message: 'workflows import contracts, core and activity types only' },
+            {
+              group: ['**/workers/*', '**/client/*'],
+              message: 'workflows import contracts, core and activity types only',
+            },
           ],
         },
       ],

@@ -57,7 +57,11 @@ export function createActivities(ctx: ActivityContext) {
     tlsExpiry,
     runRecovery,
     notifyWebhook,
-    /** Signals topologyUpdate to every other agent of the cluster that runs; absent ones are skipped. */
+    /**
+     * Signals topologyUpdate to every other agent of the cluster that runs; absent ones are skipped.
+     * Only NodeDiscovery runs that started before agents signalled each other from their loop
+     * (`agent.notify`) still schedule it; kept registered until none of those runs remain.
+     */
     async broadcastTopology(input: BroadcastInput): Promise<{ delivered: string[]; absent: string[] }> {
       const delivered: string[] = [];
       const absent: string[] = [];

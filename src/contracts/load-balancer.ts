@@ -5,7 +5,6 @@ import { z } from 'zod';
 import { BaseConfig, type NodeHealth, type NodeStatus } from './common';
 import { NodeHealthChangePayload } from './node-discovery';
 
-
 export const LB_STRATEGIES = [
   'round_robin',
   'weighted_round_robin',

@@ -160,9 +160,7 @@ class HostLease {
     this.transition('left', reason);
     // eslint-disable-next-line no-restricted-syntax -- legacy runs: the recorded order sent at once
     void Promise.resolve()
-      .then(() =>
-        this.agent.sendNow('failure-detector', nodeLeftSignal, { nodeId: this.s.nodeId, bootId: p.bootId }),
-      )
+      .then(() => this.agent.sendNow('failure-detector', nodeLeftSignal, { nodeId: this.s.nodeId, bootId: p.bootId }))
       .then(() => (this.finished = true));
   }
 

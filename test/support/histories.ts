@@ -35,6 +35,7 @@ export async function replayAll(client: Client, workflowType: string, since: Dat
   for await (const wf of client.workflow.list({ query })) {
     const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
     n += 1;
+    for (const f of workflowTaskFailures(history)) failures.push(`${wf.workflowId} run ${wf.runId}: ${f}`);
     try {
       await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundle() } }, history, wf.workflowId);
     } catch (err) {
@@ -48,6 +49,25 @@ export async function replayAll(client: Client, workflowType: string, since: Dat
   if (failures.length)
     throw new Error(`${failures.length} of ${n} ${workflowType} histories do not replay:\n${failures.join('\n')}`);
   return n;
+}
+
+/**
+ * Every WorkflowTaskFailed of a history, as "CAUSE: message" — except UNHANDLED_COMMAND, which the
+ * server records when a signal arrives while the workflow completes or continues as new (the task
+ * is simply retried with the new event). Anything else (nondeterminism, a throwing handler) wedges
+ * an agent until a fix is deployed.
+ */
+export function workflowTaskFailures(history: temporal.api.history.v1.IHistory): string[] {
+  const { EventType, WorkflowTaskFailedCause } = temporal.api.enums.v1;
+  return (history.events ?? []).flatMap((e) => {
+    if (e.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) return [];
+    const a = e.workflowTaskFailedEventAttributes;
+    const cause = a?.cause ?? WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED;
+    if (cause === WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND) return [];
+    return [
+      `event ${String(e.eventId)} WorkflowTaskFailed ${WorkflowTaskFailedCause[cause]}: ${String(a?.failure?.message ?? '').slice(0, 300)}`,
+    ];
+  });
 }
 
 export async function replayAndRecord(handle: WorkflowHandle, fixtureName: string): Promise<number> {

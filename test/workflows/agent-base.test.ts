@@ -10,6 +10,8 @@ import { replayAndRecord } from '../support/histories';
 import { startHost, type TestHost } from '../support/hosts';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
 
+const FAST_FD = { heartbeatIntervalMs: 100, healthCheckIntervalMs: 100, topologySyncIntervalMs: 60_000 };
+
 const FAST = {
   heartbeatIntervalMs: 100,
   healthCheckIntervalMs: 100,
@@ -218,6 +220,70 @@ describe('agent base', () => {
       // A run that starts from carried state replays too.
       expect(await replayAndRecord(handle, 'node-discovery-continued')).toBeGreaterThan(5);
       await handle.terminate('test done');
+    });
+  });
+
+  describe('carried state versions', () => {
+    // The base and the FailureDetector's state as a run before state versions carried them
+    // (FD state version 1: `reported` counters in the agent's own state).
+    const v1Base = (clusterId: string) => ({
+      role: 'failure-detector',
+      clusterId,
+      startedAt: 1,
+      runStartedAt: 1,
+      runs: 4,
+      lastTickAt: 1,
+      heartbeats: { received: 7 },
+      topology: { version: 0, members: [] },
+      healthCheckRequests: { received: 0 },
+      consensusRequests: { received: 0, recent: [] },
+      rejected: { count: 2, recent: [] },
+      timers: {},
+      health: { role: 'failure-detector', status: 'healthy', checkedAt: 1, reasons: [] },
+    });
+    const v1Fd = {
+      awareness: 0,
+      suspects: {},
+      dead: { gone: { incarnation: 3, bootId: 'b', at: 1, reason: 'test' } },
+      verdicts: [],
+      probes: [],
+      probesSent: 5,
+      reported: { sent: 9, absent: 1 },
+      members: [],
+      membersVersion: 0,
+    };
+
+    it('a run carried with an older shape migrates it before anything reads it', async () => {
+      const clusterId = uniqueId('mig');
+      const handle = await t.client.workflow.start('failureDetectorWorkflow', {
+        workflowId: `${clusterId}/failure-detector`,
+        taskQueue,
+        args: [{ clusterId, config: FAST_FD, carried: { base: v1Base(clusterId), agent: v1Fd } }],
+      });
+      const s = await eventually(
+        'the migrated state',
+        () => handle.query<AgentStateView<Record<string, unknown>>>('state'),
+        () => true,
+      );
+      expect(s.base).toMatchObject({ stateVersion: 2, runs: 5, notified: { sent: 0, absent: 0 } });
+      expect(s.base.heartbeats.received).toBe(7);
+      expect(s.agent.reported).toBeUndefined();
+      expect(s.agent).toMatchObject({ probesSent: 5, dead: { gone: { incarnation: 3 } } });
+      await handle.terminate('test done');
+    });
+
+    it('a run carried with a newer shape than the code knows fails at once, naming the versions', async () => {
+      const clusterId = uniqueId('mig');
+      const handle = await t.client.workflow.start('failureDetectorWorkflow', {
+        workflowId: `${clusterId}/failure-detector`,
+        taskQueue,
+        args: [
+          { clusterId, config: FAST_FD, carried: { base: { ...v1Base(clusterId), stateVersion: 9 }, agent: v1Fd } },
+        ],
+      });
+      const err = await handle.result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect(String((err as WorkflowFailedError).cause?.message)).toMatch(/version 9 is newer than this code's 2/);
     });
   });
 });

@@ -10,10 +10,9 @@
  */
 import http from 'node:http';
 import type { WorkflowHandle } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import type { Member } from '../../src/contracts/node-discovery';
 import { startHost, type TestHost } from '../support/hosts';
-import { replayAll } from '../support/histories';
+import { replayAll, workflowTaskFailures } from '../support/histories';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
@@ -58,18 +57,6 @@ async function fastHost(nodeId: string, clusterId: string): Promise<TestHost> {
 
 const nodes = (h: WorkflowHandle) => h.query<Member[]>('nodes');
 
-/** The failure messages of every WorkflowTaskFailed event in the workflow's history. */
-async function workflowTaskFailures(h: WorkflowHandle): Promise<string[]> {
-  const history = await h.fetchHistory();
-  return (history.events ?? [])
-    .filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)
-    .map((e) => {
-      const a = e.workflowTaskFailedEventAttributes;
-      const cause = temporal.api.enums.v1.WorkflowTaskFailedCause[a?.cause ?? 0];
-      return `${cause}: ${String(a?.failure?.message ?? '').slice(0, 200)}`;
-    });
-}
-
 /** One NodeDiscovery fed announcements of 8 slow hosts at random moments for 12 s, with rounds between. */
 async function stressOne(seed: number): Promise<{ handle: WorkflowHandle; failedUpdates: string[]; alive: number }> {
   const clusterId = uniqueId('nd-order');
@@ -91,7 +78,7 @@ async function stressOne(seed: number): Promise<{ handle: WorkflowHandle; failed
   });
   closers.push(() => handle.terminate('test done'));
   // A seeded generator: the same schedule every run.
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const hosts = await Promise.all(
     Array.from({ length: 8 }, (_, i) => slowHost(`h-${i}`, clusterId, Math.floor(rand() * 300))),
   );
@@ -100,7 +87,8 @@ async function stressOne(seed: number): Promise<{ handle: WorkflowHandle; failed
   for (let n = 0; Date.now() < deadline; n += 1) {
     const batch = hosts.filter(() => rand() < 0.4);
     await Promise.all(batch.map((h) => handle.signal('announce', { ...h, startedAt: h.startedAt + n })));
-    if (rand() < 0.2) updates.push(
+    if (rand() < 0.2)
+      updates.push(
         handle.executeUpdate('discover', { args: [{}] }).then(
           () => undefined,
           (err: unknown) => String(err),
@@ -130,7 +118,7 @@ describe('NodeDiscovery command order does not depend on activity timing', () =>
     const runs = await Promise.all([7, 11, 13].map((seed) => stressOne(seed)));
     for (const r of runs) await r.handle.terminate('test done');
     // A live nondeterminism error fails workflow tasks (and wedges the agent); none may be there.
-    for (const r of runs) expect(await workflowTaskFailures(r.handle)).toEqual([]);
+    for (const r of runs) expect(workflowTaskFailures(await r.handle.fetchHistory())).toEqual([]);
     expect(await replayAll(t.client, 'nodeDiscoveryWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(3);
     // Every discover update got its round; every host became a member.
     for (const r of runs) {

@@ -36,7 +36,6 @@ export interface JudgeParams extends PhiParams {
   heartbeatIntervalMs: number;
 }
 
-
 /** Records a probe result; an answer from the same boot is an arrival (invariant 2). */
 export function recordProbe(s: Suspicion, e: ProbeEvidence): void {
   s.probes[e.observer] = e;
