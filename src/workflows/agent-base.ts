@@ -237,11 +237,15 @@ export class Agent<C extends BaseConfig, S> {
     setHandler(query, handler);
   }
 
-  /** Registers an update validated synchronously (invariant 2); the handler gets the parsed payload. */
+  /**
+   * Registers an update validated synchronously (invariant 2); the handler gets the parsed payload.
+   * `admit` may refuse a valid payload by throwing (e.g. too many long-polls wait already).
+   */
   onUpdate<R, T>(
     update: UpdateDefinition<R, [T]>,
     schema: z.ZodType<T>,
     handler: (payload: T) => R | Promise<R>,
+    admit?: (payload: T) => void,
   ): void {
     // Anything the handler throws fails the update (an ApplicationFailure), never the workflow task.
     const run = async (raw: unknown): Promise<R> => {
@@ -255,6 +259,7 @@ export class Agent<C extends BaseConfig, S> {
       validator: (raw: unknown) => {
         const parsed = schema.safeParse(raw ?? {});
         if (!parsed.success) throw new Error(`invalid ${update.name} payload: ${describeZodError(parsed.error)}`);
+        admit?.(parsed.data);
       },
     });
   }

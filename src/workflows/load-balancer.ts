@@ -12,7 +12,7 @@
  * 3. At most `maxLongPolls` long-polls wait at once, so router long-polls never take all of the
  *    server's in-flight update slots (10 per workflow by default) from distributeLoad and the rest.
  */
-import { condition, setHandler } from '@temporalio/workflow';
+import { condition } from '@temporalio/workflow';
 import type { AgentHealthStatus } from '../contracts/common';
 import {
   AwaitTable,
@@ -54,7 +54,6 @@ import {
   weightsMoved,
 } from '../core/lb/state';
 import { buildRoutingTable } from '../core/lb/table';
-import { describeZodError } from '../core/validation';
 import { Agent } from './agent-base';
 
 export const LOAD_BALANCER_ROLE = 'load-balancer';
@@ -98,22 +97,17 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
     balancer.publish();
     return { strategy, tableVersion: agent.state.tableVersion };
   });
-  // Its own validator: besides the payload, it refuses a long-poll past maxLongPolls (invariant 3).
-  setHandler(
+  // Besides the payload, its validator refuses a long-poll past maxLongPolls (invariant 3).
+  agent.onUpdate(
     awaitRoutingTableUpdate,
-    (raw) => {
-      const r = AwaitTable.parse(raw ?? {});
-      return balancer.awaitTable(r.knownVersion, r.waitMs);
-    },
-    {
-      validator: (raw: unknown) => {
-        const parsed = AwaitTable.safeParse(raw ?? {});
-        if (!parsed.success) throw new Error(`invalid awaitRoutingTable payload: ${describeZodError(parsed.error)}`);
-        if (balancer.longPolls >= agent.config.maxLongPolls)
-          throw new Error(
-            `busy: ${balancer.longPolls} long-polls already wait (maxLongPolls ${agent.config.maxLongPolls}); read the routingTable query instead`,
-          );
-      },
+    AwaitTable,
+    // The schema fills in the default wait.
+    (r) => balancer.awaitTable(r.knownVersion, AwaitTable.parse(r).waitMs),
+    () => {
+      if (balancer.longPolls >= agent.config.maxLongPolls)
+        throw new Error(
+          `busy: ${balancer.longPolls} long-polls already wait (maxLongPolls ${agent.config.maxLongPolls}); read the routingTable query instead`,
+        );
     },
   );
   agent.onSignal(trafficSurgeDetectedSignal, TrafficSurge, (u) => {
