@@ -52,18 +52,28 @@ export async function replayAll(client: Client, workflowType: string, since: Dat
 }
 
 /**
- * Every WorkflowTaskFailed of a history, as "CAUSE: message" — except UNHANDLED_COMMAND, which the
- * server records when a signal arrives while the workflow completes or continues as new (the task
- * is simply retried with the new event). Anything else (nondeterminism, a throwing handler) wedges
- * an agent until a fix is deployed.
+ * Every WorkflowTaskFailed of a history, as "CAUSE: message" — except those the server records on
+ * its own while nothing is wrong with the workflow: UNHANDLED_COMMAND (a signal arrived while the
+ * workflow completed or continued as new; the task is retried with it), FORCE_CLOSE_COMMAND (the
+ * workflow was terminated while a task was in flight), RESET_STICKY_TASK_QUEUE / RESET_WORKFLOW /
+ * FAILOVER_CLOSE_COMMAND. Anything else (nondeterminism, a throwing handler) wedges an agent until a
+ * fix is deployed.
  */
+const BENIGN = new Set<number>([
+  temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+  temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND,
+  temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_STICKY_TASK_QUEUE,
+  temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW,
+  temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FAILOVER_CLOSE_COMMAND,
+]);
+
 export function workflowTaskFailures(history: temporal.api.history.v1.IHistory): string[] {
   const { EventType, WorkflowTaskFailedCause } = temporal.api.enums.v1;
   return (history.events ?? []).flatMap((e) => {
     if (e.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) return [];
     const a = e.workflowTaskFailedEventAttributes;
     const cause = a?.cause ?? WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED;
-    if (cause === WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND) return [];
+    if (BENIGN.has(cause)) return [];
     return [
       `event ${String(e.eventId)} WorkflowTaskFailed ${WorkflowTaskFailedCause[cause]}: ${String(a?.failure?.message ?? '').slice(0, 300)}`,
     ];
