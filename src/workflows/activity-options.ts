@@ -21,10 +21,17 @@ export const ACTIVITY = {
   },
 
   /**
-   * NodeDiscovery's connectivity check of announced hosts: a local activity (one workflow task from
-   * announcement to membership), connect + answer within `connectTimeoutMs` per target, in parallel.
+   * NodeDiscovery's connectivity check of candidates: connect + answer within `connectTimeoutMs`
+   * per target, all in parallel; the next round (or announcement) is the retry.
    */
-  connectivityCheck: (connectTimeoutMs: number): LocalActivityOptions => ({
+  connectivityCheck: (connectTimeoutMs: number): ActivityOptions => ({
+    startToCloseTimeout: connectTimeoutMs * 2 + 1_000,
+    scheduleToCloseTimeout: connectTimeoutMs * 2 + 6_000,
+    retry: ONCE,
+  }),
+
+  /** The same check as a local activity, as runs that started before the loop rule scheduled it. */
+  legacyLocalConnectivityCheck: (connectTimeoutMs: number): LocalActivityOptions => ({
     startToCloseTimeout: connectTimeoutMs * 2 + 1_000,
     scheduleToCloseTimeout: connectTimeoutMs * 2 + 1_000,
     retry: ONCE,

@@ -1,8 +1,8 @@
 /**
  * NodeDiscovery agent: membership, topology, topology history and the connectivity matrix.
  * Strategies run in parallel as activities, each under its own timeout; a failing one yields
- * nothing. Nodes become alive only after a connectivity check (a local activity: one workflow
- * task from announcement to membership).
+ * nothing. Nodes become alive only after a connectivity check of their health endpoint (an
+ * activity, from whichever host runs it).
  *
  * Invariants:
  * 1. Handlers only record and queue: an announcement waits in `toCheck`, a membership change in
@@ -155,8 +155,16 @@ class Discovery {
     };
   }
 
-  private local() {
-    return proxyLocalActivities<Activities>(ACTIVITY.connectivityCheck(this.config.connectTimeoutMs));
+  /**
+   * The connectivity check: an activity on the agents' queue. Legacy runs used a local activity;
+   * a local activity holds the workflow task open while it runs, so under load the task could time
+   * out with an update in it, which the server then delivered again (a live "Invalid transition
+   * while handling update response" nondeterminism error in the ordering test).
+   */
+  private checker() {
+    return this.agent.loopActs
+      ? proxyActivities<Activities>(ACTIVITY.connectivityCheck(this.config.connectTimeoutMs))
+      : proxyLocalActivities<Activities>(ACTIVITY.legacyLocalConnectivityCheck(this.config.connectTimeoutMs));
   }
 
   // --- handlers: record and queue (invariant 1) ---
@@ -230,7 +238,7 @@ class Discovery {
   }
 
   private async checkAnnounced(announced: Announcement[]): Promise<void> {
-    const results = await this.local().checkConnectivity({
+    const results = await this.checker().checkConnectivity({
       targets: announced.map((a) => ({ address: a.address, healthPort: a.healthPort, nodeId: a.nodeId })),
       timeoutMs: this.config.connectTimeoutMs,
     });
@@ -293,7 +301,7 @@ class Discovery {
     const known = knownCandidates(this.state).filter((c) => c.sources.length === 0);
     const candidates = mergeCandidates([...lists, known]);
     const results = candidates.length
-      ? await this.local().checkConnectivity({ targets: candidates, timeoutMs: this.config.connectTimeoutMs })
+      ? await this.checker().checkConnectivity({ targets: candidates, timeoutMs: this.config.connectTimeoutMs })
       : [];
     const now = Date.now();
     const changes: TopologyChange[] = [];
@@ -335,7 +343,7 @@ class Discovery {
 
   async legacyAnnounce(a: Announcement): Promise<void> {
     applyAnnounce(this.state, a);
-    const [result] = await this.local().checkConnectivity({
+    const [result] = await this.checker().checkConnectivity({
       targets: [{ address: a.address, healthPort: a.healthPort, nodeId: a.nodeId }],
       timeoutMs: this.config.connectTimeoutMs,
     });
