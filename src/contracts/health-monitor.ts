@@ -5,8 +5,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
 import { type AgentHealth, BaseConfig, HealthCheckLevel, type NodeHealth, NodeId } from './common';
-import type { Anomaly, Metric } from '../core/health/anomaly';
-import type { Prediction } from '../core/health/predict';
+import type { VitalsSample } from './node-agent';
 
 export const HEALTH_LEVELS = HealthCheckLevel.options;
 export type HealthLevel = z.infer<typeof HealthCheckLevel>;
@@ -127,6 +126,77 @@ export type QuarantineNodePayload = z.infer<typeof QuarantineNodePayload>;
 
 export const ReleaseNodePayload = z.object({ nodeId: NodeId, reason: z.string().max(500).optional() });
 export type ReleaseNodePayload = z.infer<typeof ReleaseNodePayload>;
+
+/** Metrics with an anomaly model (src/core/health/anomaly.ts). */
+export const METRICS = ['cpu', 'memory', 'network', 'responseTime'] as const;
+export type Metric = (typeof METRICS)[number];
+
+export interface Anomaly {
+  metric: Metric;
+  value: number;
+  /** The baseline the value is compared with (mean, mean latency or p95). */
+  baseline: number;
+  /** How far beyond: z-score, relative trend or multiple of p95. */
+  score: number;
+  threshold: number;
+  message: string;
+}
+
+/** When a resource will be exhausted (src/core/health/predict.ts). */
+export interface Prediction {
+  /** Growth per hour (share of the resource) by the consensus of the models. */
+  ratePerHour: number;
+  /** Hours until the resource reaches 100 %, or null when it is not growing. */
+  hoursToExhaustion: number | null;
+  confidence: number;
+  models: { name: string; ratePerHour: number; score: number }[];
+  samples: number;
+}
+
+// --- What the health probes (src/activities/health.ts) return ---
+
+/** A host's vitals sample (as the lease carries it) plus its disk: shares 0..1. */
+export interface ResourceSample extends VitalsSample {
+  disk: number;
+  diskFreeBytes: number;
+  at: number;
+}
+
+/** A deep look at a host: its resources plus a dedicated event-loop sample. */
+export interface DeepSample extends ResourceSample {
+  lagMaxMs: number;
+  uptimeS: number;
+}
+
+/** TCP connects from one host to a node: latency of those that connected, share of those that did not. */
+export interface NetworkPerformance {
+  latenciesMs: number[];
+  meanMs: number | null;
+  loss: number;
+}
+
+/** One TCP connect to a port. */
+export interface PortCheck {
+  ok: boolean;
+  ms: number;
+  error?: string;
+}
+
+/** A TLS certificate's expiry as served at an address and port. */
+export interface TlsExpiry {
+  ok: boolean;
+  daysLeft?: number;
+  validTo?: string;
+  subject?: string;
+  error?: string;
+}
+
+/** A recovery procedure or webhook call that succeeded (a failure is thrown). */
+export interface ActionResult {
+  /** Always true since activities throw on failure; histories recorded before hold `false` too. */
+  ok: boolean;
+  detail: string;
+}
 
 export interface CheckRecord {
   level: HealthLevel;

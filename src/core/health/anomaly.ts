@@ -14,10 +14,10 @@
  *
  * σ has a floor (`minStdDev`): a perfectly flat metric would otherwise flag any change at all.
  */
+import type { Anomaly, Metric } from '../../contracts/health-monitor';
 import { linearFit, mean, percentile, stdDev } from './stats';
 
-export const METRICS = ['cpu', 'memory', 'network', 'responseTime'] as const;
-export type Metric = (typeof METRICS)[number];
+export { METRICS, type Anomaly, type Metric } from '../../contracts/health-monitor';
 
 export interface ModelParams {
   /** Samples the model looks at (the newest included). */
@@ -43,17 +43,6 @@ export const DEFAULT_MODELS: Record<Metric, ModelParams> = {
   network: { window: 30, threshold: 0.3, minSamples: 10, floor: 2 },
   responseTime: { window: 50, threshold: 2, minSamples: 10, floor: 5 },
 };
-
-export interface Anomaly {
-  metric: Metric;
-  value: number;
-  /** The baseline the value is compared with (mean, mean latency or p95). */
-  baseline: number;
-  /** How far beyond: z-score, relative trend or multiple of p95. */
-  score: number;
-  threshold: number;
-  message: string;
-}
 
 /** Judges the newest sample of `samples` (oldest first); undefined when normal or too few samples. */
 export function detectAnomaly(metric: Metric, samples: readonly number[], p: ModelParams): Anomaly | undefined {

@@ -8,19 +8,12 @@
  * the others). The confidence is the spec's: the average score minus half the variance of the
  * models' normalised rates — it falls when the models disagree. Rates ≤ 0 mean no exhaustion.
  */
+import type { Prediction } from '../../contracts/health-monitor';
 import { linearFit, mean } from './stats';
 
-export const MIN_PREDICTIVE_SAMPLES = 10;
+export type { Prediction } from '../../contracts/health-monitor';
 
-export interface Prediction {
-  /** Growth per hour (share of the resource) by the consensus of the models. */
-  ratePerHour: number;
-  /** Hours until the resource reaches 100 %, or null when it is not growing. */
-  hoursToExhaustion: number | null;
-  confidence: number;
-  models: { name: string; ratePerHour: number; score: number }[];
-  samples: number;
-}
+export const MIN_PREDICTIVE_SAMPLES = 10;
 
 const HOUR = 3_600_000;
 
