@@ -14,6 +14,7 @@ import type {
   Alert,
   Baseline,
   CheckRecord,
+  Escalation,
   HealthMonitorConfig,
   HealthMonitorState,
   QuarantineEntry,
@@ -24,6 +25,9 @@ import { pushBounded } from '../bounded';
 import { detectAnomaly, type Anomaly, type Metric } from './anomaly';
 import { predictExhaustion } from './predict';
 import { mean, percentile, stdDev } from './stats';
+
+/** Escalations kept in state (the Web UI shows the newest few). */
+const ESCALATIONS_KEPT = 100;
 
 export function emptyHealthState(): HealthMonitorState {
   return {
@@ -264,6 +268,60 @@ export function deriveHealth(
   if (reasons.length) return { health: 'degraded', reasons };
   if (!n.lastCheck) return { health: 'unknown', reasons: ['not checked yet'] };
   return { health: 'healthy', reasons: [] };
+}
+
+/**
+ * Recomputes a node's health and keeps it in its record (invariant 1). Returns the transition to
+ * tell the other agents: only a change, and never to `unknown` (nothing to act on).
+ */
+export function refreshHealth(
+  s: HealthMonitorState,
+  c: HealthMonitorConfig,
+  nodeId: string,
+): { nodeId: string; health: NodeHealth; reason: string } | undefined {
+  const n = s.nodes[nodeId];
+  if (!n) return undefined;
+  const { health, reasons } = deriveHealth(s, c, nodeId);
+  n.reasons = reasons;
+  const changed = health !== n.health;
+  n.health = health;
+  if (!changed || health === 'unknown') return undefined;
+  return { nodeId, health, reason: reasons.join('; ') || 'checks pass' };
+}
+
+/** The critical alert of a quarantine whose time ran out before the node recovered. */
+export function expiredQuarantineAlert(
+  s: HealthMonitorState,
+  c: Pick<HealthMonitorConfig, 'alertHistorySize'>,
+  q: QuarantineEntry,
+  now: number,
+): Alert {
+  return raiseAlert(
+    s,
+    c,
+    {
+      nodeId: q.nodeId,
+      severity: 'critical',
+      kind: 'quarantine.expired',
+      message: `quarantined since ${new Date(q.since).toISOString()} (${q.reason}) and not recovered`,
+      source: 'health-monitor',
+    },
+    now,
+  );
+}
+
+/**
+ * Marks an alert as escalated to manual intervention (unless it already carries an action, e.g. a
+ * recovery that failed) and returns the escalation to record once the webhook, if any, answered.
+ */
+export function escalate(a: Alert, reason: string, now: number): Escalation {
+  a.action ??= { type: 'escalated', at: now, detail: reason };
+  return { at: now, nodeId: a.nodeId, reason: `${a.message} — ${reason}`, alertId: a.id };
+}
+
+/** Records an escalation, the newest last (bounded). */
+export function recordEscalation(s: HealthMonitorState, e: Escalation): void {
+  pushBounded(s.escalations, e, ESCALATIONS_KEPT);
 }
 
 /** Predictive check of one node from its resource baselines (needs ≥ 10 samples per resource). */
