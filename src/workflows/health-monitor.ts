@@ -2,7 +2,9 @@
  * HealthMonitor: checks every member on its own cadence (basic, comprehensive, deep, predictive),
  * keeps baselines per node and metric, raises alerts from the anomaly models, runs the operator's
  * recovery procedure on a critical alert (or escalates to manual intervention), and keeps the
- * quarantine list. Health transitions go to NodeDiscovery and the LoadBalancer (src/core/health).
+ * quarantine list. Health transitions go to NodeDiscovery and the LoadBalancer. What check results
+ * mean is decided in src/core/health; how the probes, the recovery and the webhook run is in
+ * ./health-monitor-activities.ts; this file holds the messages, the rounds and the order of work.
  *
  * Invariants:
  * 1. Checks of one kind never overlap: a round that is still running when its timer fires again
@@ -10,16 +12,17 @@
  * 2. Every probe is an activity with its own timeout and no automatic retry (the next round is the
  *    retry), on the queue of the host it must run from.
  * 3. Only transitions of a node's health are signalled, once each.
+ * 4. Handlers decide, the loop acts: a handler validates, changes state and queues — a critical
+ *    alert in `toAct`, a health transition with `agent.notify`. Recoveries, webhooks and signals
+ *    start from the loop, which does all queued work before it continues as new. (The alert
+ *    handler used to launch the recovery on its own: a continue-as-new meanwhile carried the alert
+ *    without its action, and the recovery's result was lost.)
+ * 5. Runs that started before invariant 4 (`agent.loopActs` false) keep their recorded order of
+ *    commands: their handlers launch the recovery or the signals at once, and `publish` signals
+ *    directly instead of queuing. Only those runs take these paths.
  */
-import {
-  getExternalWorkflowHandle,
-  proxyActivities,
-  setCurrentDetails,
-  type SignalDefinition,
-} from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { hostTaskQueue } from '../contracts/agents';
-import type { MemberSummary, NodeHealth } from '../contracts/common';
+import { setCurrentDetails } from '@temporalio/workflow';
+import { healthQuery, type MemberSummary } from '../contracts/common';
 import {
   HealthAlertPayload,
   HealthMonitorConfig,
@@ -35,7 +38,6 @@ import {
   quarantineQuery,
   releaseNodeSignal,
   type Alert,
-  type CheckRecord,
   type HealthLevel,
   type HealthMonitorState,
   type HealthView,
@@ -44,22 +46,22 @@ import {
 } from '../contracts/health-monitor';
 import { lbNodeHealthChangeSignal } from '../contracts/load-balancer';
 import { NodeHealthChangePayload, nodeHealthChangeSignal } from '../contracts/node-discovery';
-import { healthQuery } from '../contracts/common';
-import { pushBounded } from '../core/bounded';
+import { applyComprehensiveCheck, basicCheckRecord } from '../core/health/checks';
 import {
-  addSample,
   applyBasicCheck,
-  deriveHealth,
   emptyHealthState,
-  observeMetric,
+  expiredQuarantineAlert,
   predictNode,
   quarantineNode,
   raiseAlert,
+  refreshHealth,
   releaseNode,
   reviewQuarantine,
   syncMembers,
 } from '../core/health/monitor';
+import { healthDetails, healthView, monitorHealth } from '../core/health/view';
 import { Agent } from './agent-base';
+import { escalateAlert, probeBasic, probeNode, respond, resultsOf } from './health-monitor-activities';
 
 export const HEALTH_MONITOR_ROLE = 'health-monitor';
 
@@ -78,15 +80,7 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
         predictive: c.predictiveIntervalMs,
         recovery: c.recoveryCheckIntervalMs,
       }),
-      health: (s) => {
-        const q = Object.keys(s.quarantine).length;
-        const unhealthy = Object.values(s.nodes).filter((n) => n.health === 'unhealthy').length;
-        const reasons = [
-          ...(unhealthy ? [`${unhealthy} node(s) unhealthy`] : []),
-          ...(q ? [`${q} node(s) quarantined`] : []),
-        ];
-        return { status: 'healthy', reasons };
-      },
+      health: monitorHealth,
       onTopologyUpdate: (u) => ref.m?.members(u.version, u.members),
       onHealthCheckRequest: (p) => ref.m?.request({ nodeId: p.nodeId, level: p.level }),
     },
@@ -101,29 +95,30 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
   agent.onSignal(quarantineNodeSignal, QuarantineNodePayload, (p) => m.quarantine(p));
   agent.onSignal(releaseNodeSignal, ReleaseNodePayload, (p) => m.release(p));
   agent.onSignal(nodeHealthChangeSignal, NodeHealthChangePayload, (p) => m.selfReport(p));
-  agent.onQuery(healthQuery, (): HealthView => ({ ...agent.currentHealth(), nodes: m.view() }));
+  agent.onQuery(healthQuery, (): HealthView => ({ ...agent.currentHealth(), nodes: healthView(agent.state) }));
   agent.onQuery(nodeHealthDetailQuery, () => Object.values(agent.state.nodes));
   agent.onQuery(baselinesQuery, () => agent.state.baselines);
   agent.onQuery(alertsQuery, () => agent.state.alerts);
   agent.onQuery(quarantineQuery, () => Object.values(agent.state.quarantine));
 
   await m.readMembers();
-  await agent.run({
-    timers: {
-      topologySync: () => m.readMembers(),
-      basic: () => m.basicRound(),
-      comprehensive: () => m.start('comprehensive'),
-      deep: () => m.start('deep'),
-      predictive: () => m.predictiveRound(),
-      recovery: () => m.recoveryRound(),
-    },
-    hasWork: () => m.pending.length > 0,
-    doWork: () => m.drain(),
-  });
+  const timers = {
+    topologySync: () => m.readMembers(),
+    basic: () => m.basicRound(),
+    comprehensive: () => m.start('comprehensive'),
+    deep: () => m.start('deep'),
+    predictive: () => m.predictiveRound(),
+    recovery: () => m.recoveryRound(),
+  };
+  if (agent.loopActs) await agent.run({ timers, hasWork: () => m.hasWork(), doWork: () => m.work() });
+  else await agent.run({ timers, hasWork: () => m.pending.length > 0, doWork: () => m.drain() });
 }
 
 class Monitor {
+  /** Checks asked for (performHealthCheck, healthCheckRequest), run by the loop in order. */
   pending: PerformHealthCheck[] = [];
+  /** Critical alerts raised by a handler, whose recovery or escalation the loop runs (invariant 4). */
+  private toAct: Alert[] = [];
   private running: Partial<Record<string, boolean>> = {};
 
   constructor(private readonly agent: Agent<HealthMonitorConfig, HealthMonitorState>) {}
@@ -134,6 +129,8 @@ class Monitor {
   private get c(): HealthMonitorConfig {
     return this.agent.config;
   }
+
+  // --- handlers: validate, change state, queue (invariant 4) ---
 
   members(version: number, members: MemberSummary[]): void {
     if (version < this.s.membersVersion) return;
@@ -146,6 +143,53 @@ class Monitor {
     this.pending.push(p);
   }
 
+  externalAlert(p: HealthAlertPayload): void {
+    const alert = raiseAlert(this.s, this.c, { ...p, source: p.source ?? 'external' }, Date.now());
+    if (this.agent.loopActs) {
+      if (alert.severity === 'critical') this.toAct.push(alert);
+    } else {
+      // eslint-disable-next-line no-restricted-syntax -- legacy runs (invariant 5): launched at once, as recorded
+      void respond(this.agent, [alert]);
+    }
+  }
+
+  selfReport(p: NodeHealthChangePayload): void {
+    const n = this.s.nodes[p.nodeId];
+    if (!n || p.health === undefined) return;
+    n.selfReported = { health: p.health, reason: p.reason, at: Date.now() };
+    this.changed(p.nodeId);
+  }
+
+  quarantine(p: QuarantineNodePayload): void {
+    if (!this.s.nodes[p.nodeId]) throw new Error(`nodeId: ${p.nodeId} is not a member`);
+    if (quarantineNode(this.s, this.c, p.nodeId, 'manual', p.reason, Date.now(), p.durationMs)) this.changed(p.nodeId);
+  }
+
+  release(p: ReleaseNodePayload): void {
+    if (!this.s.quarantine[p.nodeId]) throw new Error(`nodeId: ${p.nodeId} is not quarantined`);
+    releaseNode(this.s, p.nodeId, p.reason ?? 'released by the operator', Date.now());
+    this.changed(p.nodeId);
+  }
+
+  /** A handler changed a node's record: its health is recomputed, a transition queued (invariant 4). */
+  private changed(nodeId: string): void {
+    if (this.agent.loopActs) this.reassess(nodeId);
+    // eslint-disable-next-line no-restricted-syntax -- legacy runs (invariant 5): sent at once, as recorded
+    else void this.publish(nodeId);
+  }
+
+  // --- the loop's work ---
+
+  hasWork(): boolean {
+    return this.toAct.length > 0 || this.pending.length > 0;
+  }
+
+  /** Alerts first (an operator waits for their recovery), then the checks asked for. */
+  async work(): Promise<void> {
+    await respond(this.agent, this.toAct.splice(0));
+    await this.drain();
+  }
+
   async drain(): Promise<void> {
     const batch = this.pending.splice(0);
     for (const p of batch) {
@@ -153,42 +197,6 @@ class Monitor {
       else if (p.level === 'predictive') await this.predictiveRound(p.nodeId);
       else await this.start(p.level, p.nodeId);
     }
-  }
-
-  externalAlert(p: HealthAlertPayload): void {
-    const alert = raiseAlert(this.s, this.c, { ...p, source: p.source ?? 'external' }, Date.now());
-    void this.onAlerts([alert]);
-  }
-
-  selfReport(p: NodeHealthChangePayload): void {
-    const n = this.s.nodes[p.nodeId];
-    if (!n || p.health === undefined) return;
-    n.selfReported = { health: p.health, reason: p.reason, at: Date.now() };
-    void this.publish(p.nodeId);
-  }
-
-  quarantine(p: QuarantineNodePayload): void {
-    if (!this.s.nodes[p.nodeId]) throw new Error(`nodeId: ${p.nodeId} is not a member`);
-    void this.enterQuarantine(p.nodeId, 'manual', p.reason, p.durationMs);
-  }
-
-  release(p: ReleaseNodePayload): void {
-    if (!this.s.quarantine[p.nodeId]) throw new Error(`nodeId: ${p.nodeId} is not quarantined`);
-    releaseNode(this.s, p.nodeId, p.reason ?? 'released by the operator', Date.now());
-    void this.publish(p.nodeId);
-  }
-
-  view(): HealthView['nodes'] {
-    const out: HealthView['nodes'] = {};
-    for (const n of Object.values(this.s.nodes))
-      out[n.nodeId] = {
-        health: n.health,
-        reasons: n.reasons,
-        lastCheck: n.lastCheck,
-        consecutiveFailures: n.consecutiveFailures,
-        quarantined: !!this.s.quarantine[n.nodeId],
-      };
-    return out;
   }
 
   async readMembers(): Promise<void> {
@@ -204,16 +212,9 @@ class Monitor {
     if (!nodes.length) return;
     this.running[key] = true;
     try {
-      const { checkConnectivity } = proxyActivities<Activities>({
-        scheduleToCloseTimeout: this.c.basicTimeoutMs + 5_000,
-        retry: { maximumAttempts: 1 },
-      });
       let results;
       try {
-        results = await checkConnectivity({
-          targets: nodes.map((n) => ({ address: n.address, healthPort: n.healthPort, nodeId: n.nodeId })),
-          timeoutMs: this.c.basicTimeoutMs,
-        });
+        results = await probeBasic(this.c, nodes);
       } catch {
         return; // no host took the check: no evidence about the nodes
       }
@@ -221,16 +222,8 @@ class Monitor {
       this.s.checks.basic += 1;
       for (const [i, r] of results.entries()) {
         const n = nodes[i] as NodeHealthRecord;
-        const check: CheckRecord = {
-          level: 'basic',
-          at: now,
-          ok: r.ok,
-          httpStatus: r.httpStatus,
-          latencyMs: r.latencyMs,
-          ...(r.error ? { error: r.error } : {}),
-        };
-        const out = applyBasicCheck(this.s, this.c, n.nodeId, check, now);
-        await this.onAlerts(out.alerts);
+        const out = applyBasicCheck(this.s, this.c, n.nodeId, basicCheckRecord(r, now), now);
+        await respond(this.agent, out.alerts);
         if (out.quarantine) await this.enterQuarantine(n.nodeId, out.quarantine.reason, out.quarantine.detail);
         await this.publish(n.nodeId);
       }
@@ -262,145 +255,10 @@ class Monitor {
   }
 
   private async comprehensive(n: NodeHealthRecord, level: 'comprehensive' | 'deep'): Promise<void> {
-    const c = this.c;
-    const timeout = c.comprehensiveTimeoutMs;
-    const opts = { scheduleToCloseTimeout: timeout, retry: { maximumAttempts: 1 } };
-    const shared = proxyActivities<Activities>(opts);
-    const onHost = proxyActivities<Activities>({ ...opts, taskQueue: hostTaskQueue(n.nodeId) });
-    const peer = Object.keys(this.s.nodes).find((id) => id !== n.nodeId && !this.s.quarantine[id]);
-    const fromPeer = peer ? proxyActivities<Activities>({ ...opts, taskQueue: hostTaskQueue(peer) }) : shared;
-    const tlsPorts = Object.entries(n.services).filter(([name]) => c.tlsServices.includes(name));
-    const settle = <T>(p: Promise<T>) =>
-      p.then(
-        (v) => ({ ok: true as const, v }),
-        (e: unknown) => ({
-          ok: false as const,
-          error: e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e),
-        }),
-      );
-    const [conn, resources, network, services, ...tlsResults] = await Promise.all([
-      settle(
-        shared.checkConnectivity({
-          targets: [{ address: n.address, healthPort: n.healthPort, nodeId: n.nodeId }],
-          timeoutMs: Math.min(c.basicTimeoutMs, timeout),
-        }),
-      ),
-      settle(level === 'deep' ? onHost.deepInspect({ sampleMs: 1_000 }) : onHost.sampleResources()),
-      settle(
-        fromPeer.networkPerformance({
-          address: n.address,
-          port: n.healthPort,
-          probes: c.networkProbes,
-          timeoutMs: Math.min(1_000, timeout),
-        }),
-      ),
-      settle(
-        shared.serviceAvailability({ address: n.address, services: n.services, timeoutMs: Math.min(1_000, timeout) }),
-      ),
-      ...tlsPorts.map(([, port]) =>
-        settle(shared.tlsExpiry({ address: n.address, port, timeoutMs: Math.min(2_000, timeout) })),
-      ),
-    ]);
-    const now = Date.now();
-    const parts: CheckRecord['parts'] = {};
-    const alerts: Alert[] = [];
-    if (conn.ok) {
-      const r = conn.v[0];
-      const ok = !!r?.ok && r.httpStatus !== undefined && r.httpStatus < 300;
-      parts.endpoint = { ok, detail: r?.ok ? `HTTP ${r.httpStatus} in ${r.latencyMs} ms` : (r?.error ?? 'no result') };
-    } else parts.endpoint = { ok: false, detail: conn.error };
-    if (resources.ok) {
-      const v = resources.v;
-      parts.resources = {
-        ok: true,
-        detail: `cpu ${pct(v.cpu)}, memory ${pct(v.memory)}, disk ${pct(v.disk)}, lag p99 ${v.lagP99Ms} ms`,
-      };
-      for (const metric of ['cpu', 'memory'] as const) {
-        const a = observeMetric(this.s, c, n.nodeId, metric, v[metric], now);
-        if (a) alerts.push(a);
-      }
-      addSample(this.s, n.nodeId, 'disk', v.disk, now, c.baselineWindow);
-    } else parts.resources = { ok: false, detail: resources.error };
-    if (network.ok) {
-      const v = network.v;
-      parts.network = {
-        ok: v.loss < 0.5,
-        detail: `${v.meanMs ?? '-'} ms mean over ${c.networkProbes}, loss ${pct(v.loss)} (from ${peer ?? 'any host'})`,
-      };
-      if (v.meanMs !== null) {
-        const a = observeMetric(this.s, c, n.nodeId, 'network', v.meanMs, now);
-        if (a) alerts.push(a);
-      }
-      if (v.loss >= 0.5)
-        alerts.push(
-          raiseAlert(
-            this.s,
-            c,
-            {
-              nodeId: n.nodeId,
-              severity: 'warning',
-              kind: 'network.loss',
-              message: `packet loss ${pct(v.loss)} from ${peer ?? 'a host'}`,
-              source: 'health-monitor',
-            },
-            now,
-          ),
-        );
-    } else parts.network = { ok: false, detail: network.error };
-    if (services.ok) {
-      const down = Object.entries(services.v).filter(([, r]) => !r.ok);
-      parts.services = {
-        ok: down.length === 0,
-        detail: down.length
-          ? `down: ${down.map(([k, r]) => `${k} (${r.error})`).join(', ')}`
-          : `${Object.keys(services.v).length} up`,
-      };
-      if (down.length)
-        alerts.push(
-          raiseAlert(
-            this.s,
-            c,
-            {
-              nodeId: n.nodeId,
-              severity: 'warning',
-              kind: 'service.down',
-              message: parts.services.detail,
-              source: 'health-monitor',
-            },
-            now,
-          ),
-        );
-    } else parts.services = { ok: false, detail: services.error };
-    tlsPorts.forEach(([name], i) => {
-      const r = tlsResults[i];
-      if (!r || !r.ok || !r.v.ok) {
-        parts[`tls.${name}`] = { ok: false, detail: r && !r.ok ? r.error : (r?.v.error ?? 'no result') };
-        return;
-      }
-      const days = r.v.daysLeft ?? 0;
-      const severity = days < c.tlsCriticalDays ? 'critical' : days < c.tlsWarningDays ? 'warning' : undefined;
-      parts[`tls.${name}`] = { ok: !severity, detail: `certificate expires in ${days} days (${r.v.validTo})` };
-      if (severity)
-        alerts.push(
-          raiseAlert(
-            this.s,
-            c,
-            {
-              nodeId: n.nodeId,
-              severity,
-              kind: 'tls.expiry',
-              message: `${name}: certificate expires in ${days} days`,
-              source: 'health-monitor',
-            },
-            now,
-          ),
-        );
-    });
-    const record: CheckRecord = { level, at: now, ok: Object.values(parts).every((p) => p.ok), parts };
-    const node = this.s.nodes[n.nodeId];
-    if (node && level === 'deep') node.lastDeep = record;
-    else if (node) node.lastComprehensive = record;
-    await this.onAlerts(alerts);
+    const probes = probeNode(this.s, this.c, n, level);
+    const results = resultsOf(probes, await probes.settled);
+    const { alerts } = applyComprehensiveCheck(this.s, this.c, n.nodeId, level, results, Date.now());
+    await respond(this.agent, alerts);
     await this.publish(n.nodeId);
   }
 
@@ -409,17 +267,12 @@ class Monitor {
     this.s.checks.predictive += 1;
     for (const id of Object.keys(this.s.nodes)) {
       if (only !== undefined && id !== only) continue;
-      await this.onAlerts(predictNode(this.s, this.c, id, now));
+      await respond(this.agent, predictNode(this.s, this.c, id, now));
     }
   }
 
-  private async enterQuarantine(
-    nodeId: string,
-    reason: QuarantineReason,
-    detail: string,
-    durationMs?: number,
-  ): Promise<void> {
-    const q = quarantineNode(this.s, this.c, nodeId, reason, detail, Date.now(), durationMs);
+  private async enterQuarantine(nodeId: string, reason: QuarantineReason, detail: string): Promise<void> {
+    const q = quarantineNode(this.s, this.c, nodeId, reason, detail, Date.now());
     if (!q) return;
     await this.publish(nodeId);
   }
@@ -431,134 +284,39 @@ class Monitor {
       releaseNode(this.s, r.nodeId, r.why, now);
       await this.publish(r.nodeId);
     }
-    for (const q of expired) {
-      const alert = raiseAlert(
-        this.s,
-        this.c,
-        {
-          nodeId: q.nodeId,
-          severity: 'critical',
-          kind: 'quarantine.expired',
-          message: `quarantined since ${new Date(q.since).toISOString()} (${q.reason}) and not recovered`,
-          source: 'health-monitor',
-        },
-        now,
+    for (const q of expired)
+      await escalateAlert(
+        this.agent,
+        expiredQuarantineAlert(this.s, this.c, q, now),
+        'quarantine expired without recovery',
       );
-      await this.escalate(alert, 'quarantine expired without recovery');
-    }
   }
 
-  /** A critical alert runs the configured recovery, else escalates to manual intervention. */
-  private async onAlerts(alerts: Alert[]): Promise<void> {
-    for (const a of alerts) {
-      if (a.severity !== 'critical') continue;
-      const rec = this.c.recovery;
-      if (rec && (rec.command || rec.http)) {
-        const acts = proxyActivities<Activities>({
-          scheduleToCloseTimeout: rec.timeoutMs + 5_000,
-          retry: { maximumAttempts: 2, initialInterval: '1s' },
-          ...(rec.command ? { taskQueue: hostTaskQueue(a.nodeId) } : {}),
-        });
-        let result: { ok: boolean; detail: string };
-        try {
-          result = await acts.runRecovery({
-            nodeId: a.nodeId,
-            command: rec.command,
-            http: rec.http,
-            timeoutMs: rec.timeoutMs,
-          });
-        } catch (err) {
-          result = { ok: false, detail: err instanceof Error ? err.message : String(err) };
-        }
-        a.action = { type: 'recovery', at: Date.now(), ok: result.ok, detail: result.detail };
-        if (!result.ok) await this.escalate(a, `recovery failed: ${result.detail}`);
-      } else {
-        await this.escalate(a, 'no recovery procedure configured');
-      }
-    }
-  }
-
-  private async escalate(a: Alert, reason: string): Promise<void> {
-    a.action ??= { type: 'escalated', at: Date.now(), detail: reason };
-    const esc = {
-      at: Date.now(),
-      nodeId: a.nodeId,
-      reason: `${a.message} — ${reason}`,
-      alertId: a.id,
-    } as HealthMonitorState['escalations'][number];
-    if (this.c.webhookUrl) {
-      const { notifyWebhook } = proxyActivities<Activities>({
-        scheduleToCloseTimeout: '30s',
-        retry: { maximumAttempts: 3, initialInterval: '1s' },
-      });
-      try {
-        esc.webhook = await notifyWebhook({
-          url: this.c.webhookUrl,
-          body: { cluster: this.agent.clusterId, kind: 'manual_intervention', alert: a, reason },
-          timeoutMs: 5_000,
-        });
-      } catch (err) {
-        esc.webhook = { ok: false, detail: err instanceof Error ? err.message : String(err) };
-      }
-    }
-    pushBounded(this.s.escalations, esc, 100);
-    this.showDetails();
-  }
-
-  /** What an operator sees on this workflow's page in the Web UI ("Current details"). */
-  private showDetails(): void {
-    const lines: string[] = [];
-    const recent = this.s.escalations.slice(-5);
-    if (recent.length) {
-      lines.push('**Manual intervention needed**');
-      for (const e of recent) lines.push(`- ${new Date(e.at).toISOString()} ${e.nodeId}: ${e.reason}`);
-    }
-    const q = Object.values(this.s.quarantine);
-    if (q.length) {
-      lines.push('**Quarantined**');
-      for (const x of q)
-        lines.push(`- ${x.nodeId} (${x.reason}) until ${new Date(x.until).toISOString()}: ${x.detail}`);
-    }
-    const sick = Object.values(this.s.nodes).filter((n) => n.health === 'unhealthy' || n.health === 'degraded');
-    if (sick.length) {
-      lines.push('**Not healthy**');
-      for (const n of sick) lines.push(`- ${n.nodeId}: ${n.health} — ${n.reasons.join('; ')}`);
-    }
-    setCurrentDetails(lines.length ? lines.join('\n') : 'All nodes healthy.');
-  }
-
-  /** Recomputes a node's health; on a transition tells NodeDiscovery and the LoadBalancer (invariant 3). */
+  /**
+   * Recomputes a node's health; a transition goes to NodeDiscovery and the LoadBalancer
+   * (invariant 3): queued for the loop, or — in legacy runs (invariant 5) — signalled at once.
+   */
   private async publish(nodeId: string): Promise<void> {
-    const n = this.s.nodes[nodeId];
-    if (!n) return;
-    const { health, reasons } = deriveHealth(this.s, this.c, nodeId);
-    n.reasons = reasons;
-    const changed = health !== n.health;
-    n.health = health;
-    this.showDetails();
-    if (!changed) return;
-    if (health === 'unknown') return;
-    const payload = {
-      nodeId,
-      health: health as NodeHealth,
-      reason: reasons.join('; ') || 'checks pass',
-      observer: HEALTH_MONITOR_ROLE,
-    };
+    if (this.agent.loopActs) return this.reassess(nodeId);
+    const change = this.refresh(nodeId);
+    if (!change) return;
     await Promise.all([
-      this.signal('node-discovery', nodeHealthChangeSignal, payload),
-      this.signal('load-balancer', lbNodeHealthChangeSignal, payload),
+      this.agent.sendNow('node-discovery', nodeHealthChangeSignal, change),
+      this.agent.sendNow('load-balancer', lbNodeHealthChangeSignal, change),
     ]);
   }
 
-  private async signal<T>(role: string, signal: SignalDefinition<[T]>, payload: T): Promise<void> {
-    try {
-      await getExternalWorkflowHandle(this.agent.workflowIdOf(role)).signal(signal, payload);
-    } catch {
-      // that agent does not run: it reads health from NodeDiscovery when it starts
-    }
+  /** Recomputes a node's health and queues its transition, if any, for the loop to send. */
+  private reassess(nodeId: string): void {
+    const change = this.refresh(nodeId);
+    if (!change) return;
+    this.agent.notify('node-discovery', nodeHealthChangeSignal, change);
+    this.agent.notify('load-balancer', lbNodeHealthChangeSignal, change);
   }
-}
 
-function pct(x: number): string {
-  return `${Math.round(x * 1000) / 10} %`;
+  private refresh(nodeId: string): NodeHealthChangePayload | undefined {
+    const change = refreshHealth(this.s, this.c, nodeId);
+    setCurrentDetails(healthDetails(this.s));
+    return change && { ...change, observer: HEALTH_MONITOR_ROLE };
+  }
 }
