@@ -3,6 +3,12 @@
  * and retry policy, and runs it on the queue of the host it must run from: resource samples and
  * recovery commands on the node's own `host.<id>`, network performance from a peer's, the rest
  * from whichever host takes it on the shared queue.
+ *
+ * Probes return what they found (a refused connection is a finding). Actions — the recovery
+ * procedure, the webhook — throw when they fail, so that the retry policy the workflow set runs:
+ * `ApplicationFailure` of type `RecoveryFailed` / `WebhookFailed` (retryable) when the command
+ * failed or the endpoint did not answer 2xx, `InvalidInput` (non-retryable) when there is nothing
+ * a retry could fix (no command or URL, an executable that is not there).
  */
 import { execFile } from 'node:child_process';
 import { statfs } from 'node:fs/promises';
@@ -10,15 +16,15 @@ import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { VitalsSample } from '../contracts/node-agent';
+import type {
+  ActionResult,
+  DeepSample,
+  NetworkPerformance,
+  PortCheck,
+  ResourceSample,
+  TlsExpiry,
+} from '../contracts/health-monitor';
 import { requireHost, sampleOf, type LeaseHost } from './lease';
-
-/** A host's vitals sample (as the lease carries it) plus its disk. */
-export interface ResourceSample extends VitalsSample {
-  disk: number;
-  diskFreeBytes: number;
-  at: number;
-}
 
 async function diskUse(path: string): Promise<{ share: number; free: number }> {
   const s = await statfs(path);
@@ -35,10 +41,7 @@ export async function sampleResources(host: LeaseHost | undefined): Promise<Reso
 }
 
 /** Deep look at the host: resources plus a dedicated event-loop delay sample over `sampleMs`. */
-export async function deepInspect(
-  host: LeaseHost | undefined,
-  input: { sampleMs: number },
-): Promise<ResourceSample & { lagMaxMs: number; rssBytes: number; uptimeS: number }> {
+export async function deepInspect(host: LeaseHost | undefined, input: { sampleMs: number }): Promise<DeepSample> {
   const base = await sampleResources(host);
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
@@ -54,11 +57,7 @@ export async function deepInspect(
   };
 }
 
-function tcpConnect(
-  address: string,
-  port: number,
-  timeoutMs: number,
-): Promise<{ ok: boolean; ms: number; error?: string }> {
+function tcpConnect(address: string, port: number, timeoutMs: number): Promise<PortCheck> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     const sock = net.connect({ host: address, port });
@@ -79,7 +78,7 @@ export async function networkPerformance(input: {
   port: number;
   probes: number;
   timeoutMs: number;
-}): Promise<{ latenciesMs: number[]; meanMs: number | null; loss: number }> {
+}): Promise<NetworkPerformance> {
   const latenciesMs: number[] = [];
   let lost = 0;
   for (let i = 0; i < input.probes; i++) {
@@ -96,8 +95,8 @@ export async function serviceAvailability(input: {
   address: string;
   services: Record<string, number>;
   timeoutMs: number;
-}): Promise<Record<string, { ok: boolean; ms: number; error?: string }>> {
-  const out: Record<string, { ok: boolean; ms: number; error?: string }> = {};
+}): Promise<Record<string, PortCheck>> {
+  const out: Record<string, PortCheck> = {};
   await Promise.all(
     Object.entries(input.services).map(async ([name, port]) => {
       out[name] = await tcpConnect(input.address, port, input.timeoutMs);
@@ -112,7 +111,7 @@ export function tlsExpiry(input: {
   port: number;
   servername?: string;
   timeoutMs: number;
-}): Promise<{ ok: boolean; daysLeft?: number; validTo?: string; subject?: string; error?: string }> {
+}): Promise<TlsExpiry> {
   return new Promise((resolve) => {
     const sock = tls.connect({
       host: input.address,
@@ -120,7 +119,7 @@ export function tlsExpiry(input: {
       servername: input.servername ?? (net.isIP(input.address) ? undefined : input.address),
       rejectUnauthorized: false,
     });
-    const done = (r: { ok: boolean; daysLeft?: number; validTo?: string; subject?: string; error?: string }) => {
+    const done = (r: TlsExpiry) => {
       clearTimeout(timer);
       sock.destroy();
       resolve(r);
@@ -146,62 +145,78 @@ export async function runRecovery(input: {
   command?: string[];
   http?: { url: string; method: string };
   timeoutMs: number;
-}): Promise<{ ok: boolean; detail: string }> {
-  if (input.command) {
-    const [file, ...args] = input.command as [string, ...string[]];
-    return new Promise((resolve) => {
-      execFile(
-        file,
-        args,
-        { timeout: input.timeoutMs, env: { ...process.env, CLUSTER_NODE_ID: input.nodeId } },
-        (err, stdout, stderr) => {
-          const out = `${stdout}${stderr}`.trim().slice(-500);
-          resolve(
-            err
-              ? { ok: false, detail: `${err.message}${out ? `: ${out}` : ''}` }
-              : { ok: true, detail: out || 'exit 0' },
-          );
-        },
-      );
-    });
-  }
+}): Promise<ActionResult> {
+  if (input.command?.length) return runCommand(input.command, input.nodeId, input.timeoutMs);
   if (input.http) {
     const url = input.http.url.replace('{nodeId}', encodeURIComponent(input.nodeId));
-    try {
-      const res = await fetch(url, {
-        method: input.http.method,
-        signal: AbortSignal.timeout(input.timeoutMs),
-        ...(input.http.method === 'GET'
-          ? {}
-          : { body: JSON.stringify({ nodeId: input.nodeId }), headers: { 'content-type': 'application/json' } }),
-      });
-      return { ok: res.ok, detail: `${input.http.method} ${url} → HTTP ${res.status}` };
-    } catch (err) {
-      return { ok: false, detail: `${input.http.method} ${url} failed: ${(err as Error).message}` };
-    }
+    if (!URL.canParse(url)) throw invalidInput(`runRecovery: http.url: expected a URL, got ${JSON.stringify(url)}`);
+    const what = `${input.http.method} ${url}`;
+    const status = await call('RecoveryFailed', what, url, {
+      method: input.http.method,
+      signal: AbortSignal.timeout(input.timeoutMs),
+      ...(input.http.method === 'GET'
+        ? {}
+        : { body: JSON.stringify({ nodeId: input.nodeId }), headers: { 'content-type': 'application/json' } }),
+    });
+    return { ok: true, detail: `${what} → HTTP ${status}` };
   }
-  throw ApplicationFailure.create({
-    type: 'InvalidInput',
-    message: 'runRecovery: expected command or http',
-    nonRetryable: true,
-  });
+  throw invalidInput('runRecovery: expected command or http');
 }
 
 /** POSTs an escalation to the operator's webhook. */
-export async function notifyWebhook(input: {
-  url: string;
-  body: unknown;
-  timeoutMs: number;
-}): Promise<{ ok: boolean; detail: string }> {
-  try {
-    const res = await fetch(input.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(input.body),
-      signal: AbortSignal.timeout(input.timeoutMs),
+export async function notifyWebhook(input: { url: string; body: unknown; timeoutMs: number }): Promise<ActionResult> {
+  if (!input.url || !URL.canParse(input.url))
+    throw invalidInput(`notifyWebhook: url: expected a URL, got ${JSON.stringify(input.url)}`);
+  const status = await call('WebhookFailed', `POST ${input.url}`, input.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(input.body),
+    signal: AbortSignal.timeout(input.timeoutMs),
+  });
+  return { ok: true, detail: `HTTP ${status}` };
+}
+
+/** Runs argv (no shell) with the node's id in CLUSTER_NODE_ID; a non-zero exit or a timeout throws (retryable). */
+function runCommand(command: string[], nodeId: string, timeoutMs: number): Promise<ActionResult> {
+  const [file, ...args] = command as [string, ...string[]];
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: timeoutMs, env: { ...process.env, CLUSTER_NODE_ID: nodeId } }, (err, so, se) => {
+      const out = `${so}${se}`.trim().slice(-500);
+      if (!err) return resolve({ ok: true, detail: out || 'exit 0' });
+      const code = (err as NodeJS.ErrnoException).code;
+      // Not there or not executable on this host: another attempt finds the same.
+      if (code === 'ENOENT' || code === 'EACCES') return reject(invalidInput(`runRecovery: ${err.message}`));
+      reject(
+        ApplicationFailure.create({
+          type: 'RecoveryFailed',
+          message: `${err.message.trim()}${out ? `: ${out}` : ''}`,
+        }),
+      );
     });
-    return { ok: res.ok, detail: `HTTP ${res.status}` };
+  });
+}
+
+/** One HTTP call: its status when 2xx; else throws a retryable failure of `type`. */
+async function call(type: string, what: string, url: string, init: RequestInit): Promise<number> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
   } catch (err) {
-    return { ok: false, detail: (err as Error).message };
+    throw ApplicationFailure.create({ type, message: `${what} failed: ${fetchError(err)}` });
   }
+  await res.body?.cancel();
+  if (!res.ok) throw ApplicationFailure.create({ type, message: `${what} → HTTP ${res.status}` });
+  return res.status;
+}
+
+/** fetch says only "fetch failed": the socket's error is in its cause (or the cause's first error). */
+function fetchError(err: unknown): string {
+  const e = err as Error & { cause?: Error & { code?: string; errors?: Error[] } };
+  const c = e.cause;
+  const why = c ? c.message || c.code || c.errors?.[0]?.message : undefined;
+  return why ? `${e.message} (${why})` : e.message;
+}
+
+function invalidInput(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'InvalidInput', message, nonRetryable: true });
 }
