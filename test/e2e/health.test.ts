@@ -269,14 +269,13 @@ describe('health monitoring with real processes', () => {
 });
 
 describe('histories of this file', () => {
-  // NodeDiscovery is left out here: one of its e2e histories failed replay once under heavy load
-  // (two suites at once; "Activity machine does not handle TimerStarted") and the cause is still
-  // open — see the session note of 2026-11-27. Its workflow-test histories and recorded fixtures
-  // are replayed in test/workflows/node-discovery.test.ts and test/replay.
-  it.each(['loadBalancerWorkflow', 'failureDetectorWorkflow', 'healthMonitorWorkflow', 'nodeAgentWorkflow'])(
-    'every %s history written here replays',
-    async (type) => {
-      expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
-    },
-  );
+  it.each([
+    'nodeDiscoveryWorkflow',
+    'loadBalancerWorkflow',
+    'failureDetectorWorkflow',
+    'healthMonitorWorkflow',
+    'nodeAgentWorkflow',
+  ])('every %s history written here replays', async (type) => {
+    expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
+  });
 });
