@@ -7,7 +7,7 @@ import type { Member } from '../../src/contracts/node-discovery';
 import type { ClusterStatus } from '../../src/client/cluster-client';
 import { spawnHostWorker, WORKER_ENTRY, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
-import { replayAll, replayAndRecord } from '../support/histories';
+import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
@@ -137,14 +137,4 @@ describe('a cluster of host worker processes', () => {
   });
 });
 
-describe('histories of this file', () => {
-  it.each([
-    'nodeDiscoveryWorkflow',
-    'loadBalancerWorkflow',
-    'failureDetectorWorkflow',
-    'healthMonitorWorkflow',
-    'nodeAgentWorkflow',
-  ])('every %s history written here replays', async (type) => {
-    expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
-  });
-});
+describeHistoriesOfThisFile(() => t.client, fileStartedAt);

@@ -12,7 +12,7 @@ import { nodeSuspectSignal } from '../../src/contracts/failure-detector';
 import type { NodeAgentState } from '../../src/contracts/node-agent';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
-import { replayAll, replayAndRecord } from '../support/histories';
+import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
@@ -151,14 +151,4 @@ describe('failure detection with real processes', () => {
   });
 });
 
-describe('histories of this file', () => {
-  it.each([
-    'nodeDiscoveryWorkflow',
-    'loadBalancerWorkflow',
-    'failureDetectorWorkflow',
-    'healthMonitorWorkflow',
-    'nodeAgentWorkflow',
-  ])('every %s history written here replays', async (type) => {
-    expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
-  });
-});
+describeHistoriesOfThisFile(() => t.client, fileStartedAt);

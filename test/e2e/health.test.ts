@@ -13,7 +13,7 @@ import { quarantineNodeSignal } from '../../src/contracts/health-monitor';
 import type { Member } from '../../src/contracts/node-discovery';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
-import { replayAll, replayAndRecord } from '../support/histories';
+import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
@@ -268,14 +268,4 @@ describe('health monitoring with real processes', () => {
   });
 });
 
-describe('histories of this file', () => {
-  it.each([
-    'nodeDiscoveryWorkflow',
-    'loadBalancerWorkflow',
-    'failureDetectorWorkflow',
-    'healthMonitorWorkflow',
-    'nodeAgentWorkflow',
-  ])('every %s history written here replays', async (type) => {
-    expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
-  });
-});
+describeHistoriesOfThisFile(() => t.client, fileStartedAt);

@@ -7,8 +7,8 @@ import type { Target } from '../../src/contracts/load-balancer';
 import { freePort } from '../../scripts/lib/dev-server';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
-import { connect, eventually, uniqueId } from '../support/temporal';
-import { replayAll } from '../support/histories';
+import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
+import { describeHistoriesOfThisFile } from '../support/histories';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
 
@@ -131,19 +131,11 @@ describe('load balancing across host worker processes', () => {
   });
 });
 
-describe('histories of this file', () => {
-  it.each([
-    'nodeDiscoveryWorkflow',
-    'loadBalancerWorkflow',
-    'failureDetectorWorkflow',
-    'healthMonitorWorkflow',
-    'nodeAgentWorkflow',
-  ])('every %s history written here replays', async (type) => {
-    const t = await connect();
-    try {
-      expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThanOrEqual(0);
-    } finally {
-      await t.close();
-    }
-  });
+let replayConnection: TestTemporal | undefined;
+beforeAll(async () => {
+  replayConnection = await connect();
 });
+afterAll(async () => {
+  await replayConnection?.close();
+});
+describeHistoriesOfThisFile(() => (replayConnection as TestTemporal).client, fileStartedAt);

@@ -93,3 +93,24 @@ export async function replayAndRecord(handle: WorkflowHandle, fixtureName: strin
   }
   return history.events?.length ?? 0;
 }
+
+/** Every agent workflow type; e2e files replay all of them that they wrote. */
+export const AGENT_WORKFLOW_TYPES = [
+  'nodeDiscoveryWorkflow',
+  'loadBalancerWorkflow',
+  'failureDetectorWorkflow',
+  'healthMonitorWorkflow',
+  'nodeAgentWorkflow',
+] as const;
+
+/**
+ * A describe block that replays every agent history a test file wrote since `since` (and finds no
+ * workflow task failure in them); `client` is read when the tests run.
+ */
+export function describeHistoriesOfThisFile(client: () => Client, since: Date): void {
+  describe('histories of this file', () => {
+    it.each(AGENT_WORKFLOW_TYPES)('every %s history written here replays', async (type) => {
+      expect(await replayAll(client(), type, since)).toBeGreaterThanOrEqual(0);
+    });
+  });
+}
