@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- [discovery|up|router|control|balance|all] [--runs N] [--up-runs N] [--routers N] [--calls N]`:
- * benchmarks that print tables.
+ * benchmarks that print tables (`npm run bench -- faults`: the fault suite, bench/faults.ts).
  * Each starts its own Temporal dev server on free ports; nothing touches a running `npm run up`.
  */
 import { mkdtempSync } from 'node:fs';
@@ -15,16 +15,29 @@ import { benchBalance } from './balance';
 import { benchControl, controlRows } from './control';
 import { benchDiscovery, discoveryRows } from './discovery';
 import { benchDetection, benchFalsePositives, benchSignals, detectionRows } from './failure';
+import { FAULT_ARGS, FAULT_USAGE, benchFaults } from './faults';
 import { printTable } from './stats';
 import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
 
-const BENCHES = ['discovery', 'up', 'router', 'control', 'balance', 'failure', 'false-positives', 'fd-scale', 'all'];
+const BENCHES = [
+  'discovery',
+  'up',
+  'router',
+  'control',
+  'balance',
+  'failure',
+  'false-positives',
+  'fd-scale',
+  'faults',
+  'all',
+];
 const USAGE =
   'usage: npm run bench -- [discovery|up|router|control|balance|all] [--runs N (default 20)] [--up-runs N (default 3)]' +
   ' [--routers N (default 5)] [--calls N (default 200)]\n' +
   '       npm run bench -- [failure|false-positives|fd-scale] [--kills N (default 20)] [--fp-hosts N (default 10)]' +
-  ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]';
+  ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]\n' +
+  FAULT_USAGE;
 
 function count(name: string, raw: string | undefined, def: number): number {
   if (raw === undefined) return def;
@@ -49,6 +62,7 @@ async function main(): Promise<void> {
       'fp-seconds': { type: 'string' },
       hosts: { type: 'string' },
       window: { type: 'string' },
+      ...FAULT_ARGS,
     },
   });
   const which = positionals[0] ?? 'all';
@@ -67,6 +81,10 @@ async function main(): Promise<void> {
     `bench: node ${process.version}, ${(await import('node:os')).cpus().length} cpus, ${new Date().toISOString()}`,
   );
 
+  if (which === 'faults') {
+    if (await benchFaults(values)) process.exitCode = 1;
+    return;
+  }
   if (which === 'router' || which === 'all') {
     printTable(
       'router decision cost (one core, batches of 1000; target RR and P2C at 100: p99 ≤ 10 µs, ≥ 1 M/s)',

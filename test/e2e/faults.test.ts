@@ -1,0 +1,45 @@
+/**
+ * The fault suite's short form (`npm run bench -- faults` is the long one): its own Temporal dev
+ * server on a SQLite file, three host worker processes, and four faults — the server SIGKILLed and
+ * started again on the same file, the sticky host SIGKILLed twice while heartbeats stream in,
+ * a flood of 1,000 signals, and 1,000 garbage payloads from the raw client to every signal and
+ * update of every agent (then bytes no converter decodes). The churn soak is left to the bench.
+ * Each fault is one test; a failing check names what it saw and the workflow events behind it.
+ */
+import '../support/temporal'; // quiet SDK logs
+import { DEFAULT_FAULT_OPTIONS, printFaults, runFaults, type FaultReport } from '../../bench/faults';
+
+let reports: FaultReport[] = [];
+
+beforeAll(async () => {
+  reports = await runFaults({
+    ...DEFAULT_FAULT_OPTIONS,
+    kills: 2,
+    flood: 1_000,
+    garbage: 1_000,
+    soakMs: 0,
+    replayAll: true,
+  });
+  printFaults(reports);
+}, 300_000);
+
+describe('faults with real processes and the real server', () => {
+  it.each([
+    'server restart',
+    'host killed mid-work',
+    'signal flood',
+    'garbage (JSON values)',
+    'garbage (undecodable bytes)',
+    'histories (restart, kills, flood, garbage)',
+  ])('%s: every check holds', (fault) => {
+    const report = reports.find((r) => r.fault === fault);
+    expect(report).toBeDefined();
+    const failing = (report as FaultReport).checks
+      .filter((c) => !c.ok)
+      .map((c) => `${c.check}: expected ${c.expected}, observed ${c.observed}`);
+    expect({ failing, details: failing.length ? (report as FaultReport).details : [] }).toEqual({
+      failing: [],
+      details: [],
+    });
+  });
+});
