@@ -23,6 +23,42 @@ export const NodeId = z
 export const Port = z.number().int().min(1).max(65535);
 const Millis = (min: number) => z.number().int().min(min);
 
+/** Free-form JSON a message may carry: at most this deep and this long once encoded. */
+export const FREE_JSON_MAX_DEPTH = 32;
+export const FREE_JSON_MAX_CHARS = 16_384;
+
+/**
+ * True when `value` is JSON no deeper than FREE_JSON_MAX_DEPTH with at most FREE_JSON_MAX_CHARS
+ * characters. Iterative: a value nested 40 000 deep (which a foreign client once sent, and which
+ * then broke every query and continue-as-new of the agent that kept it) must not blow the stack.
+ */
+export function isBoundedJson(value: unknown): boolean {
+  const stack: { v: unknown; depth: number }[] = [{ v: value, depth: 0 }];
+  let chars = 0;
+  while (stack.length) {
+    const { v, depth } = stack.pop() as { v: unknown; depth: number };
+    if (depth > FREE_JSON_MAX_DEPTH) return false;
+    if (v === null || typeof v === 'boolean') chars += 5;
+    else if (typeof v === 'number') chars += Number.isFinite(v) ? String(v).length : Infinity;
+    else if (typeof v === 'string') chars += v.length + 2;
+    else if (typeof v === 'object') {
+      const entries = Array.isArray(v) ? v.map((x) => ['', x] as const) : Object.entries(v as object);
+      chars += 2;
+      for (const [k, x] of entries) {
+        chars += k.length + 4;
+        stack.push({ v: x, depth: depth + 1 });
+      }
+    } else return false; // undefined, functions, bigint: not JSON
+    if (chars > FREE_JSON_MAX_CHARS) return false;
+  }
+  return true;
+}
+
+const FREE_JSON = {
+  message: `expected JSON at most ${FREE_JSON_MAX_DEPTH} deep and ${FREE_JSON_MAX_CHARS} characters long`,
+};
+const FreeJson = z.unknown().refine(isBoundedJson, FREE_JSON);
+
 /**
  * Timers every agent runs. Defaults are the spec's; tests set them far lower.
  */
@@ -45,7 +81,7 @@ export type BaseConfig = z.infer<typeof BaseConfig>;
 export const HeartbeatPayload = z.object({
   from: z.string().min(1),
   at: z.number().optional(),
-  details: z.record(z.string(), z.unknown()).optional(),
+  details: z.record(z.string(), z.unknown()).refine(isBoundedJson, FREE_JSON).optional(),
 });
 export type HeartbeatPayload = z.infer<typeof HeartbeatPayload>;
 
@@ -107,7 +143,7 @@ export const ConsensusRequestPayload = z.object({
   proposalId: z.string().min(1),
   from: z.string().min(1),
   topic: z.string().min(1),
-  value: z.unknown(),
+  value: FreeJson,
 });
 export type ConsensusRequestPayload = z.infer<typeof ConsensusRequestPayload>;
 

@@ -4,6 +4,7 @@
  * serves GET /healthz, answers multicast discovery, announces itself to NodeDiscovery with
  * signal-with-start, and on SIGTERM announces that it leaves, stops polling and exits 0.
  */
+import { PAYLOAD_CONVERTER_PATH } from '../converter/path';
 import { randomUUID } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
@@ -101,6 +102,8 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     namespace: settings.namespace,
     taskQueue: TASK_QUEUE,
     ...workflowSource,
+    // Never throws on a payload it cannot decode: garbage from a client is rejected, not wedging.
+    dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
     activities,
     identity: `${cfg.nodeId}@cluster-agents`,
     // A host that dies must not hold its cached workflows for long: tasks go back to the shared queue after 1 s.
@@ -111,6 +114,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     connection: native,
     namespace: settings.namespace,
     taskQueue: hostTaskQueue(cfg.nodeId),
+    dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
     activities,
     identity: `${cfg.nodeId}@host`,
     shutdownGraceTime: '3s',

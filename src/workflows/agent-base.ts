@@ -60,6 +60,7 @@ import {
   type ConsensusRequestPayload as ConsensusRequest,
   type TopologyUpdatePayload as TopologyUpdate,
 } from '../contracts/common';
+import { isUndecodable } from '../contracts/undecodable';
 import { pushBounded } from '../core/bounded';
 import { dueTimers, nextDue, reschedule, syncTimers } from '../core/timers';
 import { describeZodError } from '../core/validation';
@@ -220,6 +221,10 @@ export class Agent<C extends BaseConfig, S> {
     handler: (payload: T) => void | Promise<void>,
   ): void {
     setHandler(signal, async (raw: unknown) => {
+      if (isUndecodable(raw)) {
+        this.reject('signal', signal.name, `undecodable payload: ${raw.undecodablePayload}`);
+        return;
+      }
       const parsed = schema.safeParse(raw);
       if (!parsed.success) {
         this.reject('signal', signal.name, describeZodError(parsed.error));
@@ -257,6 +262,8 @@ export class Agent<C extends BaseConfig, S> {
     };
     setHandler(update, run, {
       validator: (raw: unknown) => {
+        if (isUndecodable(raw))
+          throw new Error(`invalid ${update.name} payload: undecodable: ${raw.undecodablePayload}`);
         const parsed = schema.safeParse(raw ?? {});
         if (!parsed.success) throw new Error(`invalid ${update.name} payload: ${describeZodError(parsed.error)}`);
         admit?.(parsed.data);
@@ -318,6 +325,11 @@ export class Agent<C extends BaseConfig, S> {
       else if (name === 'healthCheck') this.base.health = this.currentHealth();
       else await hooks.timers?.[name]?.();
     }
+  }
+
+  /** Continues as new now, carrying the state (after handlers finished and queued work is done). */
+  continueAsNewNow(hooks: RunHooks = {}): Promise<never> {
+    return this.continueAsNew(hooks);
   }
 
   private async continueAsNew(hooks: RunHooks): Promise<never> {
@@ -425,6 +437,8 @@ export class Agent<C extends BaseConfig, S> {
       },
       {
         validator: (patch: unknown) => {
+          if (isUndecodable(patch))
+            throw new Error(`invalid configure payload: undecodable: ${patch.undecodablePayload}`);
           const asObject = ConfigurePayload.safeParse(patch);
           if (!asObject.success) throw new Error(`invalid configure payload: ${describeZodError(asObject.error)}`);
           const merged = this.def.configSchema.safeParse({ ...this.config, ...asObject.data });

@@ -93,6 +93,10 @@ export async function nodeAgentWorkflow(input: unknown): Promise<void> {
     beforeContinueAsNew: () => node.stop(loop),
   });
   await node.stop(loop);
+  // A new process of the host announced itself while this one was leaving (a quick restart): it
+  // needs a lease, so the agent goes on in a new run instead of completing (the churn soak lost
+  // NodeAgents this way: the host ran on with no lease, so its death would have gone unnoticed).
+  if (agent.loopActs && agent.state.status !== 'left') await agent.continueAsNewNow();
 }
 
 export function emptyNodeState(nodeId: string, now: number): NodeAgentState {

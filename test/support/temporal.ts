@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
+import { PAYLOAD_CONVERTER_PATH } from '../../src/converter/path';
 import { hostTaskQueue } from '../../src/contracts/agents';
 import type { Vitals } from '../../src/workers/vitals';
 
@@ -47,7 +48,12 @@ export interface TestWorker {
 /** Runs a worker made with its own connection; `stop` shuts both down. */
 async function run(options: Omit<WorkerOptions, 'connection' | 'namespace'>): Promise<TestWorker> {
   const connection = await NativeConnection.connect({ address: serverAddress() });
-  const worker = await Worker.create({ connection, namespace: 'default', ...options });
+  const worker = await Worker.create({
+    connection,
+    namespace: 'default',
+    dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
+    ...options,
+  });
   const running = worker.run();
   return {
     worker,

@@ -84,6 +84,33 @@ describe('NodeAgent', () => {
     await back.stop();
   });
 
+  it('a host restarted at once (goodbye, then hello from a new boot) keeps its agent and its lease', async () => {
+    const clusterId = uniqueId('na');
+    const host1 = await startHost('h3', 'boot-1');
+    const handle = await start(clusterId, 'h3', 'boot-1');
+    const node = () => handle.query<NodeAgentState>('node');
+    await eventually('first term', node, (s) => s.leaseTerms >= 1, 15_000, 100);
+    await host1.stop();
+    const host2 = await startHost('h3', 'boot-2');
+    // The goodbye of the old process ends the lease loop; the hello of the new one (with start, as
+    // the host worker sends it) must bring the agent back rather than leave it completed.
+    await Promise.all([
+      handle.signal(hostLeavingSignal, { bootId: 'boot-1', reason: 'restart' }),
+      start(clusterId, 'h3', 'boot-2'),
+    ]);
+    const back = await eventually(
+      'alive with boot-2 and holding its lease',
+      node,
+      (s) => s.bootId === 'boot-2' && s.status === 'alive' && s.leaseTerms >= 2,
+      15_000,
+      100,
+    );
+    expect(back.incarnation).toBeGreaterThanOrEqual(2);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    await host2.stop();
+    await handle.terminate('test done');
+  });
+
   it('rejects a hostStarted from another node and keeps its state', async () => {
     const clusterId = uniqueId('na');
     const host = await startHost('h2', 'boot-a');
