@@ -277,9 +277,10 @@ export interface TrafficPattern {
 export interface LoadBalancerState {
   targets: Record<string, Target>;
   /**
-   * Verdicts from FailureDetector / HealthMonitor, per node. They outrank NodeDiscovery's view of
-   * the same incarnation (a topology snapshot may not know yet that the node was declared dead)
-   * and lapse when the node comes back as a newer incarnation.
+   * Verdicts from FailureDetector / HealthMonitor, per node. They outrank NodeDiscovery's view (a
+   * topology snapshot may not know yet that the node was declared dead). A liveness verdict
+   * (`status`) lapses when the node comes back as a newer incarnation; a health verdict (`health`,
+   * e.g. a quarantine) does not: it holds until the HealthMonitor sends another one.
    */
   verdicts: Record<string, { status?: NodeStatus; health?: NodeHealth; incarnation: number; at: number }>;
   breakers: Record<string, Breaker>;

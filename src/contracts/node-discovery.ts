@@ -153,6 +153,12 @@ export interface Member {
   failedChecks: number;
   latencyMs?: number;
   reason?: string;
+  /**
+   * The health authority's (HealthMonitor's) last verdict, when it gave one: it outranks this
+   * agent's own health-endpoint check and a host's self-report (a quarantined node answers /healthz
+   * fine). Kept across incarnations: the monitor signals only when its verdict changes.
+   */
+  healthVerdict?: { health: NodeHealth; at: number };
 }
 
 export interface ConnectivityCell {

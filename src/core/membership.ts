@@ -26,6 +26,12 @@ export interface MembershipPolicy {
   suspectAfterFailedChecks: number;
   deadAfterFailedChecks: number;
   historySize: number;
+  /**
+   * The observer whose health verdicts outrank this agent's own checks and other observers'
+   * reports (the HealthMonitor's role). Absent in runs recorded before it existed: every health
+   * report and check then sets the member's health, the last one winning.
+   */
+  healthAuthority?: string;
 }
 
 export function emptyMembership(now: number): NodeDiscoveryState {
@@ -198,7 +204,8 @@ function applySuccess(
     existing.incarnation += 1;
     changes.push(record(state, policy, now, { nodeId, kind: 'restarted', from: 'alive', to: 'alive', source }));
   }
-  if (health !== existing.health) {
+  // The health authority's verdict stands over this check (a quarantined host answers /healthz).
+  if (health !== existing.health && !(policy.healthAuthority && existing.healthVerdict)) {
     const from = existing.health;
     existing.health = health;
     changes.push(record(state, policy, now, { nodeId, kind: 'health', from, to: health, source }));
@@ -248,7 +255,11 @@ export function applyLeave(
   return [setStatus(state, policy, member, 'left', 'left', now, { reason: p.reason ?? 'left gracefully' })];
 }
 
-/** A liveness or health verdict from another agent (FailureDetector, HealthMonitor). */
+/**
+ * A liveness or health verdict from another agent (FailureDetector, HealthMonitor) or a host's
+ * report. Health from the policy's health authority is kept as the member's verdict, which other
+ * observers' health reports do not override.
+ */
 export function applyHealthChange(
   state: NodeDiscoveryState,
   policy: MembershipPolicy,
@@ -265,10 +276,15 @@ export function applyHealthChange(
     if (p.status === 'alive') member.incarnation += 1;
     changes.push(setStatus(state, policy, member, p.status, kind, now, extra));
   }
-  if (p.health !== undefined && p.health !== member.health) {
+  let health = p.health;
+  if (health !== undefined && policy.healthAuthority) {
+    if (p.observer === policy.healthAuthority) member.healthVerdict = { health, at: now };
+    else if (member.healthVerdict) health = undefined;
+  }
+  if (health !== undefined && health !== member.health) {
     const from = member.health;
-    member.health = p.health;
-    changes.push(record(state, policy, now, { nodeId: member.nodeId, kind: 'health', from, to: p.health, ...extra }));
+    member.health = health;
+    changes.push(record(state, policy, now, { nodeId: member.nodeId, kind: 'health', from, to: health, ...extra }));
   }
   return changes;
 }

@@ -15,8 +15,12 @@
  * 2. An announcement withdrawn (leave, or a newer boot) while its check ran is not applied.
  * 3. Runs that started before invariant 1 (`agent.loopActs` false) keep their recorded order
  *    through the legacy paths below; nothing else calls them.
+ * 4. Health is the HealthMonitor's to decide: once it gave a verdict about a node (unhealthy,
+ *    quarantined, healthy again), this agent's own checks and hosts' self-reports do not override
+ *    it (src/core/membership.ts, `healthAuthority`). Runs without the patch
+ *    HEALTH_MONITOR_VERDICTS (recorded before it) let the last check or report win.
  */
-import { condition, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { StrategyResult } from '../activities/dns-discovery';
 import { AGENTS } from '../contracts/agents';
@@ -68,6 +72,13 @@ import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 
 export const NODE_DISCOVERY_ROLE = 'node-discovery';
+/**
+ * Runs with this patch keep the HealthMonitor's health verdicts over their own checks (invariant
+ * 4); runs recorded before it let every check and report set a member's health, and must replay so.
+ */
+export const HEALTH_MONITOR_VERDICTS = 'nd-health-monitor-verdicts';
+/** The health authority's role (the HealthMonitor's; not imported: that module is its workflow). */
+const HEALTH_AUTHORITY = 'health-monitor';
 
 export async function nodeDiscoveryWorkflow(input: unknown): Promise<void> {
   const agent = new Agent<NodeDiscoveryConfig, NodeDiscoveryState>(
@@ -138,6 +149,9 @@ class Discovery {
   /** Legacy: rounds run one after another; each starts from the state the previous one left. */
   private chain: Promise<unknown> = Promise.resolve();
 
+  /** Invariant 4; false when replaying a run recorded before it. */
+  private readonly healthVerdicts = patched(HEALTH_MONITOR_VERDICTS);
+
   constructor(private readonly agent: Agent<NodeDiscoveryConfig, NodeDiscoveryState>) {}
 
   private get state(): NodeDiscoveryState {
@@ -152,6 +166,7 @@ class Discovery {
       suspectAfterFailedChecks: this.config.suspectAfterFailedChecks,
       deadAfterFailedChecks: this.config.deadAfterFailedChecks,
       historySize: this.config.topologyHistorySize,
+      ...(this.healthVerdicts ? { healthAuthority: HEALTH_AUTHORITY } : {}),
     };
   }
 

@@ -94,6 +94,7 @@ describe('topology changes', () => {
           nodeId: string;
           status?: 'alive' | 'suspect' | 'dead' | 'left';
           health?: 'healthy' | 'degraded' | 'unhealthy' | 'unknown';
+          observer?: string;
         },
       ];
   const cases: [string, Step[], { status?: string; health?: string; incarnation?: number; kinds: string[] }][] = [
@@ -234,6 +235,87 @@ describe('topology changes', () => {
     if (expected.status) expect(m?.status).toBe(expected.status);
     if (expected.health) expect(m?.health).toBe(expected.health);
     if (expected.incarnation) expect(m?.incarnation).toBe(expected.incarnation);
+  });
+
+  // With a health authority (the HealthMonitor), its health verdict outranks this agent's own
+  // health-endpoint check and other observers' reports, across incarnations, until its next one.
+  // Without one (runs recorded before), the last check or report wins.
+  const HM = { observer: 'health-monitor' };
+  const authority: MembershipPolicy = { ...policy, historySize: 20, healthAuthority: 'health-monitor' };
+  it.each<[string, MembershipPolicy, Step[], { health: string; incarnation: number; kinds: string[] }]>([
+    [
+      'quarantined (unhealthy): a passing check does not make it healthy',
+      authority,
+      [
+        ['check', ok('n1')],
+        ['health', { nodeId: 'n1', health: 'unhealthy', ...HM }],
+        ['check', ok('n1')],
+      ],
+      { health: 'unhealthy', incarnation: 1, kinds: ['joined', 'health'] },
+    ],
+    [
+      'quarantined across a refuted lease (suspect, alive as incarnation + 1) and a passing check',
+      authority,
+      [
+        ['check', ok('n1')],
+        ['health', { nodeId: 'n1', health: 'unhealthy', ...HM }],
+        ['health', { nodeId: 'n1', status: 'suspect', observer: 'node/n1' }],
+        ['health', { nodeId: 'n1', status: 'alive', observer: 'node/n1' }],
+        ['check', ok('n1')],
+      ],
+      { health: 'unhealthy', incarnation: 2, kinds: ['joined', 'health', 'suspect', 'recovered'] },
+    ],
+    [
+      "the host's self-report does not override the monitor's verdict",
+      authority,
+      [
+        ['check', ok('n1')],
+        ['health', { nodeId: 'n1', health: 'unhealthy', ...HM }],
+        ['health', { nodeId: 'n1', health: 'healthy', observer: 'node/n1' }],
+      ],
+      { health: 'unhealthy', incarnation: 1, kinds: ['joined', 'health'] },
+    ],
+    [
+      'released: the monitor says healthy, and a failing endpoint still waits for its verdict',
+      authority,
+      [
+        ['check', ok('n1')],
+        ['health', { nodeId: 'n1', health: 'unhealthy', ...HM }],
+        ['health', { nodeId: 'n1', health: 'healthy', ...HM }],
+        ['check', ok('n1', { httpStatus: 503 })],
+      ],
+      { health: 'healthy', incarnation: 1, kinds: ['joined', 'health', 'health'] },
+    ],
+    [
+      'no verdict yet: the own check and self-reports set health',
+      authority,
+      [
+        ['check', ok('n1')],
+        ['check', ok('n1', { httpStatus: 503 })],
+        ['health', { nodeId: 'n1', health: 'degraded', observer: 'node/n1' }],
+      ],
+      { health: 'degraded', incarnation: 1, kinds: ['joined', 'health', 'health'] },
+    ],
+    [
+      'recorded runs (no authority): the last check wins',
+      policy,
+      [
+        ['check', ok('n1')],
+        ['health', { nodeId: 'n1', health: 'unhealthy', ...HM }],
+        ['check', ok('n1')],
+      ],
+      { health: 'healthy', incarnation: 1, kinds: ['joined', 'health', 'health'] },
+    ],
+  ])('health authority: %s', (_name, pol, steps, expected) => {
+    const state = emptyMembership(0);
+    steps.forEach(([kind, arg], i) => {
+      const now = 1_000 * (i + 1);
+      if (kind === 'check') applyCheck(state, pol, arg, ['registry'], now);
+      else if (kind === 'leave') applyLeave(state, pol, arg, now);
+      else applyHealthChange(state, pol, arg, now);
+    });
+    expect(state.history.map((c) => c.kind)).toEqual(expected.kinds);
+    expect(state.members['n1']).toMatchObject({ health: expected.health, incarnation: expected.incarnation });
   });
 
   it('keeps only the last historySize changes', () => {

@@ -1,6 +1,7 @@
 /** The LoadBalancer agent and the in-process router on the real dev server, fed by a real NodeDiscovery. */
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { AgentStateView } from '../../src/contracts/common';
+import type { Member } from '../../src/contracts/node-discovery';
 import type {
   Breaker,
   LoadBalancerState,
@@ -163,6 +164,40 @@ describe('LoadBalancer agent', () => {
     await nd.signal('leave', { nodeId: 'n2', bootId: hosts[1]?.bootId });
     const tb2 = await eventually('n2 gone', table, (x) => !ids(x).includes('n2/host'));
     expect(ids(tb2)).toEqual(['n3/web']);
+  });
+
+  it("the health monitor's verdict (a quarantine) outlives a refuted lease: a new incarnation stays out of the table", async () => {
+    const { nd, lb, table } = await cluster(3);
+    const quarantine = { nodeId: 'n1', health: 'unhealthy', reason: 'quarantined (manual): X', observer: 'health-monitor' };
+    await nd.signal('nodeHealthChange', quarantine);
+    await lb.signal('nodeHealthChange', quarantine);
+    const tb = await eventually('n1 excluded', table, (x) => !ids(x).includes('n1/host'));
+    expect(tb.excluded).toEqual([{ id: 'n1/host', reason: 'unhealthy' }]);
+    // The lease times out and is refuted: NodeDiscovery makes n1 a new incarnation and broadcasts it.
+    await nd.signal('nodeHealthChange', { nodeId: 'n1', status: 'suspect', observer: 'failure-detector' });
+    await nd.signal('nodeHealthChange', { nodeId: 'n1', status: 'alive', observer: 'node/n1' });
+    const targets = await eventually(
+      'LoadBalancer sees incarnation 2',
+      () => lb.query<Target[]>('targets'),
+      (x) => x.find((y) => y.id === 'n1/host')?.incarnation === 2,
+    );
+    expect(targets.find((x) => x.id === 'n1/host')).toMatchObject({ status: 'alive', health: 'unhealthy' });
+    // NodeDiscovery's own check of n1's endpoint (it answers 200) does not override the verdict either.
+    await nd.executeUpdate('discover', { args: [{}] });
+    await nd.executeUpdate('discover', { args: [{}] });
+    expect((await nd.query<Member[]>('nodes')).find((m) => m.nodeId === 'n1')).toMatchObject({
+      status: 'alive',
+      health: 'unhealthy',
+      incarnation: 2,
+    });
+    const after = await table();
+    expect(ids(after)).toEqual(['n2/host', 'n3/web']);
+    expect(after.excluded).toEqual([{ id: 'n1/host', reason: 'unhealthy' }]);
+    // Released: the monitor's next verdict routes it again.
+    const released = { nodeId: 'n1', health: 'healthy', reason: 'checks pass', observer: 'health-monitor' };
+    await nd.signal('nodeHealthChange', released);
+    await lb.signal('nodeHealthChange', released);
+    await eventually('n1 routed again', table, (x) => ids(x).includes('n1/host'));
   });
 
   it('distributeLoad decides, sticks a key to one target, says why when nothing is routable, and rejects bad input', async () => {

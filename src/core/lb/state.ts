@@ -57,9 +57,7 @@ export function syncTargets(s: LoadBalancerState, members: MemberSummary[], now:
   let changed = false;
   const seen = new Set<string>();
   for (const member of members) {
-    const verdict = s.verdicts[member.nodeId];
-    if (verdict && member.incarnation > verdict.incarnation) delete s.verdicts[member.nodeId];
-    const v = s.verdicts[member.nodeId];
+    const v = liftStaleLiveness(s, member);
     const m = v ? { ...member, status: v.status ?? member.status, health: v.health ?? member.health } : member;
     for (const { service, port } of targetsOf(m)) {
       const id = `${m.nodeId}/${service}`;
@@ -95,6 +93,8 @@ export function syncTargets(s: LoadBalancerState, members: MemberSummary[], now:
         Object.assign(t, { address: m.address, port, zone: m.zone, status: m.status, health: m.health });
         changed = true;
       }
+      // Not a routing input: no republish for it alone. Verdicts are keyed to it (applyVerdict).
+      t.incarnation = m.incarnation;
     }
   }
   for (const id of Object.keys(s.targets)) {
@@ -108,7 +108,29 @@ export function syncTargets(s: LoadBalancerState, members: MemberSummary[], now:
   return changed;
 }
 
-/** A liveness or health verdict about a node (FailureDetector, HealthMonitor, NodeDiscovery). */
+/**
+ * A newer incarnation of a node lifts the liveness verdict (alive/suspect/dead) given about an
+ * older one: the node refuted it. A health verdict (the HealthMonitor's: unhealthy, a quarantine)
+ * is not about an incarnation — the monitor keeps it across them and signals only when it changes,
+ * so it holds until the monitor sends another. Returns the node's verdict after that.
+ */
+function liftStaleLiveness(s: LoadBalancerState, member: MemberSummary): LoadBalancerState['verdicts'][string] | undefined {
+  const v = s.verdicts[member.nodeId];
+  if (!v || member.incarnation <= v.incarnation) return v;
+  if (v.health === undefined) {
+    delete s.verdicts[member.nodeId];
+    return undefined;
+  }
+  const kept = { health: v.health, incarnation: member.incarnation, at: v.at };
+  s.verdicts[member.nodeId] = kept;
+  return kept;
+}
+
+/**
+ * A liveness or health verdict about a node (FailureDetector, HealthMonitor). A liveness verdict
+ * holds for the incarnation it was given about; a health verdict until the next health verdict
+ * (see liftStaleLiveness).
+ */
 export function applyVerdict(s: LoadBalancerState, v: HealthVerdict, now: number): boolean {
   let changed = false;
   const targets = Object.values(s.targets).filter((t) => t.nodeId === v.nodeId);
@@ -116,7 +138,7 @@ export function applyVerdict(s: LoadBalancerState, v: HealthVerdict, now: number
   const prev = s.verdicts[v.nodeId];
   s.verdicts[v.nodeId] = {
     status: v.status ?? (prev?.incarnation === incarnation ? prev.status : undefined),
-    health: v.health ?? (prev?.incarnation === incarnation ? prev.health : undefined),
+    health: v.health ?? prev?.health,
     incarnation,
     at: now,
   };

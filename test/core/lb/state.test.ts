@@ -10,6 +10,7 @@ import {
   tick,
   weightsMoved,
 } from '../../../src/core/lb/state';
+import { buildRoutingTable } from '../../../src/core/lb/table';
 
 const cfg = LoadBalancerConfig.parse({ breaker: { baseEjectionMs: 100, halfOpenSuccesses: 1 } });
 const member = (nodeId: string, extra = {}) => ({
@@ -21,6 +22,18 @@ const member = (nodeId: string, extra = {}) => ({
   zone: 'a',
   incarnation: 1,
   ...extra,
+});
+
+const tableInput = (s: ReturnType<typeof emptyLbState>) => ({
+  clusterId: 'c',
+  version: s.tableVersion,
+  now: 0,
+  strategy: cfg.strategy,
+  thresholds: cfg.thresholds,
+  config: cfg,
+  targets: s.targets,
+  breakers: s.breakers,
+  loadHistory: s.loadHistory,
 });
 
 describe('load balancer state', () => {
@@ -53,6 +66,47 @@ describe('load balancer state', () => {
       ['n1/b', 'dead'],
       ['n2/host', 'alive'],
     ]);
+  });
+
+  // A verdict is given, then NodeDiscovery reports the node at `member` (its own view: alive and
+  // healthy, maybe a newer incarnation). Liveness verdicts lapse with a newer incarnation (the node
+  // refuted them); health verdicts — the HealthMonitor's, a quarantine — hold until the next one.
+  it.each([
+    ['quarantine, same incarnation', { health: 'unhealthy' }, 1, 'alive', 'unhealthy'],
+    ['quarantine, refuted lease (incarnation + 1)', { health: 'unhealthy' }, 2, 'alive', 'unhealthy'],
+    ['quarantine, rejoined much later', { health: 'unhealthy' }, 7, 'alive', 'unhealthy'],
+    ['degraded, newer incarnation', { health: 'degraded' }, 2, 'alive', 'degraded'],
+    ['dead, same incarnation', { status: 'dead' }, 1, 'dead', 'healthy'],
+    ['dead, rejoined (incarnation + 1)', { status: 'dead' }, 2, 'alive', 'healthy'],
+    ['suspect + unhealthy, newer incarnation', { status: 'suspect', health: 'unhealthy' }, 2, 'alive', 'unhealthy'],
+  ] as const)('verdict after a topology update: %s', (_, verdict, incarnation, status, health) => {
+    const s = emptyLbState();
+    syncTargets(s, [member('n1'), member('n2')], 0);
+    applyVerdict(s, { nodeId: 'n1', ...verdict }, 1);
+    syncTargets(s, [member('n1', { incarnation }), member('n2')], 2);
+    syncTargets(s, [member('n1', { incarnation }), member('n2')], 3); // and it stays so
+    expect(s.targets['n1/host']).toMatchObject({ status, health, incarnation });
+    expect(s.targets['n2/host']).toMatchObject({ status: 'alive', health: 'healthy' });
+  });
+
+  it('a quarantined node stays out of the table across a refuted lease until the monitor releases it', () => {
+    const s = emptyLbState();
+    const routed = () => buildRoutingTable(tableInput(s)).targets.map((t) => t.id);
+    syncTargets(s, [member('n1'), member('n2'), member('n3')], 0);
+    expect(applyVerdict(s, { nodeId: 'n3', health: 'unhealthy', observer: 'health-monitor' }, 1)).toBe(true);
+    expect(routed()).toEqual(['n1/host', 'n2/host']);
+    // The lease timed out and was refuted: FailureDetector's suspicion, then a new incarnation.
+    applyVerdict(s, { nodeId: 'n3', status: 'suspect', observer: 'failure-detector' }, 2);
+    expect(syncTargets(s, [member('n1'), member('n2'), member('n3', { incarnation: 2 })], 3)).toBe(true);
+    expect(s.targets['n3/host']).toMatchObject({ status: 'alive', health: 'unhealthy', incarnation: 2 });
+    expect(routed()).toEqual(['n1/host', 'n2/host']);
+    // A later liveness verdict about the new incarnation keeps the health verdict.
+    applyVerdict(s, { nodeId: 'n3', status: 'alive', observer: 'failure-detector' }, 4);
+    expect(routed()).toEqual(['n1/host', 'n2/host']);
+    // Released: the monitor's next health verdict.
+    expect(applyVerdict(s, { nodeId: 'n3', health: 'healthy', observer: 'health-monitor' }, 5)).toBe(true);
+    syncTargets(s, [member('n1'), member('n2'), member('n3', { incarnation: 2 })], 6);
+    expect(routed()).toEqual(['n1/host', 'n2/host', 'n3/host']);
   });
 
   it("capacity and load reports touch the node's targets and keep a bounded load history", () => {
