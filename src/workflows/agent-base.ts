@@ -71,6 +71,14 @@ import { ACTIVITY } from './activity-options';
  * (invariant 6). Checked once per run, at its start; a run without the marker keeps its old order.
  */
 export const LOOP_ACTS = 'handlers-decide-loop-acts';
+/**
+ * Patch id: the loop does not wake for a continue-as-new suggestion alone; it continues as new at
+ * its next wake (a timer, a message, queued work). The suggestion can arrive in a workflow task
+ * that holds no event (the server persists the speculative task of a rejected update): the
+ * original run woke in it, a replay has no activation there — "No command scheduled for event
+ * TimerCanceled" (the fault suite's garbage phase).
+ */
+export const CAN_AT_NEXT_WAKE = 'continue-as-new-at-next-wake';
 
 export interface AgentDefinition<C extends BaseConfig, S> {
   role: string;
@@ -122,6 +130,8 @@ export class Agent<C extends BaseConfig, S> {
    * commands); the agents' legacy paths run then, nowhere else.
    */
   readonly loopActs: boolean;
+  /** False in runs that started before CAN_AT_NEXT_WAKE: they woke for the suggestion alone. */
+  private readonly canAtNextWake: boolean;
   /** Signals queued by handlers (and by the loop itself), sent by the loop in order of queuing. */
   private outbox: OutgoingSignal[] = [];
 
@@ -149,6 +159,7 @@ export class Agent<C extends BaseConfig, S> {
       this.state = def.initialState(now);
     }
     this.loopActs = patched(LOOP_ACTS);
+    this.canAtNextWake = patched(CAN_AT_NEXT_WAKE);
     this.registerCommonHandlers();
   }
 
@@ -293,7 +304,7 @@ export class Agent<C extends BaseConfig, S> {
         this.hasOutgoing ||
         !!hooks.hasWork?.() ||
         !!hooks.done?.() ||
-        workflowInfo().continueAsNewSuggested;
+        (!this.canAtNextWake && workflowInfo().continueAsNewSuggested);
       const extra = hooks.dueAt?.();
       const periodic = nextDue(this.base.timers) ?? Date.now() + 60_000;
       const wait = (extra !== undefined && extra < periodic ? extra : periodic) - Date.now();

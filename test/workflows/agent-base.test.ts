@@ -6,7 +6,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } f
 import type { AgentHealth, AgentStateView } from '../../src/contracts/common';
 import type { Member, NodeDiscoveryState } from '../../src/contracts/node-discovery';
 import { TEST_SUGGEST_CONTINUE_AS_NEW } from '../global-setup';
-import { replayAndRecord } from '../support/histories';
+import { replayAll, replayAndRecord } from '../support/histories';
 import { startHost, type TestHost } from '../support/hosts';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
 
@@ -286,4 +286,25 @@ describe('agent base', () => {
       expect(String((err as WorkflowFailedError).cause?.message)).toMatch(/version 9 is newer than this code's 2/);
     });
   });
+
+  it('continues as new at its next wake, so a suggestion that came in an eventless task (a rejected update) replays', async () => {
+    const { handle } = await startAgent({ ...FAST, heartbeatIntervalMs: 500, healthCheckIntervalMs: 60_000 });
+    const since = new Date(Date.now() - 1_000);
+    // Signals and rejected updates interleaved across the continue-as-new threshold: the server
+    // persists some rejected updates' speculative tasks with no event in them.
+    for (let i = 0; i < TEST_SUGGEST_CONTINUE_AS_NEW; i += 1) {
+      await Promise.all([
+        handle.signal('heartbeat', { from: `h${i}` }),
+        handle.executeUpdate('configure', { args: [{ heartbeatIntervalMs: -1 }] }).catch(() => undefined),
+      ]);
+    }
+    await eventually(
+      'a new run',
+      () => state(handle),
+      (v) => v.base.runs >= 1,
+      30_000,
+    );
+    await handle.terminate('test done');
+    expect(await replayAll(t.client, 'nodeDiscoveryWorkflow', since)).toBeGreaterThanOrEqual(2);
+  }, 90_000);
 });
