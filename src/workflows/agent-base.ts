@@ -72,8 +72,8 @@ import { ACTIVITY } from './activity-options';
  */
 export const LOOP_ACTS = 'handlers-decide-loop-acts';
 /**
- * Patch id: the loop does not wake for a continue-as-new suggestion alone; it continues as new at
- * its next wake (a timer, a message, queued work). The suggestion can arrive in a workflow task
+ * Patch id: the loop does not wake for a continue-as-new suggestion alone, only with an event: a
+ * signal or accepted update that ran since it last woke, a timer, queued work. The suggestion can arrive in a workflow task
  * that holds no event (the server persists the speculative task of a rejected update): the
  * original run woke in it, a replay has no activation there — "No command scheduled for event
  * TimerCanceled" (the fault suite's garbage phase).
@@ -132,6 +132,8 @@ export class Agent<C extends BaseConfig, S> {
   readonly loopActs: boolean;
   /** False in runs that started before CAN_AT_NEXT_WAKE: they woke for the suggestion alone. */
   private readonly canAtNextWake: boolean;
+  /** A signal or an accepted update ran since the loop last woke: events a replay sees too. */
+  private touched = false;
   /** Signals queued by handlers (and by the loop itself), sent by the loop in order of queuing. */
   private outbox: OutgoingSignal[] = [];
 
@@ -232,6 +234,7 @@ export class Agent<C extends BaseConfig, S> {
     handler: (payload: T) => void | Promise<void>,
   ): void {
     setHandler(signal, async (raw: unknown) => {
+      this.touched = true;
       if (isUndecodable(raw)) {
         this.reject('signal', signal.name, `undecodable payload: ${raw.undecodablePayload}`);
         return;
@@ -265,6 +268,7 @@ export class Agent<C extends BaseConfig, S> {
   ): void {
     // Anything the handler throws fails the update (an ApplicationFailure), never the workflow task.
     const run = async (raw: unknown): Promise<R> => {
+      this.touched = true;
       try {
         return await handler(schema.parse(raw ?? {}));
       } catch (err) {
@@ -304,11 +308,12 @@ export class Agent<C extends BaseConfig, S> {
         this.hasOutgoing ||
         !!hooks.hasWork?.() ||
         !!hooks.done?.() ||
-        (!this.canAtNextWake && workflowInfo().continueAsNewSuggested);
+        ((!this.canAtNextWake || this.touched) && workflowInfo().continueAsNewSuggested);
       const extra = hooks.dueAt?.();
       const periodic = nextDue(this.base.timers) ?? Date.now() + 60_000;
       const wait = (extra !== undefined && extra < periodic ? extra : periodic) - Date.now();
       if (wait > 0 && !wake()) await condition(wake, wait);
+      this.touched = false;
       if (this.configChanged) {
         this.configChanged = false;
         this.base.timers = syncTimers(this.base.timers, this.intervals(), Date.now());
