@@ -15,17 +15,10 @@
  * still parses acts on nobody real.
  */
 
-/** mulberry32: small, fast, good enough to pick junk. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../src/core/lb/simulation';
+
+/** mulberry32, the project's seeded PRNG: small, fast, good enough to pick junk. */
+export const rng: (seed: number) => () => number = seeded;
 
 export type Garbage =
   | { shape: 'value'; label: string; value: unknown }
