@@ -215,6 +215,18 @@ export class Agent<C extends BaseConfig, S> {
   }
 
   /**
+   * Legacy runs only (started before LOOP_ACTS): their handlers launched this work without waiting
+   * for it, and their histories hold the commands in that order, so a replay must launch it the
+   * same way. New runs cannot use it (it throws: they queue work for the loop). The one place where
+   * workflow code launches and forgets; a failure is counted like a failed handler's.
+   */
+  legacyLaunch(what: string, work: () => Promise<unknown>): void {
+    if (this.loopActs) throw new Error(`${what}: handlers queue work in this run; the loop acts`);
+    // eslint-disable-next-line no-restricted-syntax -- legacy runs' recorded order (see above)
+    void work().catch((err: unknown) => this.reject('signal', what, `legacy launch failed: ${errorMessage(err)}`));
+  }
+
+  /**
    * The members as NodeDiscovery knows them (an activity reads its queries): null when it does not
    * run, undefined when it could not be reached — keep what you have; the next sync retries.
    */

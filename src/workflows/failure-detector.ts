@@ -104,13 +104,14 @@ export async function failureDetectorWorkflow(input: unknown): Promise<void> {
     doWork: () => fd.evaluate(),
     dueAt: () => fd.nextDue(),
     onDue: () => fd.evaluate(),
-    beforeContinueAsNew: () => condition(() => fd.inFlight === 0),
+    beforeContinueAsNew: () => condition(() => fd.probing.size === 0),
   });
 }
 
 class Detector {
   dirty = false;
-  inFlight = 0;
+  /** Probes under way: launched by the loop beside itself (invariant 1), awaited before continue-as-new. */
+  readonly probing = new Set<Promise<void>>();
 
   constructor(private readonly agent: Agent<FailureDetectorConfig, FdState>) {}
 
@@ -236,12 +237,9 @@ class Detector {
     let pending = probers.length;
     let unanswered = 0;
     for (const observer of probers) {
-      this.inFlight += 1;
       this.s.probesSent += 1;
-      // Probes run beside the loop (invariant 1); `inFlight` keeps continue-as-new waiting for them.
-      // eslint-disable-next-line no-restricted-syntax -- launched by the loop, not a handler
-      void this.probe(observer, x).then((answered) => {
-        this.inFlight -= 1;
+      const launched: Promise<void> = this.probe(observer, x).then((answered) => {
+        this.probing.delete(launched);
         pending -= 1;
         // Lifeguard awareness: each probe our own observer did not answer makes us slower to
         // condemn, at once; a round that fully answered earns one step back.
@@ -254,6 +252,7 @@ class Detector {
         if (!unanswered) this.s.awareness = Math.max(0, (this.s.awareness ?? 0) - 1);
         if (this.s.suspects[x.nodeId] === x) x.completedRounds += 1;
       });
+      this.probing.add(launched);
     }
   }
 
@@ -319,8 +318,7 @@ class Detector {
   /** Tells `roles` about a node (queued for the loop; invariant 4). */
   private report(roles: string[], payload: NodeHealthChangePayload): void {
     if (!this.agent.loopActs) {
-      // eslint-disable-next-line no-restricted-syntax -- legacy runs: the recorded order sent at once
-      void this.legacyReport(roles, payload);
+      this.agent.legacyLaunch('report', () => this.legacyReport(roles, payload));
       return;
     }
     for (const role of roles)

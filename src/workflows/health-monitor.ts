@@ -148,8 +148,7 @@ class Monitor {
     if (this.agent.loopActs) {
       if (alert.severity === 'critical') this.toAct.push(alert);
     } else {
-      // eslint-disable-next-line no-restricted-syntax -- legacy runs (invariant 5): launched at once, as recorded
-      void respond(this.agent, [alert]);
+      this.agent.legacyLaunch('healthAlert', () => respond(this.agent, [alert]));
     }
   }
 
@@ -174,8 +173,7 @@ class Monitor {
   /** A handler changed a node's record: its health is recomputed, a transition queued (invariant 4). */
   private changed(nodeId: string): void {
     if (this.agent.loopActs) this.reassess(nodeId);
-    // eslint-disable-next-line no-restricted-syntax -- legacy runs (invariant 5): sent at once, as recorded
-    else void this.publish(nodeId);
+    else this.agent.legacyLaunch('publish', () => this.publish(nodeId));
   }
 
   // --- the loop's work ---

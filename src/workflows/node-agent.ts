@@ -146,8 +146,7 @@ class HostLease {
     this.scope?.cancel();
     const reason = first ? 'host started' : 'host restarted';
     if (this.agent.loopActs) this.becomeAlive(reason);
-    // eslint-disable-next-line no-restricted-syntax -- legacy runs: the recorded order sent at once
-    else void this.legacyBecomeAlive(reason);
+    else this.agent.legacyLaunch('hostStarted', () => this.legacyBecomeAlive(reason));
   }
 
   leaving(p: HostLeaving): void {
@@ -162,10 +161,11 @@ class HostLease {
       return;
     }
     this.transition('left', reason);
-    // eslint-disable-next-line no-restricted-syntax -- legacy runs: the recorded order sent at once
-    void Promise.resolve()
-      .then(() => this.agent.sendNow('failure-detector', nodeLeftSignal, { nodeId: this.s.nodeId, bootId: p.bootId }))
-      .then(() => (this.finished = true));
+    this.agent.legacyLaunch('hostLeaving', () =>
+      Promise.resolve()
+        .then(() => this.agent.sendNow('failure-detector', nodeLeftSignal, { nodeId: this.s.nodeId, bootId: p.bootId }))
+        .then(() => (this.finished = true)),
+    );
   }
 
   declaredDead(p: DeclaredDead): void {
