@@ -471,36 +471,14 @@ async function serverRestart(c: Cluster, downMs: number): Promise<FaultReport> {
   const a = after ?? { members: [], targets: [], quarantine: [], incarnations: {} };
   const diff = (x: string[], y: string[]) =>
     same(x, y) ? 'equal' : `before [${x.join(', ')}] after [${y.join(', ')}]`;
-  r.checks.push(
-    check(
-      'membership (nodes: status, boot, address, zone)',
-      'equal',
-      same(a.members, before.members) ? 'equal' : 'differs',
-      same(a.members, before.members),
-    ),
-  );
-  r.checks.push(
-    check(
-      'routing table targets (routed / excluded)',
-      'equal',
-      same(a.targets, before.targets) ? 'equal' : 'differs',
-      same(a.targets, before.targets),
-    ),
-  );
-  r.checks.push(
-    check(
-      'quarantine list',
-      'equal',
-      same(a.quarantine, before.quarantine) ? 'equal' : 'differs',
-      same(a.quarantine, before.quarantine),
-    ),
-  );
-  for (const [name, x, y] of [
-    ['membership', before.members, a.members],
-    ['routing table', before.targets, a.targets],
-    ['quarantine', before.quarantine, a.quarantine],
-  ] as const)
+  for (const [name, label, x, y] of [
+    ['membership', 'membership (nodes: status, boot, address, zone)', before.members, a.members],
+    ['routing table', 'routing table targets (routed / excluded)', before.targets, a.targets],
+    ['quarantine', 'quarantine list', before.quarantine, a.quarantine],
+  ] as const) {
+    r.checks.push(check(label, 'equal', same(x, y) ? 'equal' : 'differs', same(x, y)));
     if (!same(x, y)) r.details.push(`server restart: ${name} ${diff(x, y)}`);
+  }
   const bumped = Object.entries(a.incarnations).filter(([id, n]) => n !== before.incarnations[id]);
   if (bumped.length)
     r.details.push(
