@@ -26,6 +26,7 @@ import {
   type TestWorker,
 } from '../support/temporal';
 import { replayAll } from '../support/histories';
+import { memberSummary } from '../support/members';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
 
@@ -46,15 +47,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const member = (nodeId: string): MemberSummary => ({
-  nodeId,
-  status: 'alive',
-  health: 'healthy',
-  address: '127.0.0.1',
-  healthPort: 1,
-  zone: 'z',
-  incarnation: 1,
-});
+const member = (nodeId: string): MemberSummary => memberSummary(nodeId);
 
 async function startFd(config: Record<string, unknown> = {}) {
   const clusterId = uniqueId('fdw');

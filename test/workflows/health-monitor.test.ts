@@ -15,6 +15,7 @@ import type { AgentStateView } from '../../src/contracts/common';
 import type { Alert, HealthMonitorState } from '../../src/contracts/health-monitor';
 import { replayAll } from '../support/histories';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
+import { memberSummary } from '../support/members';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
 
@@ -158,7 +159,11 @@ describe('HealthMonitor: handlers decide, the loop acts', () => {
     );
     expect(webhooks[0]).toMatchObject({ kind: 'manual_intervention', alert: { nodeId: 'n-1', kind: 'disk.smart' } });
     // recorded once the webhook activity returned, a moment after the server saw the POST
-    const s = await eventually('escalation recorded', () => state(h), (v) => v.agent.escalations.length > 0);
+    const s = await eventually(
+      'escalation recorded',
+      () => state(h),
+      (v) => v.agent.escalations.length > 0,
+    );
     expect(s.agent.escalations).toEqual([
       expect.objectContaining({ nodeId: 'n-1', reason: expect.stringMatching(/recovery failed: .*HTTP 500/) }),
     ]);
@@ -167,15 +172,7 @@ describe('HealthMonitor: handlers decide, the loop acts', () => {
 
   it('quarantine, release and a host’s own report change health at once and tell the other agents', async () => {
     const h = await startMonitor();
-    const member = {
-      nodeId: 'n-1',
-      status: 'alive',
-      health: 'healthy',
-      address: '127.0.0.1',
-      healthPort: 1,
-      zone: 'z',
-      incarnation: 1,
-    };
+    const member = memberSummary('n-1');
     await h.signal('topologyUpdate', { version: 1, at: Date.now(), members: [member], changes: [] });
     await eventually(
       'member',

@@ -16,18 +16,11 @@ import {
   type Settled,
 } from '../../../src/core/health/checks';
 import { emptyHealthState, quarantineNode, syncMembers } from '../../../src/core/health/monitor';
+import { memberSummary } from '../../support/members';
 
 const c = HealthMonitorConfig.parse({});
-const member = (nodeId: string, services: Record<string, number> = {}): MemberSummary => ({
-  nodeId,
-  status: 'alive',
-  health: 'healthy',
-  address: '127.0.0.1',
-  healthPort: 7000,
-  zone: 'z',
-  incarnation: 1,
-  services,
-});
+const member = (nodeId: string, services: Record<string, number> = {}): MemberSummary =>
+  memberSummary(nodeId, { healthPort: 7000, services });
 const ok = <T>(v: T): Settled<T> => ({ ok: true, v });
 const failed = (error: string): Settled<never> => ({ ok: false, error });
 

@@ -12,17 +12,10 @@ import {
   syncMembers,
 } from '../../../src/core/health/monitor';
 import { healthDetails, healthView, monitorHealth } from '../../../src/core/health/view';
+import { memberSummary } from '../../support/members';
 
 const c = HealthMonitorConfig.parse({});
-const member = (nodeId: string): MemberSummary => ({
-  nodeId,
-  status: 'alive',
-  health: 'healthy',
-  address: '127.0.0.1',
-  healthPort: 7000,
-  zone: 'z',
-  incarnation: 1,
-});
+const member = (nodeId: string): MemberSummary => memberSummary(nodeId, { healthPort: 7000 });
 const ok = (at: number): CheckRecord => ({ level: 'basic', at, ok: true, httpStatus: 200, latencyMs: 5 });
 const http500 = (at: number): CheckRecord => ({ level: 'basic', at, ok: true, httpStatus: 500, latencyMs: 3 });
 const T0 = Date.UTC(2026, 0, 1);
