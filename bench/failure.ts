@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { type Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../src/activities';
-import { TASK_QUEUE, hostTaskQueue } from '../src/contracts/agents';
+import { AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, hostTaskQueue } from '../src/contracts/agents';
 import type { Member } from '../src/contracts/node-discovery';
 import type { ProbeRecord, Verdict } from '../src/contracts/failure-detector';
 import { hostStartedSignal, nodeAgentWorkflowId, type NodeAgentState } from '../src/contracts/node-agent';
@@ -46,6 +46,7 @@ async function startFd(client: Client, clusterId: string): Promise<void> {
   await client.workflow.start('failureDetectorWorkflow', {
     workflowId: `${clusterId}/failure-detector`,
     taskQueue: TASK_QUEUE,
+    workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
     args: [{ clusterId, config: {} }],
   });
 }

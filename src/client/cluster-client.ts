@@ -1,6 +1,6 @@
 /** The typed client of a cluster's agents, used by the CLI, `npm run up`, the tests and the benchmarks. */
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { AGENTS, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
+import { AGENTS, AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
 import type { AgentHealth, AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
 import { LbStrategy, type DistributeRequest, type RouteDecision, type Target } from '../contracts/load-balancer';
@@ -93,6 +93,7 @@ export class ClusterClient {
       const handle = await this.client.workflow.start(spec.workflowType, {
         workflowId,
         taskQueue: TASK_QUEUE,
+        workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
         args: [{ clusterId: this.clusterId, config: config ?? {} }],
         workflowIdConflictPolicy: 'USE_EXISTING',
       });

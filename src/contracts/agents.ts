@@ -32,6 +32,14 @@ export const AGENT_ROLES = [
 export type AgentRole = (typeof AGENT_ROLES)[number];
 
 export const TASK_QUEUE = 'cluster-agents';
+/**
+ * Workflow task timeout of every agent (Temporal's default is 10 s). A host process that is
+ * paused (SIGSTOP, a VM freeze) still has polls waiting at the server: a workflow task handed to it
+ * stalls that agent until this timeout, then runs on another host. Agents' tasks take milliseconds
+ * (their histories stay short: they continue as new), so 4 s leaves room for a loaded host and a
+ * full replay while bounding the stall (a FailureDetector stalled 10 s per such task before).
+ */
+export const AGENT_WORKFLOW_TASK_TIMEOUT = '4s' as const;
 export const hostTaskQueue = (nodeId: string): string => `host.${nodeId}`;
 export const agentWorkflowId = (clusterId: string, role: string): string => `${clusterId}/${role}`;
 

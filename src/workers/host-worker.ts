@@ -10,7 +10,7 @@ import { isIPv4 } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { TASK_QUEUE, agentWorkflowId, hostTaskQueue } from '../contracts/agents';
+import { AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, agentWorkflowId, hostTaskQueue } from '../contracts/agents';
 import { announceSignal, leaveSignal, type Announcement } from '../contracts/node-discovery';
 import { hostLeavingSignal, hostStartedSignal, nodeAgentWorkflowId } from '../contracts/node-agent';
 import { ConfigError, connectionSettings } from '../client/connection';
@@ -160,6 +160,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
   const discoveryStart = {
     workflowId: agentWorkflowId(cfg.clusterId, 'node-discovery'),
     taskQueue: TASK_QUEUE,
+    workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
     args: [{ clusterId: cfg.clusterId, config: {} }],
   };
   await retry('announcing', cfg.connectTimeoutMs, cfg.nodeId, () =>
@@ -172,6 +173,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
   const nodeAgentStart = {
     workflowId: nodeAgentWorkflowId(cfg.clusterId, cfg.nodeId),
     taskQueue: TASK_QUEUE,
+    workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
     args: [{ clusterId: cfg.clusterId, config: { lease: cfg.lease } }],
   };
   await retry('starting the node agent', cfg.connectTimeoutMs, cfg.nodeId, () =>

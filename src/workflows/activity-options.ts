@@ -13,11 +13,14 @@ import { hostTaskQueue } from '../contracts/agents';
 const ONCE = { maximumAttempts: 1 } as const;
 
 export const ACTIVITY = {
-  /** Reads another agent's queries (e.g. NodeDiscovery's members): 3 quick tries within 15 s. */
+  /**
+   * Reads another agent's queries (e.g. NodeDiscovery's members): 4 quick tries within 15 s. A query
+   * answers in milliseconds; the short attempts bound what a task handed to a paused host costs.
+   */
   clusterRead: {
-    startToCloseTimeout: '5s',
+    startToCloseTimeout: '3s',
     scheduleToCloseTimeout: '15s',
-    retry: { maximumAttempts: 3, initialInterval: '200ms' },
+    retry: { maximumAttempts: 4, initialInterval: '200ms' },
   },
 
   /**

@@ -13,7 +13,7 @@
  * 4. Handlers record and queue (`agent.notify`); the loop sends and probes. Runs that started
  *    before that rule (`agent.loopActs` false) keep their recorded order through `legacyReport`.
  */
-import { condition, proxyActivities } from '@temporalio/workflow';
+import { condition, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   FailureDetectorConfig,
@@ -39,6 +39,12 @@ import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 
 export const FAILURE_DETECTOR_ROLE = 'failure-detector';
+/**
+ * Runs since this patch read the membership beside the loop: a read whose task went to a paused
+ * host (its polls still wait at the server) held the loop, and so every verdict, for up to its
+ * timeouts.
+ */
+export const FD_MEMBERS_BESIDE_LOOP = 'fd-members-beside-loop';
 /** Highest Lifeguard awareness score (memberlist's AwarenessMaxMultiplier is 8): timeouts × 9 at most. */
 const AWARENESS_MAX = 8;
 
@@ -97,13 +103,17 @@ export async function failureDetectorWorkflow(input: unknown): Promise<void> {
   agent.onQuery(verdictsQuery, () => agent.state.verdicts);
   agent.onQuery(probesQuery, () => agent.state.probes);
 
-  await fd.readMembers();
+  // A fresh detector waits for the membership (it needs peers to ask); a continued one has it
+  // carried and refreshes it beside the loop, so that a read stuck on a paused host holds nothing.
+  if (fd.membersBeside && agent.state.membersVersion > 0) await fd.syncMembers();
+  else await fd.readMembers();
   await agent.run({
-    timers: { topologySync: () => fd.readMembers() },
+    timers: { topologySync: () => fd.syncMembers() },
     hasWork: () => fd.dirty,
     doWork: () => fd.evaluate(),
     dueAt: () => fd.nextDue(),
     onDue: () => fd.evaluate(),
+    // Probes are evidence: awaited. A membership read is not: the next run reads again.
     beforeContinueAsNew: () => condition(() => fd.probing.size === 0),
   });
 }
@@ -112,6 +122,9 @@ class Detector {
   dirty = false;
   /** Probes under way: launched by the loop beside itself (invariant 1), awaited before continue-as-new. */
   readonly probing = new Set<Promise<void>>();
+  /** A membership read under way beside the loop (invariant 1); one at a time. */
+  reading = false;
+  readonly membersBeside = patched(FD_MEMBERS_BESIDE_LOOP);
 
   constructor(private readonly agent: Agent<FailureDetectorConfig, FdState>) {}
 
@@ -301,6 +314,17 @@ class Detector {
     }
     this.report(['node-discovery', 'load-balancer', 'orchestrator'], payload);
     this.agent.notify(`node/${x.nodeId}`, declaredDeadSignal, dead);
+  }
+
+  /** The periodic membership read: beside the loop (one at a time), or awaited in runs before the patch. */
+  async syncMembers(): Promise<void> {
+    if (!this.membersBeside) return this.readMembers();
+    if (this.reading) return;
+    this.reading = true;
+    const done = (): void => {
+      this.reading = false;
+    };
+    this.readMembers().then(done, done);
   }
 
   async readMembers(): Promise<void> {

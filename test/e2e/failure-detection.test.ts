@@ -12,7 +12,7 @@ import { nodeSuspectSignal } from '../../src/contracts/failure-detector';
 import type { NodeAgentState } from '../../src/contracts/node-agent';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
-import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
+import { describeHistoriesOfThisFile, eventTimeline, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
@@ -108,9 +108,19 @@ describe('failure detection with real processes', () => {
   it('SIGSTOP past the acceptable pause: dead; SIGCONT: rejoins with a higher incarnation', async () => {
     const h = hosts['fd-3'] as HostProcess;
     const before = (await nodes())['fd-3'] as Member;
+    const stoppedAt = Date.now();
     h.child.kill('SIGSTOP');
     try {
       await eventually('fd-3 dead', nodes, (m) => m['fd-3']?.status === 'dead', 30_000, 200);
+    } catch (err) {
+      // What the detector was waiting for: its awareness, the suspect's last judgement and probes,
+      // and where its time went (workflow tasks handed to the paused host, slow activities).
+      const handle = t.client.workflow.getHandle(`${clusterId}/failure-detector`);
+      const fd = await handle.query<{ agent: unknown }>('state').catch((e: Error) => ({ agent: e.message }));
+      const timeline = await eventTimeline(t.client, handle.workflowId, stoppedAt).catch((e: Error) => e.message);
+      throw new Error(
+        `${(err as Error).message}\nFailureDetector: ${JSON.stringify(fd.agent, null, 1)}\nits events:\n${timeline}`,
+      );
     } finally {
       h.child.kill('SIGCONT');
     }
@@ -145,9 +155,9 @@ describe('failure detection with real processes', () => {
   it("the FailureDetector's and a NodeAgent's histories from this run replay cleanly", async () => {
     // the latest run: the detector may have continued as new during the test (limit 150 events)
     expect(
-      await replayAndRecord(t.client.workflow.getHandle(`${clusterId}/failure-detector`), 'failure-detector-e2e'),
+      await replayAndRecord(t.client.workflow.getHandle(`${clusterId}/failure-detector`), 'failure-detector-e2e', 6),
     ).toBeGreaterThan(5);
-    expect(await replayAndRecord(nodeAgent('fd-3'), 'node-agent-e2e')).toBeGreaterThan(5);
+    expect(await replayAndRecord(nodeAgent('fd-3'), 'node-agent-e2e', 6)).toBeGreaterThan(5);
   });
 });
 

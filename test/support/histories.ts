@@ -80,8 +80,14 @@ export function workflowTaskFailures(history: temporal.api.history.v1.IHistory):
   });
 }
 
-export async function replayAndRecord(handle: WorkflowHandle, fixtureName: string): Promise<number> {
-  const history = await handle.fetchHistory();
+export async function replayAndRecord(handle: WorkflowHandle, fixtureName: string, minEvents = 20): Promise<number> {
+  // The latest run may have just continued as new (a few events only): give it time to do some work,
+  // so that the replay (and the fixture) covers the agent's loop, not just its start.
+  let history = await handle.fetchHistory();
+  for (let waited = 0; (history.events?.length ?? 0) < minEvents && waited < 30_000; waited += 500) {
+    await new Promise((r) => setTimeout(r, 500));
+    history = await handle.fetchHistory();
+  }
   await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundle() } }, history, handle.workflowId);
   if (process.env.RECORD_HISTORIES === '1') {
     writeFileSync(
@@ -113,4 +119,35 @@ export function describeHistoriesOfThisFile(client: () => Client, since: Date): 
       expect(await replayAll(client(), type, since)).toBeGreaterThanOrEqual(0);
     });
   });
+}
+
+/**
+ * A failing test's evidence of where an agent spent its time: the events of every run of
+ * `workflowId` from `sinceMs` on, one line each ("+ms EventType identity/activity"), e.g. to see a
+ * workflow task handed to a paused host.
+ */
+export async function eventTimeline(client: Client, workflowId: string, sinceMs: number, max = 200): Promise<string> {
+  const { EventType } = temporal.api.enums.v1;
+  const lines: { at: number; line: string }[] = [];
+  for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    if (run.closeTime && run.closeTime.getTime() < sinceMs) continue;
+    const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
+    for (const e of history.events ?? []) {
+      const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+      if (at < sinceMs) continue;
+      const what =
+        e.workflowTaskStartedEventAttributes?.identity ??
+        e.activityTaskStartedEventAttributes?.identity ??
+        e.activityTaskScheduledEventAttributes?.activityType?.name ??
+        e.workflowExecutionSignaledEventAttributes?.signalName ??
+        '';
+      const type = EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '');
+      lines.push({ at, line: `+${at - sinceMs} ${run.runId.slice(0, 8)} ${type} ${what}` });
+    }
+  }
+  return lines
+    .sort((a, b) => a.at - b.at)
+    .slice(-max)
+    .map((x) => x.line)
+    .join('\n');
 }

@@ -5,6 +5,7 @@
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { AgentHealth, AgentStateView } from '../../src/contracts/common';
 import type { Member, NodeDiscoveryState } from '../../src/contracts/node-discovery';
+import { AGENT_WORKFLOW_TASK_TIMEOUT } from '../../src/contracts/agents';
 import { TEST_SUGGEST_CONTINUE_AS_NEW } from '../global-setup';
 import { replayAll, replayAndRecord } from '../support/histories';
 import { startHost, type TestHost } from '../support/hosts';
@@ -39,6 +40,7 @@ async function startAgent(
   const handle = await t.client.workflow.start('nodeDiscoveryWorkflow', {
     workflowId: `${clusterId}/node-discovery`,
     taskQueue,
+    workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
     args: [{ clusterId, config }],
   });
   return { clusterId, handle };
@@ -200,6 +202,10 @@ describe('agent base', () => {
       expect(d.runId).not.toBe(firstRun);
       expect(d.status.name).toBe('RUNNING');
       expect(d.historyLength).toBeLessThan(TEST_SUGGEST_CONTINUE_AS_NEW * 2);
+      // The new run keeps the agents' short workflow task timeout (a paused host stalls it 4 s, not 10).
+      expect(Number(d.raw.executionConfig?.defaultWorkflowTaskTimeout?.seconds)).toBe(
+        parseInt(AGENT_WORKFLOW_TASK_TIMEOUT, 10),
+      );
       // Carried: counters, rejections, membership, registry, topology version, timers, config.
       expect(s.base.rejected.count).toBe(1);
       expect(s.agent.members['can-1']).toMatchObject({ status: 'alive', incarnation: 1 });
@@ -218,7 +224,7 @@ describe('agent base', () => {
         (n) => n[0]?.status === 'left',
       );
       // A run that starts from carried state replays too.
-      expect(await replayAndRecord(handle, 'node-discovery-continued')).toBeGreaterThan(5);
+      expect(await replayAndRecord(handle, 'node-discovery-continued', 6)).toBeGreaterThan(5);
       await handle.terminate('test done');
     });
   });
