@@ -60,6 +60,8 @@ import {
   type TaskFailure,
 } from './fault-lab';
 import { GarbageMaker, asReceived, rng, type Garbage } from './garbage';
+import { SIGNALS_PER_RUN_LIMIT } from '../scripts/lib/dev-server';
+import { isSignalLimitRefusal, retrySignalRefusals } from '../src/client/signal-retry';
 import { printTable, summary } from './stats';
 
 export interface FaultOptions {
@@ -746,6 +748,7 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
     await Promise.all(asked);
   })();
   let failed = 0;
+  let retried = 0;
   const refusals = new Map<string, number>();
   let sendMs = 0;
   let counted: Awaited<ReturnType<typeof waitFor<State>>>;
@@ -753,7 +756,16 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
     const sendStart = Date.now();
     await pool(n, concurrency, async (i) => {
       try {
-        await handle.signal('heartbeat', { from: 'flood', at: i });
+        // As our clients do: a refusal at the server's per-run signal limit is sent again once the
+        // run rolled over (it was not recorded, so it cannot count twice).
+        await retrySignalRefusals(async () => {
+          try {
+            await handle.signal('heartbeat', { from: 'flood', at: i });
+          } catch (err) {
+            if (isSignalLimitRefusal(err)) retried += 1;
+            throw err;
+          }
+        }, 60_000);
       } catch (err) {
         failed += 1;
         const cause = (err as { cause?: Error }).cause?.message;
@@ -779,7 +791,7 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
     check(
       'signals taken and counted',
       `${n}`,
-      `${got}${failed ? ` (${failed} refused by the server)` : ''}; sent in ${(sendMs / 1000).toFixed(1)} s (${Math.round(n / (sendMs / 1000))}/s, ${concurrency} in flight)`,
+      `${got}${failed ? ` (${failed} lost: refused by the server)` : ''}; ${retried} refusal(s) at the per-run limit sent again; sent in ${(sendMs / 1000).toFixed(1)} s (${Math.round(n / (sendMs / 1000))}/s, ${concurrency} in flight)`,
       failed === 0 && got === n,
     ),
   );
@@ -793,9 +805,11 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
     const h = await lab.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
     longest = Math.max(longest, h.events?.length ?? 0);
   }
-  // Continue-as-new is suggested at `suggest` events; signals that arrive while a run hands over
-  // (each a retried task) add to it, so a run may end past the suggestion, never unbounded.
-  const bound = suggest * 5;
+  // Continue-as-new is suggested at `suggest` events (and an agent rolls over after 1,000 signals);
+  // signals that arrive while a run hands over (each a retried task) add to it until the server
+  // refuses signals past its per-run limit: a run holds at most that many signals, plus the
+  // workflow tasks between them.
+  const bound = Math.max(suggest * 5, SIGNALS_PER_RUN_LIMIT * 2);
   r.checks.push(
     check(
       'history bounded by continue-as-new',

@@ -81,6 +81,9 @@ export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/** Signals one workflow run may take on the servers we start (Temporal's default: 10,000). */
+export const SIGNALS_PER_RUN_LIMIT = 1_200;
+
 /**
  * Dynamic config every server we start gets. The history service shifts every new timer task to
  * at least now + `timerProcessorMaxTimeShift` (default 1 s), so a 140 ms timer or a 1.5 s
@@ -89,6 +92,11 @@ export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
  */
 export const CONTROL_PLANE_DYNAMIC_CONFIG: Record<string, string | number | boolean> = {
   'history.timerProcessorMaxTimeShift': '50ms',
+  // A run that keeps receiving signals cannot continue as new (each attempt fails with
+  // UNHANDLED_COMMAND and is retried with the new signals) until the server refuses signals past
+  // this count; agents roll over at 1,000 (`continueAsNewAfterSignals`), so 2,000 (default 10,000)
+  // bounds a flooded run to a few thousand events and its queries to seconds of delay.
+  'history.maximumSignalsPerExecution': SIGNALS_PER_RUN_LIMIT,
 };
 
 /** `<dbFile>.pid`: the server on that file and the process that started it (see the header, 2). */

@@ -1,4 +1,5 @@
 /** The typed client of a cluster's agents, used by the CLI, `npm run up`, the tests and the benchmarks. */
+import { retrySignalRefusals } from './signal-retry';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { AGENTS, AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
 import type { AgentHealth, AgentStateView } from '../contracts/common';
@@ -187,7 +188,10 @@ export class ClusterClient {
     }
     const parsed = schema.safeParse(payload);
     if (!parsed.success) throw new UsageError(`invalid ${name} payload: ${describeZodError(parsed.error)}`);
-    await this.bounded(spec, QUERY_DEADLINE_MS, () => this.handle(agent).signal(name, payload));
+    // A refusal at the server's per-run signal limit lasts until the agent continues as new: retried.
+    await retrySignalRefusals(() =>
+      this.bounded(spec, QUERY_DEADLINE_MS, () => this.handle(agent).signal(name, payload)),
+    );
   }
 
   async update<R>(agent: string, name: string, payload: unknown): Promise<R> {

@@ -79,6 +79,12 @@ export const LOOP_ACTS = 'handlers-decide-loop-acts';
  * TimerCanceled" (the fault suite's garbage phase).
  */
 export const CAN_AT_NEXT_WAKE = 'continue-as-new-at-next-wake';
+/**
+ * Patch id: a run also continues as new once it took `continueAsNewAfterSignals` signals (the
+ * server suggests it by history length only, and a flood could otherwise hold a run open up to the
+ * server's per-run signal limit).
+ */
+export const CAN_AFTER_SIGNALS = 'continue-as-new-after-signals';
 
 export interface AgentDefinition<C extends BaseConfig, S> {
   role: string;
@@ -134,6 +140,10 @@ export class Agent<C extends BaseConfig, S> {
   private readonly canAtNextWake: boolean;
   /** A signal or an accepted update ran since the loop last woke: events a replay sees too. */
   private touched = false;
+  /** False in runs that started before CAN_AFTER_SIGNALS. */
+  private readonly canAfterSignals: boolean;
+  /** Signals this run took (any name, any payload): what the server's per-run limit counts. */
+  private signalsThisRun = 0;
   /** Signals queued by handlers (and by the loop itself), sent by the loop in order of queuing. */
   private outbox: OutgoingSignal[] = [];
 
@@ -162,6 +172,7 @@ export class Agent<C extends BaseConfig, S> {
     }
     this.loopActs = patched(LOOP_ACTS);
     this.canAtNextWake = patched(CAN_AT_NEXT_WAKE);
+    this.canAfterSignals = patched(CAN_AFTER_SIGNALS);
     this.registerCommonHandlers();
   }
 
@@ -247,6 +258,7 @@ export class Agent<C extends BaseConfig, S> {
   ): void {
     setHandler(signal, async (raw: unknown) => {
       this.touched = true;
+      this.signalsThisRun += 1;
       if (isUndecodable(raw)) {
         this.reject('signal', signal.name, `undecodable payload: ${raw.undecodablePayload}`);
         return;
@@ -320,7 +332,7 @@ export class Agent<C extends BaseConfig, S> {
         this.hasOutgoing ||
         !!hooks.hasWork?.() ||
         !!hooks.done?.() ||
-        ((!this.canAtNextWake || this.touched) && workflowInfo().continueAsNewSuggested);
+        ((!this.canAtNextWake || this.touched) && this.continueAsNewDue());
       const extra = hooks.dueAt?.();
       const periodic = nextDue(this.base.timers) ?? Date.now() + 60_000;
       const wait = (extra !== undefined && extra < periodic ? extra : periodic) - Date.now();
@@ -337,8 +349,14 @@ export class Agent<C extends BaseConfig, S> {
       if (due !== undefined && due <= Date.now()) await hooks.onDue?.();
       await this.fireDueTimers(hooks);
       if (this.hasOutgoing) await this.flush();
-      if (workflowInfo().continueAsNewSuggested) await this.continueAsNew(hooks);
+      if (this.continueAsNewDue()) await this.continueAsNew(hooks);
     }
+  }
+
+  /** The server suggests continue-as-new, or this run took its share of signals (CAN_AFTER_SIGNALS). */
+  private continueAsNewDue(): boolean {
+    if (workflowInfo().continueAsNewSuggested) return true;
+    return this.canAfterSignals && this.signalsThisRun >= this.config.continueAsNewAfterSignals;
   }
 
   private async fireDueTimers(hooks: RunHooks): Promise<void> {

@@ -227,6 +227,39 @@ describe('agent base', () => {
       expect(await replayAndRecord(handle, 'node-discovery-continued', 6)).toBeGreaterThan(5);
       await handle.terminate('test done');
     });
+
+    it('continues as new after its share of signals, before the history is long (a flood cannot hold a run open)', async () => {
+      const { handle } = await startAgent({
+        ...FAST,
+        heartbeatIntervalMs: 60_000,
+        healthCheckIntervalMs: 60_000,
+        continueAsNewAfterSignals: 20,
+      });
+      await eventually(
+        'started',
+        () => state(handle),
+        (s) => s.base.runs === 0,
+      );
+      const firstRun = (await handle.describe()).runId;
+      // One burst: a few workflow tasks, far below the server's suggestion at 150 events.
+      await Promise.all(Array.from({ length: 25 }, (_, i) => handle.signal('heartbeat', { from: `h${i}` })));
+      const s = await eventually(
+        'rolled over with every heartbeat counted',
+        () => state(handle),
+        (x) => x.base.runs >= 1 && x.base.heartbeats.received === 25,
+      );
+      expect(s.config).toMatchObject({ continueAsNewAfterSignals: 20 });
+      const previous = await t.client.workflow.getHandle(handle.workflowId, firstRun).describe();
+      expect(previous.status.name).toBe('CONTINUED_AS_NEW');
+      expect(previous.historyLength).toBeLessThan(TEST_SUGGEST_CONTINUE_AS_NEW);
+      // A bad threshold is refused by name; the agent keeps its config.
+      const err = await handle
+        .executeUpdate('configure', { args: [{ continueAsNewAfterSignals: 1 }] })
+        .catch((e: WorkflowUpdateFailedError) => e);
+      expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(/continueAsNewAfterSignals: /);
+      expect((await state(handle)).config).toMatchObject({ continueAsNewAfterSignals: 20 });
+      await handle.terminate('test done');
+    });
   });
 
   describe('carried state versions', () => {
