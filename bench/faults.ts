@@ -61,7 +61,7 @@ import {
 } from './fault-lab';
 import { GarbageMaker, asReceived, rng, type Garbage } from './garbage';
 import { SIGNALS_PER_RUN_LIMIT } from '../scripts/lib/dev-server';
-import { isSignalLimitRefusal, retrySignalRefusals } from '../src/client/signal-retry';
+import { isSignalLimitRefusal, retrySignalRefusals } from '../src/client/refusals';
 import { printTable, summary } from './stats';
 
 export interface FaultOptions {

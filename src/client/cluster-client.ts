@@ -1,5 +1,5 @@
 /** The typed client of a cluster's agents, used by the CLI, `npm run up`, the tests and the benchmarks. */
-import { retrySignalRefusals } from './signal-retry';
+import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { AGENTS, AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
 import type { AgentHealth, AgentStateView } from '../contracts/common';
@@ -7,6 +7,7 @@ import type { Member, Topology } from '../contracts/node-discovery';
 import { LbStrategy, type DistributeRequest, type RouteDecision, type Target } from '../contracts/load-balancer';
 import { describeZodError } from '../core/validation';
 import { ConfigError, clusterIdFrom, connectionSettings } from './connection';
+import { isUpdateTaskFailure, retryRefusals, retrySignalRefusals } from './refusals';
 
 /** A caller's mistake (unknown agent, bad payload): the CLI exits 2 and names the field. */
 const QUERY_DEADLINE_MS = 5_000;
@@ -201,8 +202,13 @@ export class ClusterClient {
         `UPDATE: expected one of ${Object.keys(spec.updates).join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`,
       );
     }
-    return this.bounded(spec, UPDATE_DEADLINE_MS, () =>
-      this.handle(agent).executeUpdate<R, [unknown]>(name, { args: [payload] }),
+    // One id for every attempt: an update refused because its workflow task failed is sent again,
+    // and the server deduplicates it should it have been accepted after all.
+    const updateId = randomUUID();
+    return retryRefusals(isUpdateTaskFailure, () =>
+      this.bounded(spec, UPDATE_DEADLINE_MS, () =>
+        this.handle(agent).executeUpdate<R, [unknown]>(name, { args: [payload], updateId }),
+      ),
     );
   }
 

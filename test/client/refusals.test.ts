@@ -1,4 +1,4 @@
-import { isSignalLimitRefusal, retrySignalRefusals } from '../../src/client/signal-retry';
+import { isSignalLimitRefusal, isUpdateTaskFailure, retrySignalRefusals } from '../../src/client/refusals';
 
 /** What the client throws when the server refuses a signal past the run's limit (message, then cause). */
 const refusal = () =>
@@ -42,5 +42,17 @@ describe('signals refused at the per-run limit', () => {
       }, 250),
     ).rejects.toThrow('Failed to signal Workflow');
     expect(calls).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('updates refused because their workflow task failed', () => {
+  it('are recognised (and a failed update is not)', () => {
+    const refused = Object.assign(new Error('Workflow Update failed'), {
+      cause: new Error('unexpected workflow task failure'),
+    });
+    expect(isUpdateTaskFailure(refused)).toBe(true);
+    expect(isUpdateTaskFailure(new Error('invalid configure payload: heartbeatIntervalMs: expected number'))).toBe(
+      false,
+    );
   });
 });
