@@ -197,10 +197,21 @@ export class ClusterClient {
 
   async update<R>(agent: string, name: string, payload: unknown): Promise<R> {
     const spec = this.spec(agent);
-    if (!spec.updates[name]) {
+    const schema = spec.updates[name];
+    if (!schema) {
       throw new UsageError(
         `UPDATE: expected one of ${Object.keys(spec.updates).join(', ')} for ${spec.role}, got ${JSON.stringify(name)}`,
       );
+    }
+    // The caller's mistake is said here, with the field, before anything reaches the agent (which
+    // checks again: other clients exist).
+    const parsed = schema.safeParse(payload ?? {});
+    if (!parsed.success) throw new UsageError(`invalid ${name} payload: ${describeZodError(parsed.error)}`);
+    if (name === 'configure') {
+      // A patch of the config: its fields must be valid config (the others keep their values).
+      const config = spec.config.safeParse(payload);
+      if (!config.success)
+        throw new UsageError(`invalid configure payload: ${describeZodError(config.error, 'config')}`);
     }
     // One id for every attempt: an update refused because its workflow task failed is sent again,
     // and the server deduplicates it should it have been accepted after all.

@@ -115,7 +115,12 @@ describe('a cluster of host worker processes', () => {
       [['query', 'node-discovery', 'secrets'], 2, /QUERY: expected one of state, health, nodes/],
       [['signal', 'node-discovery', 'announce', '{"nodeId":"x"}'], 2, /invalid announce payload: address: /],
       [['signal', 'node-discovery', 'leave', 'not json'], 2, /JSON: expected JSON/],
-      [['update', 'node-discovery', 'configure', '{"heartbeatIntervalMs":-1}'], 1, /heartbeatIntervalMs: /],
+      [['update', 'node-discovery', 'configure', '{"heartbeatIntervalMs":-1}'], 2, /heartbeatIntervalMs: /],
+      [
+        ['update', 'load-balancer', 'setStrategy', '{"strategy":"fastest"}'],
+        2,
+        /invalid setStrategy payload: strategy: /,
+      ],
       [['nodes', '--colour'], 2, /Unknown option '--colour'/],
     ];
     for (const [args, code, message] of cases) {
