@@ -200,6 +200,16 @@ export const BaseState = z.object({
   stateVersion: z.number().int().min(1).default(1),
   /** Signals to other agents: delivered, or skipped because that agent does not run. */
   notified: z.object({ sent: z.number(), absent: z.number() }).default({ sent: 0, absent: 0 }),
+  /**
+   * Steps of the loop that threw (an activity that timed out on a dying host, a bug): recorded and
+   * survived, never the end of the agent; the agent reports itself degraded for a while after one.
+   */
+  loopFailures: z
+    .object({
+      count: z.number(),
+      recent: z.array(z.object({ step: z.string(), error: z.string(), at: z.number() })),
+    })
+    .default({ count: 0, recent: [] }),
 });
 export type BaseState = z.infer<typeof BaseState>;
 

@@ -22,14 +22,17 @@
  */
 import {
   ApplicationFailure,
+  ContinueAsNew,
   allHandlersFinished,
   condition,
   continueAsNew,
+  isCancellation,
   getExternalWorkflowHandle,
   log,
   patched,
   proxyActivities,
   setHandler,
+  sleep,
   workflowInfo,
   type QueryDefinition,
   type SignalDefinition,
@@ -85,6 +88,15 @@ export const CAN_AT_NEXT_WAKE = 'continue-as-new-at-next-wake';
  * server's per-run signal limit).
  */
 export const CAN_AFTER_SIGNALS = 'continue-as-new-after-signals';
+/**
+ * Patch id, asked for only when a loop step throws: the agent records the failure and goes on.
+ * Runs without the marker ended failed there (an activity's timeout thrown out of the loop failed
+ * NodeDiscovery in the churn soak), and a replay of them must end the same way.
+ */
+export const LOOP_SURVIVES = 'loop-survives-failed-steps';
+/** Failed loop steps kept in `base.loopFailures.recent`; the agent is degraded this long after one. */
+const LOOP_FAILURES_KEPT = 20;
+const LOOP_FAILURE_DEGRADES_MS = 5 * 60_000;
 
 export interface AgentDefinition<C extends BaseConfig, S> {
   role: string;
@@ -313,7 +325,46 @@ export class Agent<C extends BaseConfig, S> {
   currentHealth(): AgentHealth {
     const now = Date.now();
     const own = this.def.health?.(this.state, this.config, now) ?? { status: 'healthy' as const, reasons: [] };
+    const last = this.base.loopFailures?.recent.at(-1);
+    if (last && now - last.at < LOOP_FAILURE_DEGRADES_MS) {
+      return {
+        role: this.def.role,
+        status: own.status === 'unhealthy' ? 'unhealthy' : 'degraded',
+        reasons: [
+          ...own.reasons,
+          `loop step ${last.step} failed ${Math.round((now - last.at) / 1000)} s ago: ${last.error}`,
+        ],
+        checkedAt: now,
+      };
+    }
     return { role: this.def.role, status: own.status, reasons: own.reasons, checkedAt: now };
+  }
+
+  /**
+   * Runs one step of the loop (queued work, a timer, a due time). A step that throws is recorded
+   * and the loop goes on after a second (so a step that fails at once cannot spin); continue-as-new
+   * and cancellation pass through. Runs before LOOP_SURVIVES rethrow, as they did.
+   */
+  private loopStep(name: string, fn: (() => unknown) | undefined): unknown {
+    // Legacy runs (before LOOP_ACTS) await their hooks exactly as they did: an extra await would
+    // shift their recorded order of commands.
+    if (!this.loopActs) return fn?.();
+    return fn ? this.step(name, fn) : undefined;
+  }
+
+  private async step(name: string, fn: () => unknown): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof ContinueAsNew || isCancellation(err) || !patched(LOOP_SURVIVES)) throw err;
+      const error = failureChain(err).slice(0, 500);
+      log.error('loop step failed', { role: this.def.role, step: name, error });
+      this.base.loopFailures ??= { count: 0, recent: [] };
+      this.base.loopFailures.count += 1;
+      pushBounded(this.base.loopFailures.recent, { step: name, error, at: Date.now() }, LOOP_FAILURES_KEPT);
+      this.base.health = this.currentHealth();
+      await sleep(1_000);
+    }
   }
 
   /** The main loop: sleeps until the next timer or queued work, continues-as-new when suggested. */
@@ -342,11 +393,11 @@ export class Agent<C extends BaseConfig, S> {
         this.configChanged = false;
         this.base.timers = syncTimers(this.base.timers, this.intervals(), Date.now());
       }
-      if (hooks.hasWork?.() && hooks.doWork) await hooks.doWork();
+      if (hooks.hasWork?.() && hooks.doWork) await this.loopStep('work', hooks.doWork);
       // Only when there is something to send: an empty await would shift legacy runs' order.
       if (this.hasOutgoing) await this.flush();
       const due = hooks.dueAt?.();
-      if (due !== undefined && due <= Date.now()) await hooks.onDue?.();
+      if (due !== undefined && due <= Date.now()) await this.loopStep('due', hooks.onDue);
       await this.fireDueTimers(hooks);
       if (this.hasOutgoing) await this.flush();
       if (this.continueAsNewDue()) await this.continueAsNew(hooks);
@@ -369,7 +420,10 @@ export class Agent<C extends BaseConfig, S> {
       this.base.timers[name] = reschedule(due, interval, now);
       if (name === 'heartbeat') this.base.lastTickAt = now;
       else if (name === 'healthCheck') this.base.health = this.currentHealth();
-      else await hooks.timers?.[name]?.();
+      else {
+        const fire = hooks.timers?.[name];
+        await this.loopStep(`timer ${name}`, fire);
+      }
     }
   }
 
@@ -386,7 +440,7 @@ export class Agent<C extends BaseConfig, S> {
       // Handlers may wait for the loop (an update that asked for work): work and handlers finish
       // together. Work a handler queued while the loop was busy is done here, not dropped.
       for (;;) {
-        if (hasWork()) await hooks.doWork?.();
+        if (hasWork()) await this.loopStep('work', hooks.doWork);
         else if (this.hasOutgoing) await this.flush();
         else if (allHandlersFinished()) break;
         else await condition(() => allHandlersFinished() || hasWork() || this.hasOutgoing);
@@ -500,6 +554,7 @@ function freshBase(role: string, clusterId: string, now: number, stateVersion: n
   return {
     stateVersion,
     notified: { sent: 0, absent: 0 },
+    loopFailures: { count: 0, recent: [] },
     role,
     clusterId,
     startedAt: now,
@@ -531,4 +586,12 @@ function asUpdateFailure(name: string, err: unknown): ApplicationFailure {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** "Activity task failed: <what the activity said>": a failure with its causes, outermost first. */
+function failureChain(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e !== undefined && parts.length < 4; e = (e as { cause?: unknown }).cause)
+    parts.push(errorMessage(e));
+  return parts.join(': ');
 }

@@ -66,11 +66,17 @@ async function run(options: Omit<WorkerOptions, 'connection' | 'namespace'>): Pr
 }
 
 /** A worker in this process on `taskQueue`, with the same workflows and activities as a host worker. */
-export function startWorker(client: Client, taskQueue: string, nodeId = 'test-host'): Promise<TestWorker> {
+export function startWorker(
+  client: Client,
+  taskQueue: string,
+  nodeId = 'test-host',
+  /** Activities that behave otherwise here, e.g. one that fails as on a dying host. */
+  overrides: Partial<ReturnType<typeof createActivities>> = {},
+): Promise<TestWorker> {
   return run({
     taskQueue,
     workflowBundle: { codePath: workflowBundle() },
-    activities: createActivities({ nodeId, client }),
+    activities: { ...createActivities({ nodeId, client }), ...overrides },
     stickyQueueScheduleToStartTimeout: '1s',
     shutdownGraceTime: '1s',
   });

@@ -3,6 +3,7 @@
  * NodeDiscovery, the first agent built on it, on the suite's real dev server.
  */
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { AgentHealth, AgentStateView } from '../../src/contracts/common';
 import type { Member, NodeDiscoveryState } from '../../src/contracts/node-discovery';
 import { AGENT_WORKFLOW_TASK_TIMEOUT } from '../../src/contracts/agents';
@@ -258,6 +259,59 @@ describe('agent base', () => {
         .catch((e: WorkflowUpdateFailedError) => e);
       expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(/continueAsNewAfterSignals: /);
       expect((await state(handle)).config).toMatchObject({ continueAsNewAfterSignals: 20 });
+      await handle.terminate('test done');
+    });
+  });
+
+  describe('a loop step that throws', () => {
+    // A connectivity check that fails as one timed out on a host that died mid-check (the churn
+    // soak failed NodeDiscovery that way: the activity's failure left the loop and ended the run).
+    let failing: TestWorker;
+    const failingQueue = uniqueId('base-failing-tq');
+    beforeAll(async () => {
+      failing = await startWorker(t.client, failingQueue, 'test-host', {
+        checkConnectivity: async () => {
+          throw ApplicationFailure.nonRetryable('activity timed out on a dying host (test)', 'Timeout');
+        },
+      });
+    });
+    afterAll(() => failing?.stop());
+
+    it('is recorded, degrades the agent for a while, and the agent goes on with its state', async () => {
+      const clusterId = uniqueId('base-survive');
+      const handle = await t.client.workflow.start('nodeDiscoveryWorkflow', {
+        workflowId: `${clusterId}/node-discovery`,
+        taskQueue: failingQueue,
+        args: [{ clusterId, config: FAST }],
+      });
+      await handle.signal('announce', {
+        nodeId: 'lost-1',
+        address: '127.0.0.1',
+        healthPort: 9,
+        zone: 'z',
+        bootId: 'b-1',
+        startedAt: 1,
+        services: {},
+      });
+      const s = await eventually(
+        'the failed step recorded',
+        () => state(handle),
+        (x) => x.base.loopFailures.count >= 1,
+      );
+      expect(s.base.loopFailures.recent[0]).toMatchObject({ step: 'work', error: expect.stringMatching(/dying host/) });
+      const health = await handle.query<AgentHealth>('health');
+      expect(health.status).toBe('degraded');
+      expect(health.reasons.join(' ')).toMatch(/loop step work failed .* dying host/);
+      // Still running, still taking messages and answering.
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      await handle.signal('heartbeat', { from: 'after' });
+      await eventually(
+        'heartbeat counted',
+        () => state(handle),
+        (x) => x.base.heartbeats.lastFrom === 'after',
+      );
+      // The announcement is kept (the next round checks it again), not lost with the failed step.
+      expect((await state(handle)).agent.registry['lost-1']?.bootId).toBe('b-1');
       await handle.terminate('test done');
     });
   });
