@@ -252,6 +252,28 @@ export class Lab {
 export const eventMs = (e: HistoryEvent): number =>
   Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
 
+/**
+ * The last `n` events of a workflow's latest run, one short line each ("-ms TYPE who/what", ages
+ * before now): where a stuck agent spent its time (a task handed to a dead host, an awaited activity).
+ */
+export async function recentEvents(client: Client, workflowId: string, n = 12): Promise<string> {
+  const { EventType } = temporal.api.enums.v1;
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const now = Date.now();
+  return (history.events ?? [])
+    .slice(-n)
+    .map((e) => {
+      const what =
+        e.workflowTaskStartedEventAttributes?.identity ??
+        e.activityTaskStartedEventAttributes?.identity ??
+        e.activityTaskScheduledEventAttributes?.activityType?.name ??
+        e.workflowExecutionSignaledEventAttributes?.signalName ??
+        '';
+      return `-${now - eventMs(e)}ms ${EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '')} ${what}`.trim();
+    })
+    .join(', ');
+}
+
 export interface RunRef {
   workflowId: string;
   runId: string;

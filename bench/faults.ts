@@ -51,6 +51,7 @@ import type { Member } from '../src/contracts/node-discovery';
 import {
   Lab,
   clusterRuns,
+  recentEvents,
   replayCluster,
   scanHistories,
   sleep,
@@ -341,10 +342,12 @@ class Cluster {
           timeoutMs,
           500,
         );
-        if (!r.ok)
+        if (!r.ok) {
+          const events = await recentEvents(this.lab.client, id).catch((e: Error) => `no history: ${e.message}`);
           out.push(
-            `${id}: ${r.value ? `no tick since ${r.value.base.lastTickAt - since} ms before` : `no answer (${r.error})`}`,
+            `${id}: ${r.value ? `no tick since ${r.value.base.lastTickAt - since} ms before` : `no answer (${r.error})`}; its last events: ${events}`,
           );
+        }
       }),
     );
     return out.sort();
