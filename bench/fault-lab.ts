@@ -20,10 +20,10 @@ import { Worker } from '@temporalio/worker';
 import { writeWorkflowBundle } from '../scripts/lib/bundle';
 import { freePort, startDevServer, type DevServer } from '../scripts/lib/dev-server';
 import { CLI_ENTRY, spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
+import { describeEvent, eventMs } from '../scripts/lib/history-events';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 export interface LabOptions {
   /** Prefix of the temporary folder (database, bundle, server log). */
@@ -249,28 +249,18 @@ export class Lab {
 // ---------------------------------------------------------------------------------------------
 // What the server recorded
 
-export const eventMs = (e: HistoryEvent): number =>
-  Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+export { eventMs };
 
 /**
  * The last `n` events of a workflow's latest run, one short line each ("-ms TYPE who/what", ages
  * before now): where a stuck agent spent its time (a task handed to a dead host, an awaited activity).
  */
 export async function recentEvents(client: Client, workflowId: string, n = 12): Promise<string> {
-  const { EventType } = temporal.api.enums.v1;
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const now = Date.now();
   return (history.events ?? [])
     .slice(-n)
-    .map((e) => {
-      const what =
-        e.workflowTaskStartedEventAttributes?.identity ??
-        e.activityTaskStartedEventAttributes?.identity ??
-        e.activityTaskScheduledEventAttributes?.activityType?.name ??
-        e.workflowExecutionSignaledEventAttributes?.signalName ??
-        '';
-      return `-${now - eventMs(e)}ms ${EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '')} ${what}`.trim();
-    })
+    .map((e) => `-${now - eventMs(e)}ms ${describeEvent(e)}`)
     .join(', ');
 }
 

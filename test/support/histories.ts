@@ -10,6 +10,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from './temporal';
+import { describeEvent, eventMs } from '../../scripts/lib/history-events';
 
 export const HISTORIES_DIR = resolve(__dirname, '..', 'fixtures', 'histories');
 /** fixture name → the workflow id it ran under (a NodeAgent reads its node id from its workflow id). */
@@ -127,22 +128,14 @@ export function describeHistoriesOfThisFile(client: () => Client, since: Date): 
  * workflow task handed to a paused host.
  */
 export async function eventTimeline(client: Client, workflowId: string, sinceMs: number, max = 200): Promise<string> {
-  const { EventType } = temporal.api.enums.v1;
   const lines: { at: number; line: string }[] = [];
   for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
     if (run.closeTime && run.closeTime.getTime() < sinceMs) continue;
     const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
     for (const e of history.events ?? []) {
-      const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+      const at = eventMs(e);
       if (at < sinceMs) continue;
-      const what =
-        e.workflowTaskStartedEventAttributes?.identity ??
-        e.activityTaskStartedEventAttributes?.identity ??
-        e.activityTaskScheduledEventAttributes?.activityType?.name ??
-        e.workflowExecutionSignaledEventAttributes?.signalName ??
-        '';
-      const type = EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '');
-      lines.push({ at, line: `+${at - sinceMs} ${run.runId.slice(0, 8)} ${type} ${what}` });
+      lines.push({ at, line: `+${at - sinceMs} ${run.runId.slice(0, 8)} ${describeEvent(e)}` });
     }
   }
   return lines

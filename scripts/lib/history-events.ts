@@ -1,0 +1,18 @@
+/** One history event, short: its type and who ran it or what it was (worker identity, activity type, signal name). */
+import { temporal } from '@temporalio/proto';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+export const eventMs = (e: HistoryEvent): number =>
+  Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+
+export function describeEvent(e: HistoryEvent): string {
+  const what =
+    e.workflowTaskStartedEventAttributes?.identity ??
+    e.activityTaskStartedEventAttributes?.identity ??
+    e.activityTaskScheduledEventAttributes?.activityType?.name ??
+    e.workflowExecutionSignaledEventAttributes?.signalName ??
+    '';
+  const type = temporal.api.enums.v1.EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '') ?? '?';
+  return `${type} ${what}`.trim();
+}
