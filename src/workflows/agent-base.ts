@@ -325,7 +325,7 @@ export class Agent<C extends BaseConfig, S> {
   currentHealth(): AgentHealth {
     const now = Date.now();
     const own = this.def.health?.(this.state, this.config, now) ?? { status: 'healthy' as const, reasons: [] };
-    const last = this.base.loopFailures?.recent.at(-1);
+    const last = this.base.loopFailures.recent.at(-1);
     if (last && now - last.at < LOOP_FAILURE_DEGRADES_MS) {
       return {
         role: this.def.role,
@@ -359,7 +359,6 @@ export class Agent<C extends BaseConfig, S> {
       if (err instanceof ContinueAsNew || isCancellation(err) || !patched(LOOP_SURVIVES)) throw err;
       const error = failureChain(err).slice(0, 500);
       log.error('loop step failed', { role: this.def.role, step: name, error });
-      this.base.loopFailures ??= { count: 0, recent: [] };
       this.base.loopFailures.count += 1;
       pushBounded(this.base.loopFailures.recent, { step: name, error, at: Date.now() }, LOOP_FAILURES_KEPT);
       this.base.health = this.currentHealth();
