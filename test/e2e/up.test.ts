@@ -4,6 +4,7 @@
  * dead, and Ctrl-C then stops everything it started; the server's death stops it; its own death
  * by SIGKILL takes the server and the hosts with it.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,19 @@ async function freeRange(count: number): Promise<number> {
     if (!taken.some(Boolean)) return base;
   }
   throw new Error(`no ${count} consecutive free ports found`);
+}
+
+/** Waits until nothing is bound to the port; if something still is, says what (sockets and owners). */
+async function portFreed(port: number, withinMs: number): Promise<{ port: number; inUse: boolean; holders?: string }> {
+  const deadline = Date.now() + withinMs;
+  while (await portInUse(port)) {
+    if (Date.now() > deadline) {
+      const ss = spawnSync('ss', ['-tanpH', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8' });
+      return { port, inUse: true, holders: ss.stdout || ss.stderr || String(ss.error) };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { port, inUse: false };
 }
 
 /** Every process whose command line names this up's data folder or one of its health ports. */
@@ -149,7 +163,7 @@ it('a host of `npm run up` killed with SIGKILL is declared dead while the rest k
   for (const pid of [upPid, serverPid, ...Object.values(hostPid)]) expect(await waitUntilGone(pid, 10_000)).toBe(true);
   expect(leftovers(started)).toEqual([]);
   for (const p of [port, uiPort, ...healthPorts])
-    expect({ port: p, inUse: await portInUse(p) }).toEqual({ port: p, inUse: false });
+    expect(await portFreed(p, 5_000)).toEqual({ port: p, inUse: false });
 }, 90_000);
 
 describe('with one host', () => {
@@ -179,6 +193,8 @@ describe('with one host', () => {
     expect((await up.exited).code).not.toBe(0);
     for (const pid of [serverPid, hostPid['node-1'] as number]) expect(await waitUntilGone(pid, 5_000)).toBe(true);
     expect(leftovers(other)).toEqual([]);
-    expect(await portInUse(port)).toBe(false);
+    // The server's process is gone; its port is free once the kernel has let go of its sockets
+    // (CI once found it still taken right after the exit). Who holds it is printed if it stays taken.
+    expect(await portFreed(port, 5_000)).toEqual({ port, inUse: false });
   });
 });
