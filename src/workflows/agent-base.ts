@@ -148,6 +148,8 @@ export class Agent<C extends BaseConfig, S> {
    * commands); the agents' legacy paths run then, nowhere else.
    */
   readonly loopActs: boolean;
+  /** Work started `beside` the loop, by key: true when continue-as-new waits for it. */
+  private readonly besideRunning = new Map<string, boolean>();
   /** False in runs that started before CAN_AT_NEXT_WAKE: they woke for the suggestion alone. */
   private readonly canAtNextWake: boolean;
   /** A signal or an accepted update ran since the loop last woke: events a replay sees too. */
@@ -235,6 +237,37 @@ export class Agent<C extends BaseConfig, S> {
       this.base.notified.absent += 1;
       return false;
     }
+  }
+
+  /**
+   * Starts `work` beside the loop, unless work under the same key still runs (then false): the
+   * loop goes on at once, so an activity whose attempt went to a paused or dying host (up to its
+   * timeout and retries) holds up no timer, signal or verdict of this agent. Only the loop calls it
+   * (invariant 1: handlers queue). A throw is recorded like a failed loop step. Continue-as-new
+   * waits for it to end (its result is evidence the next run would lack), unless `abandonable`:
+   * work whose result the next run's timers learn again anyway (a membership read).
+   */
+  beside(key: string, work: () => Promise<void>, { abandonable = false } = {}): boolean {
+    if (this.besideRunning.has(key)) return false;
+    this.besideRunning.set(key, !abandonable);
+    work()
+      .catch((err: unknown) => {
+        if (!isCancellation(err)) this.recordLoopFailure(`beside ${key}`, err);
+      })
+      .finally(() => this.besideRunning.delete(key))
+      .catch(() => undefined);
+    return true;
+  }
+
+  /** Keys of the work `beside` started that has not ended yet. */
+  besideKeys(): string[] {
+    return [...this.besideRunning.keys()];
+  }
+
+  /** Work started beside the loop that continue-as-new waits for. */
+  private besideMustFinish(): boolean {
+    for (const mustFinish of this.besideRunning.values()) if (mustFinish) return true;
+    return false;
   }
 
   /**
@@ -352,16 +385,20 @@ export class Agent<C extends BaseConfig, S> {
     return fn ? this.step(name, fn) : undefined;
   }
 
+  private recordLoopFailure(step: string, err: unknown): void {
+    const error = failureChain(err).slice(0, 500);
+    log.error('loop step failed', { role: this.def.role, step, error });
+    this.base.loopFailures.count += 1;
+    pushBounded(this.base.loopFailures.recent, { step, error, at: Date.now() }, LOOP_FAILURES_KEPT);
+    this.base.health = this.currentHealth();
+  }
+
   private async step(name: string, fn: () => unknown): Promise<void> {
     try {
       await fn();
     } catch (err) {
       if (err instanceof ContinueAsNew || isCancellation(err) || !patched(LOOP_SURVIVES)) throw err;
-      const error = failureChain(err).slice(0, 500);
-      log.error('loop step failed', { role: this.def.role, step: name, error });
-      this.base.loopFailures.count += 1;
-      pushBounded(this.base.loopFailures.recent, { step: name, error, at: Date.now() }, LOOP_FAILURES_KEPT);
-      this.base.health = this.currentHealth();
+      this.recordLoopFailure(name, err);
       await sleep(1_000);
     }
   }
@@ -441,8 +478,9 @@ export class Agent<C extends BaseConfig, S> {
       for (;;) {
         if (hasWork()) await this.loopStep('work', hooks.doWork);
         else if (this.hasOutgoing) await this.flush();
-        else if (allHandlersFinished()) break;
-        else await condition(() => allHandlersFinished() || hasWork() || this.hasOutgoing);
+        else if (allHandlersFinished() && !this.besideMustFinish()) break;
+        else
+          await condition(() => (allHandlersFinished() && !this.besideMustFinish()) || hasWork() || this.hasOutgoing);
       }
     } else {
       await condition(allHandlersFinished);

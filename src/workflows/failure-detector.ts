@@ -122,8 +122,6 @@ class Detector {
   dirty = false;
   /** Probes under way: launched by the loop beside itself (invariant 1), awaited before continue-as-new. */
   readonly probing = new Set<Promise<void>>();
-  /** A membership read under way beside the loop (invariant 1); one at a time. */
-  reading = false;
   readonly membersBeside = patched(FD_MEMBERS_BESIDE_LOOP);
 
   constructor(private readonly agent: Agent<FailureDetectorConfig, FdState>) {}
@@ -319,12 +317,7 @@ class Detector {
   /** The periodic membership read: beside the loop (one at a time), or awaited in runs before the patch. */
   async syncMembers(): Promise<void> {
     if (!this.membersBeside) return this.readMembers();
-    if (this.reading) return;
-    this.reading = true;
-    const done = (): void => {
-      this.reading = false;
-    };
-    this.readMembers().then(done, done);
+    this.agent.beside('members', () => this.readMembers(), { abandonable: true });
   }
 
   async readMembers(): Promise<void> {

@@ -21,7 +21,7 @@
  *    commands: their handlers launch the recovery or the signals at once, and `publish` signals
  *    directly instead of queuing. Only those runs take these paths.
  */
-import { setCurrentDetails } from '@temporalio/workflow';
+import { patched, setCurrentDetails } from '@temporalio/workflow';
 import { healthQuery, type MemberSummary } from '../contracts/common';
 import {
   HealthAlertPayload,
@@ -64,6 +64,8 @@ import { Agent } from './agent-base';
 import { escalateAlert, probeBasic, probeNode, respond, resultsOf } from './health-monitor-activities';
 
 export const HEALTH_MONITOR_ROLE = 'health-monitor';
+/** Patch: checks and membership reads run beside the loop (runs before it awaited them in the loop). */
+export const HM_CHECKS_BESIDE_LOOP = 'hm-checks-beside-loop';
 
 export async function healthMonitorWorkflow(input: unknown): Promise<void> {
   const ref: { m?: Monitor } = {};
@@ -101,15 +103,27 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
   agent.onQuery(alertsQuery, () => agent.state.alerts);
   agent.onQuery(quarantineQuery, () => Object.values(agent.state.quarantine));
 
-  await m.readMembers();
-  const timers = {
-    topologySync: () => m.readMembers(),
-    basic: () => m.basicRound(),
-    comprehensive: () => m.start('comprehensive'),
-    deep: () => m.start('deep'),
-    predictive: () => m.predictiveRound(),
-    recovery: () => m.recoveryRound(),
-  };
+  // A fresh monitor waits for the membership (it checks members); a continued one has it carried.
+  if (m.beside && agent.state.membersVersion > 0) await m.launch('members', () => m.readMembers());
+  else await m.readMembers();
+  // Runs before the patch call the rounds exactly as they recorded them (awaited, not wrapped).
+  const timers = m.beside
+    ? {
+        topologySync: () => m.launch('members', () => m.readMembers()),
+        basic: () => m.launch('basic:*', () => m.basicRound()),
+        comprehensive: () => m.launch('comprehensive:*', () => m.start('comprehensive')),
+        deep: () => m.launch('deep:*', () => m.start('deep')),
+        predictive: () => m.predictiveRound(),
+        recovery: () => m.launch('recovery', () => m.recoveryRound()),
+      }
+    : {
+        topologySync: () => m.readMembers(),
+        basic: () => m.basicRound(),
+        comprehensive: () => m.start('comprehensive'),
+        deep: () => m.start('deep'),
+        predictive: () => m.predictiveRound(),
+        recovery: () => m.recoveryRound(),
+      };
   if (agent.loopActs) await agent.run({ timers, hasWork: () => m.hasWork(), doWork: () => m.work() });
   else await agent.run({ timers, hasWork: () => m.pending.length > 0, doWork: () => m.drain() });
 }
@@ -120,8 +134,16 @@ class Monitor {
   /** Critical alerts raised by a handler, whose recovery or escalation the loop runs (invariant 4). */
   private toAct: Alert[] = [];
   private running: Partial<Record<string, boolean>> = {};
+  /**
+   * Checks and membership reads run beside the loop (HM_CHECKS_BESIDE_LOOP): a check whose
+   * activity went to a paused host waits out its timeout without holding up the other rounds,
+   * alerts and signals. Runs before the patch awaited them in the loop.
+   */
+  readonly beside: boolean;
 
-  constructor(private readonly agent: Agent<HealthMonitorConfig, HealthMonitorState>) {}
+  constructor(private readonly agent: Agent<HealthMonitorConfig, HealthMonitorState>) {
+    this.beside = agent.loopActs && patched(HM_CHECKS_BESIDE_LOOP);
+  }
 
   private get s(): HealthMonitorState {
     return this.agent.state;
@@ -188,8 +210,25 @@ class Monitor {
     await this.drain();
   }
 
+  /**
+   * Runs `work` beside the loop (one per key: a round already under way answers this one too).
+   * Continue-as-new waits for checks (an operator may wait for one), not for membership reads.
+   */
+  async launch(key: string, work: () => Promise<void>): Promise<void> {
+    this.agent.beside(key, work, { abandonable: key === 'members' });
+  }
+
   async drain(): Promise<void> {
     const batch = this.pending.splice(0);
+    if (this.beside) {
+      for (const p of batch) {
+        const key = `${p.level}:${p.nodeId ?? '*'}`;
+        if (p.level === 'basic') this.agent.beside(key, () => this.basicRound(p.nodeId));
+        else if (p.level === 'predictive') await this.predictiveRound(p.nodeId);
+        else this.agent.beside(key, () => this.start(p.level as 'comprehensive' | 'deep', p.nodeId));
+      }
+      return;
+    }
     for (const p of batch) {
       if (p.level === 'basic') await this.basicRound(p.nodeId);
       else if (p.level === 'predictive') await this.predictiveRound(p.nodeId);

@@ -12,7 +12,7 @@
  * 3. At most `maxLongPolls` long-polls wait at once, so router long-polls never take all of the
  *    server's in-flight update slots (10 per workflow by default) from distributeLoad and the rest.
  */
-import { condition } from '@temporalio/workflow';
+import { condition, patched } from '@temporalio/workflow';
 import type { AgentHealthStatus } from '../contracts/common';
 import {
   AwaitTable,
@@ -57,6 +57,8 @@ import { buildRoutingTable } from '../core/lb/table';
 import { Agent } from './agent-base';
 
 export const LOAD_BALANCER_ROLE = 'load-balancer';
+/** Patch: the periodic membership read runs beside the loop (runs before it awaited it in the loop). */
+export const LB_MEMBERS_BESIDE_LOOP = 'lb-members-beside-loop';
 
 export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   // The agent's hooks need the balancer, which needs the agent.
@@ -126,10 +128,19 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   agent.onQuery(breakersQuery, () => agent.state.breakers);
   agent.onQuery(historyQuery, () => agent.state.history);
 
-  // A fresh agent learns the current members; later runs carry them.
+  // A fresh agent learns the current members; later runs carry them and refresh them beside the
+  // loop, so that a read whose attempt went to a paused or dying host holds up no tick or signal.
+  const membersBeside = agent.loopActs && patched(LB_MEMBERS_BESIDE_LOOP);
   if (agent.base.runs === 0) await balancer.reconcile();
   await agent.run({
-    timers: { topologySync: () => balancer.reconcile() },
+    timers: {
+      // Runs before the patch: the same call as they recorded, not wrapped.
+      topologySync: membersBeside
+        ? async () => {
+            agent.beside('members', () => balancer.reconcile(), { abandonable: true });
+          }
+        : () => balancer.reconcile(),
+    },
     dueAt: () => balancer.dueAt(),
     onDue: () => {
       if (tick(agent.state, Date.now())) balancer.publish();

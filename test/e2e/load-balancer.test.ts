@@ -8,7 +8,7 @@ import { freePort } from '../../scripts/lib/dev-server';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
-import { describeHistoriesOfThisFile } from '../support/histories';
+import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
 
@@ -128,6 +128,11 @@ describe('load balancing across host worker processes', () => {
     );
     const picks = await Promise.all(Array.from({ length: 6 }, () => route()));
     expect(picks.map((r) => r.nodeId)).not.toContain('lb-2');
+  });
+
+  it("the LoadBalancer's history from this run replays cleanly", async () => {
+    const handle = (replayConnection as TestTemporal).client.workflow.getHandle(`${clusterId}/load-balancer`);
+    expect(await replayAndRecord(handle, 'load-balancer-e2e')).toBeGreaterThan(5);
   });
 });
 

@@ -27,8 +27,11 @@ describe('replay of recorded histories', () => {
         'failure-detector-e2e.binpb',
         'node-agent-e2e.binpb',
         'health-monitor-e2e.binpb',
-        // A FailureDetector run from before it read membership beside its loop (fd-members-beside-loop).
+        'load-balancer-e2e.binpb',
+        // Runs from before membership reads and checks went beside the loop (fd-members-beside-loop,
+        // hm-checks-beside-loop).
         'failure-detector-before-members-beside.binpb',
+        'health-monitor-before-checks-beside.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
         'node-discovery-legacy-e2e.binpb',
         'node-discovery-continued-legacy.binpb',

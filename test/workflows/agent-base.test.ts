@@ -3,12 +3,13 @@
  * NodeDiscovery, the first agent built on it, on the suite's real dev server.
  */
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AgentHealth, AgentStateView } from '../../src/contracts/common';
 import type { Member, NodeDiscoveryState } from '../../src/contracts/node-discovery';
 import { AGENT_WORKFLOW_TASK_TIMEOUT } from '../../src/contracts/agents';
 import { TEST_SUGGEST_CONTINUE_AS_NEW } from '../global-setup';
-import { replayAll, replayAndRecord } from '../support/histories';
+import { eventTimeline, replayAll, replayAndRecord } from '../support/histories';
 import { startHost, type TestHost } from '../support/hosts';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
 
@@ -312,6 +313,77 @@ describe('agent base', () => {
       );
       // The announcement is kept (the next round checks it again), not lost with the failed step.
       expect((await state(handle)).agent.registry['lost-1']?.bootId).toBe('b-1');
+      await handle.terminate('test done');
+    });
+  });
+
+  describe('a membership read stuck on a paused host', () => {
+    // The churn soak found the LoadBalancer not ticking for 20 s: its periodic membership read went
+    // to a host that was being killed, and the loop awaited the read's attempts (3 s each, up to
+    // 15 s). Here the first read answers and every later one hangs past its attempt timeout.
+    let stuck: TestWorker;
+    const stuckQueue = uniqueId('base-stuck-tq');
+    // Per workflow: reads started, reads hanging now.
+    const reads = new Map<string, { started: number; hanging: number }>();
+    beforeAll(async () => {
+      stuck = await startWorker(t.client, stuckQueue, 'test-host', {
+        readMembers: async () => {
+          const id = Context.current().info.workflowExecution?.workflowId ?? '';
+          const r = reads.get(id) ?? { started: 0, hanging: 0 };
+          reads.set(id, r);
+          r.started += 1;
+          if (r.started === 1)
+            return {
+              version: 1,
+              members: [
+                {
+                  nodeId: 'm-1',
+                  status: 'alive',
+                  health: 'healthy',
+                  address: '127.0.0.1',
+                  healthPort: 9,
+                  zone: 'z',
+                  incarnation: 0,
+                },
+              ],
+            };
+          r.hanging += 1;
+          try {
+            await new Promise((ok) => setTimeout(ok, 8_000));
+          } finally {
+            r.hanging -= 1;
+          }
+          return null;
+        },
+      });
+    });
+    afterAll(() => stuck?.stop());
+
+    it.each([
+      ['loadBalancerWorkflow', 'load-balancer'],
+      ['healthMonitorWorkflow', 'health-monitor'],
+    ])('holds up nothing of the %s loop', async (workflowType, role) => {
+      const clusterId = uniqueId('base-stuck');
+      const handle = await t.client.workflow.start(workflowType, {
+        workflowId: `${clusterId}/${role}`,
+        taskQueue: stuckQueue,
+        workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
+        args: [
+          { clusterId, config: { heartbeatIntervalMs: 100, healthCheckIntervalMs: 100, topologySyncIntervalMs: 300 } },
+        ],
+      });
+      const reading = () => reads.get(handle.workflowId) ?? { started: 0, hanging: 0 };
+      await eventually('a read hangs', async () => reading().hanging > 0, Boolean);
+      const before = (await state(handle)).base.lastTickAt;
+      await new Promise((r) => setTimeout(r, 2_000));
+      const after = (await state(handle)).base.lastTickAt;
+      if (after - before < 1_500) console.log(await eventTimeline(t.client, handle.workflowId, Date.now() - 6_000));
+      // The loop ticked all along (every 100 ms) while a read hung on its 3 s attempt.
+      expect({ ticked: after - before >= 1_500, hanging: reading().hanging > 0 }).toEqual({
+        ticked: true,
+        hanging: true,
+      });
+      expect((await handle.describe()).status.name).toBe('RUNNING');
       await handle.terminate('test done');
     });
   });
