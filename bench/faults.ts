@@ -718,6 +718,14 @@ async function hostKills(c: Cluster, kills: number): Promise<FaultReport> {
 // ---------------------------------------------------------------------------------------------
 // 3. signal flood
 
+/** An error and its causes, one line. */
+function errorChain(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e instanceof Error && parts.length < 4; e = (e as { cause?: unknown }).cause)
+    parts.push(`${e.name}: ${e.message}`);
+  return parts.join(' <- ') || String(err);
+}
+
 async function flood(c: Cluster, n: number, concurrency: number, suggest: number): Promise<FaultReport> {
   const t0 = Date.now();
   const r: FaultReport = { fault: 'signal flood', checks: [], details: [], ms: 0 };
@@ -729,6 +737,7 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
   let done = false;
   const latencies: number[] = [];
   let queryFailures = 0;
+  const queryErrors: string[] = [];
   let waiting = 0;
   const asked: Promise<void>[] = [];
   const querying = (async () => {
@@ -741,7 +750,11 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
             .query<State>(target, 'state', 10_000)
             .then(
               () => void latencies.push(Date.now() - s),
-              () => void (queryFailures += 1),
+              (err: unknown) => {
+                queryFailures += 1;
+                const m = `${errorChain(err)} (after ${Date.now() - s} ms, at +${((s - t0) / 1000).toFixed(1)} s)`;
+                if (queryErrors.length < 12) queryErrors.push(m);
+              },
             )
             .finally(() => (waiting -= 1)),
         );
@@ -830,6 +843,7 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
       queryFailures === 0 && latencies.length > 0,
     ),
   );
+  for (const m of queryErrors) r.details.push(`signal flood: a query failed: ${m}`);
   const scan = await scanHistories(lab.client, c.id, t0, Date.now());
   r.checks.push(...historyChecks(scan));
   r.details.push(...failureLines(scan), ...closedLines(scan));

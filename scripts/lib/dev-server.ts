@@ -81,6 +81,9 @@ export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/** Queries one run may hold while a workflow task is in flight (Temporal's default: 1). */
+export const MAX_BUFFERED_QUERIES = 100;
+
 /** Signals one workflow run may take on the servers we start (Temporal's default: 10,000). */
 export const SIGNALS_PER_RUN_LIMIT = 1_200;
 
@@ -94,9 +97,14 @@ export const CONTROL_PLANE_DYNAMIC_CONFIG: Record<string, string | number | bool
   'history.timerProcessorMaxTimeShift': '50ms',
   // A run that keeps receiving signals cannot continue as new (each attempt fails with
   // UNHANDLED_COMMAND and is retried with the new signals) until the server refuses signals past
-  // this count; agents roll over at 1,000 (`continueAsNewAfterSignals`), so 2,000 (default 10,000)
+  // this count; agents roll over at 1,000 (`continueAsNewAfterSignals`), so 1,200 (default 10,000)
   // bounds a flooded run to a few thousand events and its queries to seconds of delay.
   'history.maximumSignalsPerExecution': SIGNALS_PER_RUN_LIMIT,
+  // Queries that reach a run while a workflow task is in flight wait for it in a buffer of this
+  // size per run (default 1); the next one is refused (ResourceExhausted) and the client retries it
+  // until its deadline. A busy agent (a signal flood, routers, the CLI and the Web UI at once) had
+  // ~10 % of its queries time out that way; 100 lets them all wait their turn.
+  'history.MaxBufferedQueryCount': MAX_BUFFERED_QUERIES,
 };
 
 /** `<dbFile>.pid`: the server on that file and the process that started it (see the header, 2). */
