@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { type Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../src/activities';
-import { AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, hostTaskQueue } from '../src/contracts/agents';
+import { AGENT_FAILURE_ERROR_TYPES, AGENT_RETRY, AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, hostTaskQueue } from '../src/contracts/agents';
 import type { Member } from '../src/contracts/node-discovery';
 import type { ProbeRecord, Verdict } from '../src/contracts/failure-detector';
 import { hostStartedSignal, nodeAgentWorkflowId, type NodeAgentState } from '../src/contracts/node-agent';
@@ -47,6 +47,7 @@ async function startFd(client: Client, clusterId: string): Promise<void> {
     workflowId: `${clusterId}/failure-detector`,
     taskQueue: TASK_QUEUE,
     workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
+    retry: AGENT_RETRY,
     args: [{ clusterId, config: {} }],
   });
 }
@@ -257,6 +258,7 @@ export async function benchSignals(
       workflowBundle: { codePath: bundle },
       activities: createActivities({ nodeId: 'agents', client }),
       maxCachedWorkflows: 1000,
+      workflowFailureErrorTypes: AGENT_FAILURE_ERROR_TYPES,
     });
     workers.push(agents);
     running.push(agents.run());

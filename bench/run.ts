@@ -19,6 +19,7 @@ import { FAULT_ARGS, FAULT_USAGE, benchFaults } from './faults';
 import { printTable } from './stats';
 import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
+import { benchQueryFailover, queryFailoverRows } from './query-failover';
 
 const BENCHES = [
   'discovery',
@@ -30,11 +31,13 @@ const BENCHES = [
   'false-positives',
   'fd-scale',
   'faults',
+  'query-failover',
   'all',
 ];
 const USAGE =
   'usage: npm run bench -- [discovery|up|router|control|balance|all] [--runs N (default 20)] [--up-runs N (default 3)]' +
   ' [--routers N (default 5)] [--calls N (default 200)]\n' +
+  '       npm run bench -- query-failover [--kills N (default 20)]\n' +
   '       npm run bench -- [failure|false-positives|fd-scale] [--kills N (default 20)] [--fp-hosts N (default 10)]' +
   ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]\n' +
   FAULT_USAGE;
@@ -83,6 +86,17 @@ async function main(): Promise<void> {
 
   if (which === 'faults') {
     if (await benchFaults(values)) process.exitCode = 1;
+    return;
+  }
+  if (which === 'query-failover') {
+    const r = await benchQueryFailover(kills);
+    printTable(
+      `an agent whose sticky worker dies while queries come in (${kills} SIGKILLs; sdk-core can then send commands that a replay decides otherwise: the run must fail and restart, never wedge)`,
+      ['measure', 'observed'],
+      queryFailoverRows(r),
+    );
+    for (const l of [...r.wftFailed.slice(0, 3), ...r.ndeRuns.slice(0, 5)]) console.log(`  ${l}`);
+    if (r.wftFailed.length > 0 || !r.answers.startsWith('answers')) process.exitCode = 1;
     return;
   }
   if (which === 'router' || which === 'all') {

@@ -40,6 +40,16 @@ export const TASK_QUEUE = 'cluster-agents';
  * full replay while bounding the stall (a FailureDetector stalled 10 s per such task before).
  */
 export const AGENT_WORKFLOW_TASK_TIMEOUT = '4s' as const;
+
+/**
+ * An agent's run that fails is started again (after 1 s, backing off to 30 s) from its input: the
+ * state it carried when it began. Workers fail a run on a nondeterminism error instead of retrying
+ * its task forever (AGENT_FAILURE_ERROR_TYPES): sdk-core can send a command that a replay decides
+ * otherwise (a cold worker answering a query while a task is pending: bench/query-failover.ts), and
+ * a wedged agent is the one failure the cluster cannot see. Bad input fails for good (non-retryable).
+ */
+export const AGENT_RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+export const AGENT_FAILURE_ERROR_TYPES: Record<string, 'NondeterminismError'[]> = { '*': ['NondeterminismError'] };
 export const hostTaskQueue = (nodeId: string): string => `host.${nodeId}`;
 export const agentWorkflowId = (clusterId: string, role: string): string => `${clusterId}/${role}`;
 

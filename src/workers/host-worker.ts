@@ -10,7 +10,14 @@ import { isIPv4 } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, agentWorkflowId, hostTaskQueue } from '../contracts/agents';
+import {
+  AGENT_FAILURE_ERROR_TYPES,
+  AGENT_RETRY,
+  AGENT_WORKFLOW_TASK_TIMEOUT,
+  TASK_QUEUE,
+  agentWorkflowId,
+  hostTaskQueue,
+} from '../contracts/agents';
 import { announceSignal, leaveSignal, type Announcement } from '../contracts/node-discovery';
 import { hostLeavingSignal, hostStartedSignal, nodeAgentWorkflowId } from '../contracts/node-agent';
 import { ConfigError, connectionSettings } from '../client/connection';
@@ -109,6 +116,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     // A host that dies must not hold its cached workflows for long: tasks go back to the shared queue after 1 s.
     stickyQueueScheduleToStartTimeout: '1s',
     shutdownGraceTime: '3s',
+    workflowFailureErrorTypes: AGENT_FAILURE_ERROR_TYPES,
   });
   const hostWorker = await Worker.create({
     connection: native,
@@ -161,6 +169,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     workflowId: agentWorkflowId(cfg.clusterId, 'node-discovery'),
     taskQueue: TASK_QUEUE,
     workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
+    retry: AGENT_RETRY,
     args: [{ clusterId: cfg.clusterId, config: {} }],
   };
   await retry('announcing', cfg.connectTimeoutMs, cfg.nodeId, () =>
@@ -174,6 +183,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     workflowId: nodeAgentWorkflowId(cfg.clusterId, cfg.nodeId),
     taskQueue: TASK_QUEUE,
     workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
+    retry: AGENT_RETRY,
     args: [{ clusterId: cfg.clusterId, config: { lease: cfg.lease } }],
   };
   await retry('starting the node agent', cfg.connectTimeoutMs, cfg.nodeId, () =>

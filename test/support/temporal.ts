@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { AGENT_FAILURE_ERROR_TYPES } from '../../src/contracts/agents';
 import { createActivities } from '../../src/activities';
 import { PAYLOAD_CONVERTER_PATH } from '../../src/converter/path';
 import { hostTaskQueue } from '../../src/contracts/agents';
@@ -52,6 +53,7 @@ async function run(options: Omit<WorkerOptions, 'connection' | 'namespace'>): Pr
     connection,
     namespace: 'default',
     dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
+    workflowFailureErrorTypes: AGENT_FAILURE_ERROR_TYPES,
     ...options,
   });
   const running = worker.run();

@@ -7,7 +7,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AgentHealth, AgentStateView } from '../../src/contracts/common';
 import type { Member, NodeDiscoveryState } from '../../src/contracts/node-discovery';
-import { AGENT_WORKFLOW_TASK_TIMEOUT } from '../../src/contracts/agents';
+import { AGENT_RETRY, AGENT_WORKFLOW_TASK_TIMEOUT } from '../../src/contracts/agents';
 import { TEST_SUGGEST_CONTINUE_AS_NEW } from '../global-setup';
 import { eventTimeline, replayAll, replayAndRecord } from '../support/histories';
 import { startHost, type TestHost } from '../support/hosts';
@@ -43,6 +43,7 @@ async function startAgent(
     workflowId: `${clusterId}/node-discovery`,
     taskQueue,
     workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
+    retry: AGENT_RETRY,
     args: [{ clusterId, config }],
   });
   return { clusterId, handle };
@@ -208,6 +209,11 @@ describe('agent base', () => {
       expect(Number(d.raw.executionConfig?.defaultWorkflowTaskTimeout?.seconds)).toBe(
         parseInt(AGENT_WORKFLOW_TASK_TIMEOUT, 10),
       );
+      // And its retry policy: a run that fails (a nondeterminism error) starts again from its input.
+      const started = (await t.client.workflow.getHandle(handle.workflowId).fetchHistory()).events?.[0]
+        ?.workflowExecutionStartedEventAttributes;
+      expect(Number(started?.retryPolicy?.initialInterval?.seconds)).toBe(1);
+      expect(Number(started?.retryPolicy?.maximumInterval?.seconds)).toBe(30);
       // Carried: counters, rejections, membership, registry, topology version, timers, config.
       expect(s.base.rejected.count).toBe(1);
       expect(s.agent.members['can-1']).toMatchObject({ status: 'alive', incarnation: 1 });
