@@ -15,7 +15,13 @@ import { randomUUID } from 'node:crypto';
 import { type Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../src/activities';
-import { AGENT_FAILURE_ERROR_TYPES, AGENT_RETRY, AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, hostTaskQueue } from '../src/contracts/agents';
+import {
+  AGENT_FAILURE_ERROR_TYPES,
+  AGENT_RETRY,
+  AGENT_WORKFLOW_TASK_TIMEOUT,
+  TASK_QUEUE,
+  hostTaskQueue,
+} from '../src/contracts/agents';
 import type { Member } from '../src/contracts/node-discovery';
 import type { ProbeRecord, Verdict } from '../src/contracts/failure-detector';
 import { hostStartedSignal, nodeAgentWorkflowId, type NodeAgentState } from '../src/contracts/node-agent';

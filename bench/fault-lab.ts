@@ -24,7 +24,6 @@ import { describeEvent, eventMs } from '../scripts/lib/history-events';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-
 export interface LabOptions {
   /** Prefix of the temporary folder (database, bundle, server log). */
   name: string;

@@ -1,7 +1,14 @@
 /** The typed client of a cluster's agents, used by the CLI, `npm run up`, the tests and the benchmarks. */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { AGENTS, AGENT_RETRY, AGENT_WORKFLOW_TASK_TIMEOUT, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
+import {
+  AGENTS,
+  AGENT_RETRY,
+  AGENT_WORKFLOW_TASK_TIMEOUT,
+  TASK_QUEUE,
+  agentWorkflowId,
+  type AgentSpec,
+} from '../contracts/agents';
 import type { AgentHealth, AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
 import { LbStrategy, type DistributeRequest, type RouteDecision, type Target } from '../contracts/load-balancer';

@@ -162,8 +162,7 @@ it('a host of `npm run up` killed with SIGKILL is declared dead while the rest k
   expect(up.lines.join('\n')).not.toMatch(/up: start failed|up: the Temporal server exited/);
   for (const pid of [upPid, serverPid, ...Object.values(hostPid)]) expect(await waitUntilGone(pid, 10_000)).toBe(true);
   expect(leftovers(started)).toEqual([]);
-  for (const p of [port, uiPort, ...healthPorts])
-    expect(await portFreed(p, 5_000)).toEqual({ port: p, inUse: false });
+  for (const p of [port, uiPort, ...healthPorts]) expect(await portFreed(p, 5_000)).toEqual({ port: p, inUse: false });
 }, 90_000);
 
 describe('with one host', () => {

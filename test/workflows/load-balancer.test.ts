@@ -168,7 +168,12 @@ describe('LoadBalancer agent', () => {
 
   it("the health monitor's verdict (a quarantine) outlives a refuted lease: a new incarnation stays out of the table", async () => {
     const { nd, lb, table } = await cluster(3);
-    const quarantine = { nodeId: 'n1', health: 'unhealthy', reason: 'quarantined (manual): X', observer: 'health-monitor' };
+    const quarantine = {
+      nodeId: 'n1',
+      health: 'unhealthy',
+      reason: 'quarantined (manual): X',
+      observer: 'health-monitor',
+    };
     await nd.signal('nodeHealthChange', quarantine);
     await lb.signal('nodeHealthChange', quarantine);
     const tb = await eventually('n1 excluded', table, (x) => !ids(x).includes('n1/host'));

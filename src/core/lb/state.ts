@@ -114,7 +114,10 @@ export function syncTargets(s: LoadBalancerState, members: MemberSummary[], now:
  * is not about an incarnation — the monitor keeps it across them and signals only when it changes,
  * so it holds until the monitor sends another. Returns the node's verdict after that.
  */
-function liftStaleLiveness(s: LoadBalancerState, member: MemberSummary): LoadBalancerState['verdicts'][string] | undefined {
+function liftStaleLiveness(
+  s: LoadBalancerState,
+  member: MemberSummary,
+): LoadBalancerState['verdicts'][string] | undefined {
   const v = s.verdicts[member.nodeId];
   if (!v || member.incarnation <= v.incarnation) return v;
   if (v.health === undefined) {
