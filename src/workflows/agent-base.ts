@@ -89,6 +89,13 @@ export const CAN_AT_NEXT_WAKE = 'continue-as-new-at-next-wake';
  */
 export const CAN_AFTER_SIGNALS = 'continue-as-new-after-signals';
 /**
+ * Patch id: a handler's mark (`touched`) lasts only until the loop has looked at it. A signal that
+ * came while continue-as-new was not due left it set, and a later task with no new event (a
+ * rejected update) in which the server suggested continue-as-new woke the loop: commands a replay
+ * does not issue (test/fixtures/diverged/load-balancer-cas-after-rejected-update.binpb).
+ */
+export const CAN_WAKE_FRESH = 'continue-as-new-wake-fresh-handler';
+/**
  * Patch id, asked for only when a loop step throws: the agent records the failure and goes on.
  * Runs without the marker ended failed there (an activity's timeout thrown out of the loop failed
  * NodeDiscovery in the churn soak), and a replay of them must end the same way.
@@ -152,6 +159,7 @@ export class Agent<C extends BaseConfig, S> {
   private readonly besideRunning = new Map<string, boolean>();
   /** False in runs that started before CAN_AT_NEXT_WAKE: they woke for the suggestion alone. */
   private readonly canAtNextWake: boolean;
+  private readonly canWakeFresh: boolean;
   /** A signal or an accepted update ran since the loop last woke: events a replay sees too. */
   private touched = false;
   /** False in runs that started before CAN_AFTER_SIGNALS. */
@@ -187,6 +195,7 @@ export class Agent<C extends BaseConfig, S> {
     this.loopActs = patched(LOOP_ACTS);
     this.canAtNextWake = patched(CAN_AT_NEXT_WAKE);
     this.canAfterSignals = patched(CAN_AFTER_SIGNALS);
+    this.canWakeFresh = patched(CAN_WAKE_FRESH);
     this.registerCommonHandlers();
   }
 
@@ -414,12 +423,17 @@ export class Agent<C extends BaseConfig, S> {
         if (this.hasOutgoing) await this.flush();
         return;
       }
-      const wake = () =>
-        this.configChanged ||
-        this.hasOutgoing ||
-        !!hooks.hasWork?.() ||
-        !!hooks.done?.() ||
-        ((!this.canAtNextWake || this.touched) && this.continueAsNewDue());
+      const wake = () => {
+        const w =
+          this.configChanged ||
+          this.hasOutgoing ||
+          !!hooks.hasWork?.() ||
+          !!hooks.done?.() ||
+          ((!this.canAtNextWake || this.touched) && this.continueAsNewDue());
+        // Evaluated after each activation's handlers: a mark that did not wake the loop is spent.
+        if (!w && this.canWakeFresh) this.touched = false;
+        return w;
+      };
       const extra = hooks.dueAt?.();
       const periodic = nextDue(this.base.timers) ?? Date.now() + 60_000;
       const wait = (extra !== undefined && extra < periodic ? extra : periodic) - Date.now();
