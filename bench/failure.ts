@@ -29,6 +29,7 @@ import { startHealthServer } from '../src/workers/health-server';
 import { VitalsSampler } from '../src/workers/vitals';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
 import { summary } from './stats';
+import { eventMs } from '../scripts/lib/history-events';
 
 const LEASE = ['--lease-heartbeat', '500', '--lease-timeout', '1500'];
 const LEASE_TIMEOUT_MS = 1500;
@@ -337,9 +338,6 @@ async function leaseTerms(client: Client, clusterId: string, n: number): Promise
   }
   return total;
 }
-
-const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
-  Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
 
 export interface ActivityTimes {
   /** ActivityTaskScheduled → the workflow task that received the result started. */

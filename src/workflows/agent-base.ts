@@ -268,11 +268,6 @@ export class Agent<C extends BaseConfig, S> {
     return true;
   }
 
-  /** Keys of the work `beside` started that has not ended yet. */
-  besideKeys(): string[] {
-    return [...this.besideRunning.keys()];
-  }
-
   /** Work started beside the loop that continue-as-new waits for. */
   private besideMustFinish(): boolean {
     for (const mustFinish of this.besideRunning.values()) if (mustFinish) return true;
