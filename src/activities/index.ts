@@ -5,9 +5,10 @@
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { AGENT_ROLES, agentWorkflowId } from '../contracts/agents';
 import { topologyUpdateSignal, type MemberSummary, type TopologyUpdatePayload } from '../contracts/common';
-import { nodesQuery, topologyQuery, type ConnectivityResult } from '../contracts/node-discovery';
+import { MEMBERS_MEMO, MembersMemo, nodesQuery, topologyQuery, type ConnectivityResult } from '../contracts/node-discovery';
 import { summaryOf } from '../core/membership';
 import { checkEndpoint, type CheckConnectivityInput } from './connectivity';
 import { dnsDiscover } from './dns-discovery';
@@ -82,11 +83,24 @@ export function createActivities(ctx: ActivityContext) {
     },
     /**
      * The current members as NodeDiscovery knows them, for an agent that starts after it (or
-     * reconciles): null when NodeDiscovery does not run.
+     * reconciles): null when NodeDiscovery does not run. Read from its memo with `describe`, which
+     * the server answers without a worker; only runs that started before they published a memo
+     * (patch nd-members-in-memo) are queried.
      */
     async readMembers(input: { clusterId: string }): Promise<{ version: number; members: MemberSummary[] } | null> {
       const handle = ctx.client.workflow.getHandle(agentWorkflowId(input.clusterId, 'node-discovery'));
       try {
+        const described = await handle.describe();
+        const memo = described.memo?.[MEMBERS_MEMO];
+        if (memo !== undefined) {
+          const parsed = MembersMemo.safeParse(memo);
+          if (!parsed.success)
+            throw ApplicationFailure.nonRetryable(
+              `NodeDiscovery memo ${MEMBERS_MEMO}: expected {version, members[]}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+              'InvalidMembersMemo',
+            );
+          return parsed.data;
+        }
         const [nodes, topology] = await Promise.all([handle.query(nodesQuery), handle.query(topologyQuery)]);
         const members = nodes.map(summaryOf);
         return { version: topology.version, members };

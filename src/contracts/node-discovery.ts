@@ -1,7 +1,7 @@
 /** NodeDiscovery: membership, topology, topology history, connectivity matrix. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import { BaseConfig, NodeHealth, NodeId, NodeStatus, Port, type TopologyChange } from './common';
+import { BaseConfig, MemberSummary, NodeHealth, NodeId, NodeStatus, Port, type TopologyChange } from './common';
 
 export const DiscoveryStrategy = z.enum(['registry', 'static', 'dns', 'multicast']);
 export type DiscoveryStrategy = z.infer<typeof DiscoveryStrategy>;
@@ -215,6 +215,15 @@ export const nodeHealthChangeSignal = defineSignal<[NodeHealthChangePayload]>('n
 export const networkPartitionDetectedSignal = defineSignal<[PartitionReport]>('networkPartitionDetected');
 
 export const nodesQuery = defineQuery<Member[]>('nodes');
+/**
+ * The memo field where NodeDiscovery publishes its members (every change, from its loop), so that
+ * other agents read them with `describe` — served by the server, no query to a worker: a legacy query
+ * that lands on a cold worker right after a sticky failover can wedge the run (sdk-core 1.24, see
+ * test/fixtures/diverged/README.md), and agents read members every topology sync.
+ */
+export const MEMBERS_MEMO = 'members';
+export const MembersMemo = z.object({ version: z.number().int().nonnegative(), members: z.array(MemberSummary) });
+export type MembersMemo = z.infer<typeof MembersMemo>;
 export const topologyQuery = defineQuery<Topology>('topology');
 export const topologyHistoryQuery = defineQuery<TopologyChange[]>('topologyHistory');
 export const partitionsQuery = defineQuery<PartitionRecord[]>('partitions');

@@ -19,8 +19,10 @@
  *    quarantined, healthy again), this agent's own checks and hosts' self-reports do not override
  *    it (src/core/membership.ts, `healthAuthority`). Runs without the patch
  *    HEALTH_MONITOR_VERDICTS (recorded before it) let the last check or report win.
+ * 5. Other agents read the members from the memo (MEMBERS_MEMO), which the loop republishes when
+ *    they changed: `describe` is answered by the server, so agents never query this workflow.
  */
-import { condition, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, proxyLocalActivities, upsertMemo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { StrategyResult } from '../activities/dns-discovery';
 import { AGENTS } from '../contracts/agents';
@@ -34,6 +36,7 @@ import {
   Announcement,
   DiscoveryCriteria,
   LeavePayload,
+  MEMBERS_MEMO,
   NodeDiscoveryConfig,
   NodeHealthChangePayload,
   PartitionReport,
@@ -79,6 +82,11 @@ export const NODE_DISCOVERY_ROLE = 'node-discovery';
 export const HEALTH_MONITOR_VERDICTS = 'nd-health-monitor-verdicts';
 /** The health authority's role (the HealthMonitor's; not imported: that module is its workflow). */
 const HEALTH_AUTHORITY = 'health-monitor';
+/**
+ * Runs with this patch publish their members in the memo (MEMBERS_MEMO) at start and after every
+ * change, from the loop (invariant 5); runs recorded before it issued no such command.
+ */
+export const MEMBERS_IN_MEMO = 'nd-members-in-memo';
 
 export async function nodeDiscoveryWorkflow(input: unknown): Promise<void> {
   const agent = new Agent<NodeDiscoveryConfig, NodeDiscoveryState>(
@@ -118,6 +126,7 @@ export async function nodeDiscoveryWorkflow(input: unknown): Promise<void> {
   agent.onQuery(partitionsQuery, () => agent.state.partitions);
 
   if (agent.loopActs) {
+    discovery.publish();
     await agent.run({
       timers: { topologySync: () => discovery.syncRound() },
       hasWork: () => discovery.hasWork(),
@@ -146,6 +155,9 @@ class Discovery {
   private jobs: RoundJob[] = [];
   /** Membership changes not broadcast yet. */
   private changes: TopologyChange[] = [];
+  /** The members last put in the memo (invariant 5), as JSON; undefined before the first. */
+  private published: string | undefined;
+  private readonly publishes = patched(MEMBERS_IN_MEMO);
   /** Legacy: rounds run one after another; each starts from the state the previous one left. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -269,8 +281,19 @@ class Discovery {
     recordConnectivity(this.state, applied, now);
   }
 
+  /** Puts the members in the memo when they changed since the last time (invariant 5). */
+  publish(): void {
+    if (!this.publishes) return;
+    const members = membersOf(this.state).map(summaryOf);
+    const json = JSON.stringify(members);
+    if (json === this.published) return;
+    this.published = json;
+    upsertMemo({ [MEMBERS_MEMO]: { version: this.state.version, members } });
+  }
+
   /** One topology update with every change since the last, to every other agent that runs. */
   private broadcast(): void {
+    this.publish();
     const changes = this.changes.splice(0);
     if (!changes.length || !this.config.broadcast) return;
     const update: TopologyUpdatePayload = {

@@ -6,6 +6,7 @@ import { freePort } from '../../scripts/lib/dev-server';
 import { startBlackHole, startDnsServer, startHost, startResponder, type TestHost } from '../support/hosts';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
 import { replayAll } from '../support/histories';
+import { createActivities } from '../../src/activities';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
 
@@ -313,6 +314,43 @@ describe('NodeDiscovery', () => {
     expect(s.base.topology.members[0]).toMatchObject({ nodeId: 'bc-1', status: 'alive', healthPort: h1.port });
     expect(s.base.topology.version).toBe(1);
     expect((await handle.describe()).status.name).toBe('RUNNING');
+  });
+
+  it('publishes its members in the memo; agents read them with no worker answering (no query)', async () => {
+    const clusterId = uniqueId('nd');
+    const h1 = await host('memo-1', clusterId);
+    // Its own queue and worker, so that the worker can be stopped while the memo is read.
+    const queue = uniqueId('nd-memo-tq');
+    const own = await startWorker(t.client, queue, 'observer-memo');
+    let stopped = false;
+    cleanups.push(() => (stopped ? undefined : own.stop()));
+    const handle = await t.client.workflow.start('nodeDiscoveryWorkflow', {
+      workflowId: `${clusterId}/node-discovery`,
+      taskQueue: queue,
+      args: [{ clusterId, config: { ...BASE, strategies: ['registry'] } }],
+    });
+    cleanups.push(() => handle.terminate('test done').catch(() => undefined));
+    // Published at start, before any member.
+    await eventually(
+      'empty memo at start',
+      async () => (await handle.describe()).memo,
+      (m) => Array.isArray((m?.members as { members?: unknown[] } | undefined)?.members),
+    );
+    await handle.signal('announce', h1.announcement());
+    await eventually(
+      'memo-1 alive in the memo',
+      async () => (await handle.describe()).memo?.members as { version: number; members: { nodeId: string; status: string }[] },
+      (m) => m.members.some((x) => x.nodeId === 'memo-1' && x.status === 'alive'),
+    );
+    await own.stop();
+    stopped = true;
+    const { readMembers } = createActivities({ nodeId: 'reader', client: t.client });
+    const read = await Promise.race([
+      readMembers({ clusterId }),
+      new Promise<'timed out'>((r) => setTimeout(() => r('timed out'), 5_000)),
+    ]);
+    expect(read).toMatchObject({ version: 1, members: [{ nodeId: 'memo-1', status: 'alive', healthPort: h1.port }] });
+    expect(await readMembers({ clusterId: uniqueId('absent') })).toBeNull();
   });
 });
 
