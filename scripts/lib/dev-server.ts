@@ -165,8 +165,32 @@ function heldBy(port: number): string {
   return who.length ? ` (by ${who.join('; ')})` : '';
 }
 
+/** The server process ended before it answered (e.g. one of its ports was taken meanwhile). */
+class ExitedEarly extends Error {}
+
+/** Starts with fresh ports this many times when the server exits at once on ports we chose. */
+const START_ATTEMPTS = 3;
+
+/**
+ * Starts a dev server and waits until it answers. Ports we choose are free when chosen, but another
+ * process (often another dev server picking its internal ports) may bind one before the server does,
+ * which then exits at once ("bind: address already in use"): then it starts again on new ports. A
+ * port the caller named is never changed.
+ */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const log = opts.log ?? ((line: string) => console.error(`dev-server: ${line}`));
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startOnce(opts, log);
+    } catch (err) {
+      const ours = !opts.port && opts.uiPort === undefined;
+      if (!(err instanceof ExitedEarly) || !ours || attempt >= START_ATTEMPTS) throw err;
+      log(`${err.message}; starting it again on other ports (attempt ${attempt + 1} of ${START_ATTEMPTS})`);
+    }
+  }
+}
+
+async function startOnce(opts: DevServerOptions, log: (line: string) => void): Promise<DevServer> {
   const flags = opts.portFlags ?? { port: '--port', uiPort: '--ui-port' };
   const ip = opts.ip ?? '127.0.0.1';
   const port = opts.port || (await freePort());
@@ -227,7 +251,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
   for (;;) {
     if (exited)
-      throw new Error(`temporal server ${exited} before it was ready${opts.logFile ? ` (see ${opts.logFile})` : ''}`);
+      throw new ExitedEarly(
+        `temporal server ${exited} before it was ready${opts.logFile ? ` (see ${opts.logFile})` : ''}`,
+      );
     try {
       const connection = await Connection.connect({ address, connectTimeout: '1s' });
       try {
