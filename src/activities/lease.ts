@@ -7,6 +7,7 @@
  */
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { LeaseTerm, VitalsSample } from '../contracts/node-agent';
+import { LOAD_SMOOTHING_SAMPLES, loadReportDue, smoothedLoad, type LoadPoint } from '../core/lb/load-report';
 import type { Vitals } from '../workers/vitals';
 
 export interface LeaseHost {
@@ -23,6 +24,12 @@ export interface HoldLeaseInput {
   untilFirstBeat?: boolean;
   /** Vitals samples kept per term (default 4). */
   samplesPerTerm?: number;
+  /**
+   * Load reporting (NodeAgents that report load; older runs pass none): the term ends early when
+   * the host's load (the median of its last three beats) moved by more than `step` since `last`, the load
+   * the agent last reported, and at least `intervalMs` after it.
+   */
+  load?: { step: number; intervalMs: number; last?: LoadPoint };
 }
 
 export function sampleOf(v: Vitals): VitalsSample {
@@ -56,16 +63,33 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
   let lastSampleAt = 0;
   let beats = 0;
   let lastBeat = performance.now();
+  const recent: LoadPoint[] = [];
   const beat = () => {
     const v = h.vitals();
     ctx.heartbeat({ bootId: h.bootId, beat: beats, at: Date.now(), vitals: v });
     beats += 1;
+    recent.push({ cpu: v.cpu, memory: v.memory, at: v.sampledAt });
+    if (recent.length > LOAD_SMOOTHING_SAMPLES) recent.shift();
     if (v.sampledAt - lastSampleAt >= sampleEvery) {
       vitals.push(sampleOf(v));
       lastSampleAt = v.sampledAt;
     }
   };
-  const result = (cancelled: boolean): LeaseTerm => ({ bootId: h.bootId, beats, intervals, vitals, cancelled });
+  const result = (cancelled: boolean, loadChanged = false): LeaseTerm => ({
+    bootId: h.bootId,
+    beats,
+    intervals,
+    vitals,
+    cancelled,
+    ...(input.load ? { load: smoothedLoad(recent), loadChanged } : {}),
+  });
+  /** The load moved enough to be reported now (with three beats behind it). */
+  const loadMoved = (): boolean => {
+    const l = input.load;
+    if (!l || recent.length < LOAD_SMOOTHING_SAMPLES) return false;
+    const now = smoothedLoad(recent);
+    return now !== undefined && loadReportDue(l.last, now, l);
+  };
   beat();
   if (input.untilFirstBeat) return result(false);
   const endAt = Date.now() + input.termMs;
@@ -87,6 +111,7 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
     intervals.push(Math.round(now - lastBeat));
     lastBeat = now;
     beat();
+    if (loadMoved()) return result(false, true);
   }
   return result(false);
 }

@@ -258,3 +258,10 @@ export const BASE_SIGNALS = {
   consensusRequest: ConsensusRequestPayload,
 } as const;
 export const BASE_QUERIES = ['state', 'health'] as const;
+
+/** A host's load as it reports it: CPU and memory shares (0..1) and when they were measured (host clock, epoch ms). */
+export interface LoadPoint {
+  cpu: number;
+  memory: number;
+  at: number;
+}

@@ -5,7 +5,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
-import { BaseConfig, type NodeHealth, NodeId, type NodeStatus, Port } from './common';
+import { BaseConfig, type LoadPoint, type NodeHealth, NodeId, type NodeStatus, Port } from './common';
 
 /** The lease settings a host holds its lease with. */
 export const LeaseSettings = z
@@ -48,6 +48,13 @@ export const NodeAgentConfig = BaseConfig.extend({
   unhealthyMemory: z.number().min(0).max(1).default(0.97),
   /** Event-loop delay p99 of the worker above which the host is degraded (ms, default 500). */
   degradedLagMs: z.number().min(1).default(500),
+  /**
+   * The host's load goes to the LoadBalancer when its CPU or memory share moved by more than this
+   * since the last report (0..1, default 0.1), at most once per `loadReportIntervalMs` (default
+   * 5 000, the specification's load monitoring interval). A host at rest sends nothing.
+   */
+  loadReportStep: z.number().min(0.01).max(1).default(0.1),
+  loadReportIntervalMs: z.number().int().min(1_000).max(3_600_000).default(5_000),
 });
 export type NodeAgentConfig = z.infer<typeof NodeAgentConfig>;
 
@@ -95,6 +102,10 @@ export interface LeaseTerm {
   vitals: VitalsSample[];
   /** The activity stopped because it was cancelled or the worker shuts down. */
   cancelled: boolean;
+  /** The host's load at the end of the term (median of its last three beats), when the agent asked for it. */
+  load?: LoadPoint;
+  /** The term ended early because the load moved past the report step. */
+  loadChanged?: boolean;
 }
 
 export interface Transition {
@@ -125,6 +136,8 @@ export interface NodeAgentState {
   intervals: number[];
   vitals: VitalsSample[];
   transitions: Transition[];
+  /** The load last reported to the LoadBalancer (runs that report load). */
+  loadReported?: LoadPoint;
 }
 
 export const hostStartedSignal = defineSignal<[HostStarted]>('hostStarted');

@@ -65,7 +65,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
   const settings = connectionSettings();
   const bootId = randomUUID();
   const startedAt = Date.now();
-  const vitals = new VitalsSampler().start();
+  const vitals = new VitalsSampler(1_000, cfg.cpuSource).start();
   const identity = {
     nodeId: cfg.nodeId,
     clusterId: cfg.clusterId,

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { isIPv4 } from 'node:net';
 import { ConfigError, clusterIdFrom } from '../client/connection';
+import type { CpuSource } from './vitals';
 
 export interface WorkerConfig {
   nodeId: string;
@@ -23,13 +24,16 @@ export interface WorkerConfig {
   lease: { heartbeatMs: number; timeoutMs: number };
   /** While this file exists, GET /healthz answers with the status code it holds (maintenance / fault switch). */
   healthFile?: string;
+  /** Whose CPU the host reports: the machine's (default) or its own cgroup's (a container, or one of several hosts on a machine). */
+  cpuSource: CpuSource;
 }
 
 export const WORKER_USAGE = `usage: npm run worker -- --node-id ID [--zone Z] [--health-port P] [--address A]
          [--multicast GROUP:PORT|off] [--service NAME=PORT ...] [--workflow-bundle FILE]
          [--lease-heartbeat MS (default 1000)] [--lease-timeout MS (default 3000)] [--health-file PATH]
+         [--cpu-source machine|cgroup (default machine)]
 env: NODE_ID, NODE_ZONE, HEALTH_PORT, NODE_ADDRESS, CLUSTER_MULTICAST, CLUSTER_WORKFLOW_BUNDLE, CLUSTER_ID,
-     LEASE_HEARTBEAT_MS, LEASE_TIMEOUT_MS, HEALTH_FILE,
+     LEASE_HEARTBEAT_MS, LEASE_TIMEOUT_MS, HEALTH_FILE, CLUSTER_CPU_SOURCE,
      TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and TEMPORAL_TLS_*, TEMPORAL_API_KEY)`;
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -69,6 +73,7 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
         'lease-heartbeat': { type: 'string' },
         'lease-timeout': { type: 'string' },
         'health-file': { type: 'string' },
+        'cpu-source': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -120,6 +125,9 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
       `--lease-timeout: expected at least twice --lease-heartbeat (${2 * heartbeatMs} ms), got ${leaseTimeoutMs}`,
     );
   }
+  const cpuSource = values['cpu-source'] ?? (env.CLUSTER_CPU_SOURCE || 'machine');
+  if (cpuSource !== 'machine' && cpuSource !== 'cgroup')
+    throw new ConfigError(`--cpu-source: expected machine or cgroup, got ${JSON.stringify(cpuSource)}`);
   return {
     nodeId,
     zone,
@@ -132,5 +140,6 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
     connectTimeoutMs: Number(timeoutRaw),
     lease: { heartbeatMs, timeoutMs: leaseTimeoutMs },
     healthFile: values['health-file'] ?? (env.HEALTH_FILE || undefined),
+    cpuSource,
   };
 }

@@ -43,14 +43,18 @@ import {
   type Transition,
 } from '../contracts/node-agent';
 import { nodeAliveSignal, nodeLeftSignal, nodeSuspectSignal } from '../contracts/failure-detector';
+import { nodeCapacityUpdateSignal } from '../contracts/load-balancer';
 import { nodeHealthChangeSignal } from '../contracts/node-discovery';
 import { pushBounded } from '../core/bounded';
 import { arrivalStats } from '../core/fd/phi';
 import { hostHealth } from '../core/fd/vitals-health';
+import { loadReportDue } from '../core/lb/load-report';
 import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 
 export const NODE_AGENT_ROLE = 'node';
+/** Patch id: the host's load goes to the LoadBalancer on meaningful change (its lease term ends early for it). */
+export const NODE_REPORTS_LOAD = 'node-reports-load';
 /** Patch id: health reports go to the HealthMonitor first, NodeDiscovery only without one. */
 const HEALTH_VIA_MONITOR = 'health-via-monitor';
 /** Version 2: the `notified` counters moved to the agent base (`base.notified`). */
@@ -120,8 +124,12 @@ class HostLease {
   finished = false;
   private stopping = false;
   private scope: CancellationScope | undefined;
+  /** Runs before NODE_REPORTS_LOAD hold their leases as they recorded them, without load. */
+  private readonly reportsLoad: boolean;
 
-  constructor(private readonly agent: Agent<NodeAgentConfig, NodeAgentState>) {}
+  constructor(private readonly agent: Agent<NodeAgentConfig, NodeAgentState>) {
+    this.reportsLoad = agent.loopActs && patched(NODE_REPORTS_LOAD);
+  }
 
   private get s(): NodeAgentState {
     return this.agent.state;
@@ -195,6 +203,7 @@ class HostLease {
             heartbeatMs: lease.heartbeatMs,
             termMs: this.agent.config.leaseTermMs,
             untilFirstBeat: recovering,
+            ...(this.reportsLoad ? { load: { ...this.loadPolicy(), last: this.s.loadReported } } : {}),
           }),
         );
         await this.onTerm(term, bootId);
@@ -244,6 +253,23 @@ class HostLease {
       if (h.health !== this.s.health) await this.healthTransition(h.health, h.reasons);
       else this.s.healthReasons = h.reasons;
     }
+    if (this.reportsLoad) this.reportLoad(term);
+  }
+
+  private loadPolicy(): { step: number; intervalMs: number } {
+    return { step: this.agent.config.loadReportStep, intervalMs: this.agent.config.loadReportIntervalMs };
+  }
+
+  /** The host's load to the LoadBalancer, when it moved past the step (invariant 4: not per term). */
+  private reportLoad(term: LeaseTerm): void {
+    const load = term.load;
+    if (!load || term.cancelled || this.s.status !== 'alive') return;
+    if (!loadReportDue(this.s.loadReported, load, this.loadPolicy())) return;
+    this.s.loadReported = load;
+    this.agent.notify('load-balancer', nodeCapacityUpdateSignal, {
+      nodeId: this.s.nodeId,
+      load: { cpu: clampShare(load.cpu), memory: clampShare(load.memory) },
+    });
   }
 
   /** Alive with incarnation + 1 (invariant 2); the FailureDetector hears of it when it matters. */
@@ -340,6 +366,10 @@ class HostLease {
     if (from === 'suspect' || from === 'dead' || reason === 'host restarted')
       await this.agent.sendNow('failure-detector', nodeAliveSignal, this.alivePayload(reason));
   }
+}
+
+function clampShare(x: number): number {
+  return Math.min(1, Math.max(0, x));
 }
 
 function isTimeout(err: unknown, type: 'HEARTBEAT' | 'SCHEDULE_TO_START'): boolean {

@@ -161,6 +161,57 @@ describe('NodeAgent', () => {
   });
 });
 
+describe('load reports', () => {
+  it('tell the LoadBalancer the host load once at start, then only when it moved past the step', async () => {
+    const clusterId = uniqueId('na-load');
+    // The host's CPU as its sampler would give it; the rest of its vitals are real.
+    let cpu = 0.05;
+    const host = await startHostQueue(t.client, 'h-load', {
+      bootId: 'boot-l',
+      vitals: () => ({ ...vitals.current(), cpu }),
+    });
+    // The LoadBalancer the reports go to (it has no targets here: it takes and counts the signals).
+    const lb = await t.client.workflow.start('loadBalancerWorkflow', {
+      workflowId: `${clusterId}/load-balancer`,
+      taskQueue: TASK_QUEUE,
+      args: [{ clusterId, config: {} }],
+    });
+    const handle = await start(clusterId, 'h-load', 'boot-l', {
+      leaseTermMs: 5_000,
+      loadReportStep: 0.1,
+      loadReportIntervalMs: 1_000,
+    });
+    const state = () => handle.query<AgentStateView<NodeAgentState>>('state');
+    // What the LoadBalancer received, from its history: every nodeCapacityUpdate signal.
+    const reports = async () =>
+      ((await lb.fetchHistory()).events ?? []).filter(
+        (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'nodeCapacityUpdate',
+      ).length;
+    const first = await eventually('first report', state, (v) => v.agent.loadReported !== undefined, 15_000, 100);
+    expect(first.agent.loadReported?.cpu).toBeCloseTo(0.05, 2);
+    // At rest (jitter under the step) for several terms: nothing more is sent.
+    cpu = 0.09;
+    const rest = await eventually('several terms at rest', state, (v) => v.agent.leaseTerms >= first.agent.leaseTerms + 2, 20_000, 200);
+    expect(await reports()).toBe(1);
+    expect(rest.agent.loadReported).toEqual(first.agent.loadReported);
+    // A real change: the term ends early and the load goes out within a few beats, not a term.
+    cpu = 0.6;
+    const changedAt = Date.now();
+    const moved = await eventually('load moved', state, (v) => (v.agent.loadReported?.cpu ?? 0) > 0.5, 10_000, 50);
+    expect(Date.now() - changedAt).toBeLessThan(2_500); // half a term
+    expect(moved.agent.loadReported?.cpu).toBeGreaterThan(0.5);
+    await eventually('second report received', reports, (n) => n === 2, 5_000, 50);
+    // And back.
+    cpu = 0.05;
+    await eventually('load back', state, (v) => (v.agent.loadReported?.cpu ?? 1) < 0.1, 10_000, 50);
+    await eventually('third report received', reports, (n) => n === 3, 5_000, 50);
+    expect(await reports()).toBe(3);
+    await host.stop();
+    await handle.terminate();
+    await lb.terminate();
+  });
+});
+
 describe('histories of this file', () => {
   it('every nodeAgentWorkflow history written here replays (no query or handler did what replay cannot)', async () => {
     expect(await replayAll(t.client, 'nodeAgentWorkflow', fileStartedAt)).toBeGreaterThan(0);
