@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileS
 import { tmpdir } from 'node:os';
 import os from 'node:os';
 import { join } from 'node:path';
-import { cgroupCpu, VitalsSampler } from '../../src/workers/vitals';
+import { cgroupCpu } from '../../src/workers/vitals';
 
 function layout(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'cgroup-'));
