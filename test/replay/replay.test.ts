@@ -37,6 +37,8 @@ describe('replay of recorded histories', () => {
         'node-discovery-continued-before-members-memo.binpb',
         // LoadBalancer runs from before it published its table in the memo (lb-table-in-memo).
         'load-balancer-before-table-memo.binpb',
+        // NodeAgent runs from before hosts reported their load (node-reports-load).
+        'node-agent-before-load-reports.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
         'node-discovery-legacy-e2e.binpb',
         'node-discovery-continued-legacy.binpb',
