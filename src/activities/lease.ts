@@ -27,7 +27,9 @@ export interface HoldLeaseInput {
   /**
    * Load reporting (NodeAgents that report load; older runs pass none): the term ends early when
    * the host's load (the median of its last three beats) moved by more than `step` since `last`, the load
-   * the agent last reported, and at least `intervalMs` after it.
+   * the agent last reported, and at least `intervalMs` after it. The first report (no `last`) waits
+   * for the term's end: a host's load while it boots says little, and ending the first terms early
+   * would judge its health on one busy boot-time sample.
    */
   load?: { step: number; intervalMs: number; last?: LoadPoint };
 }
@@ -86,7 +88,7 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
   /** The load moved enough to be reported now (with three beats behind it). */
   const loadMoved = (): boolean => {
     const l = input.load;
-    if (!l || recent.length < LOAD_SMOOTHING_SAMPLES) return false;
+    if (!l?.last || recent.length < LOAD_SMOOTHING_SAMPLES) return false;
     const now = smoothedLoad(recent);
     return now !== undefined && loadReportDue(l.last, now, l);
   };

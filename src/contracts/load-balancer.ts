@@ -55,7 +55,12 @@ export const BreakerConfig = z.object({
 export type BreakerConfig = z.infer<typeof BreakerConfig>;
 
 export const LoadBalancerConfig = BaseConfig.extend({
-  strategy: LbStrategy.default('round_robin'),
+  /**
+   * The specification's default: weights follow each target's free capacity, which hosts report
+   * when it moves (NodeAgent load reports), so a loaded host gets less traffic without any router
+   * having to see it fail first.
+   */
+  strategy: LbStrategy.default('weighted_round_robin'),
   thresholds: Thresholds.prefault({}),
   breaker: BreakerConfig.prefault({}),
   /** Below this share of healthy targets, route to all of them (panic mode; default 0.5, Envoy's 50 %). */

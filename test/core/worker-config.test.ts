@@ -15,7 +15,13 @@ describe('host worker options', () => {
       connectTimeoutMs: 300000,
       lease: { heartbeatMs: 1000, timeoutMs: 3000 },
       healthFile: undefined,
+      cpuSource: 'machine',
     });
+  });
+
+  it('takes the CPU source from the flag or CLUSTER_CPU_SOURCE', () => {
+    expect(parseWorkerConfig(['--node-id', 'n', '--cpu-source', 'cgroup'], {}).cpuSource).toBe('cgroup');
+    expect(parseWorkerConfig(['--node-id', 'n'], { CLUSTER_CPU_SOURCE: 'cgroup' }).cpuSource).toBe('cgroup');
   });
 
   it('takes the lease settings from flags or the environment', () => {
@@ -76,6 +82,7 @@ describe('host worker options', () => {
       {},
       /--lease-timeout: expected at least twice/,
     ],
+    [['--node-id', 'n', '--cpu-source', 'host'], {}, /--cpu-source: expected machine or cgroup, got "host"/],
   ])('rejects %j %j', (argv, env, message) => {
     expect(() => parseWorkerConfig(argv, env)).toThrow(ConfigError);
     expect(() => parseWorkerConfig(argv, env)).toThrow(message);

@@ -79,11 +79,11 @@ describe('load balancing across host worker processes', () => {
 
   it('`cluster route` names node, address and port; a key always gets the same target; a service only its own', async () => {
     const first = await route();
-    expect(first).toMatchObject({ address: '127.0.0.1', strategy: 'round_robin' });
+    expect(first).toMatchObject({ address: '127.0.0.1', strategy: 'weighted_round_robin' });
     expect(['lb-1', 'lb-2', 'lb-3']).toContain(first.nodeId);
     expect(first.port).toBeGreaterThan(0);
     const more = await Promise.all(Array.from({ length: 7 }, () => route()));
-    expect(new Set([first, ...more].map((r) => r.targetId)).size).toBe(4); // round robin over the 4 targets
+    expect(new Set([first, ...more].map((r) => r.targetId)).size).toBe(4); // weighted round robin over the 4 targets (equal load: equal weights)
 
     const sticky = await route(['--key', 'user-42']);
     expect(sticky.strategy).toBe('consistent_hash');
@@ -96,7 +96,7 @@ describe('load balancing across host worker processes', () => {
     expect(none.code).toBe(1);
     expect(none.stdout).toMatch(/no target: no target of service cache/);
     const text = await cli(['route'], env);
-    expect(text.stdout).toMatch(/^lb-\d\s+127\.0\.0\.1:\d+\s+\(service \w+, zone zone-[ab]; round_robin, table v\d+\)/);
+    expect(text.stdout).toMatch(/^lb-\d\s+127\.0\.0\.1:\d+\s+\(service \w+, zone zone-[ab]; weighted_round_robin, table v\d+\)/);
   });
 
   it('`cluster strategy` switches the strategy; a bad name exits 2 naming the field', async () => {

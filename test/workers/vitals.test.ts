@@ -4,11 +4,12 @@
  * make one (cgroup v1 cpuacct, as root).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import os from 'node:os';
 import { join } from 'node:path';
 import { cgroupCpu } from '../../src/workers/vitals';
+import { canMakeCgroup, makeCgroup } from '../support/cgroups';
 
 function layout(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'cgroup-'));
@@ -65,25 +66,9 @@ describe('cgroupCpu', () => {
   });
 });
 
-// A cgroup of our own under the real v1 cpuacct hierarchy (root on this machine kind); skipped
-// where there is none, e.g. a cgroup v2-only machine without delegation.
-const CPUACCT = '/sys/fs/cgroup/cpuacct';
-const canMakeCgroup = (() => {
-  try {
-    if (!existsSync(`${CPUACCT}/cpuacct.usage`)) return false;
-    const probe = join(CPUACCT, `probe-${process.pid}`);
-    mkdirSync(probe);
-    rmdirSync(probe);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 (canMakeCgroup ? describe : describe.skip)('VitalsSampler with --cpu-source cgroup (a real cgroup)', () => {
   it("reports its own cgroup's CPU: a burner moved into the cgroup shows as about one core", async () => {
-    const dir = join(CPUACCT, `vitals-test-${process.pid}`);
-    mkdirSync(dir);
+    const group = makeCgroup(`vitals-test-${process.pid}`);
     // A child process in the cgroup samples its own cgroup's CPU while a burner runs beside it.
     const script = `
       const { VitalsSampler } = require(${JSON.stringify(require.resolve('../../src/workers/vitals'))});
@@ -97,7 +82,7 @@ const canMakeCgroup = (() => {
     });
     const burner = spawn(process.execPath, ['-e', 'const end = Date.now() + 3000; while (Date.now() < end) {}']);
     try {
-      for (const pid of [child.pid, burner.pid]) writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+      for (const pid of [child.pid, burner.pid]) group.add(pid);
       let text = '';
       child.stdout.on('data', (d: Buffer) => (text += d.toString()));
       await new Promise((ok) => child.once('exit', ok));
@@ -106,12 +91,11 @@ const canMakeCgroup = (() => {
       const busy = samples.slice(3);
       const mean = busy.reduce((a, b) => a + b, 0) / busy.length;
       expect(mean).toBeGreaterThan(0.6 / os.cpus().length);
-      expect(readFileSync(join(dir, 'cpuacct.usage'), 'utf8').trim()).not.toBe('0');
+      expect(group.usageNs()).toBeGreaterThan(0);
     } finally {
       burner.kill('SIGKILL');
       child.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, 200));
-      rmdirSync(dir);
+      await group.remove();
     }
   });
 });

@@ -150,10 +150,10 @@ describe('LoadBalancer agent', () => {
     );
     const s = await lb.query<AgentStateView<LoadBalancerState>>('state');
     expect(s.agent.patterns).toEqual([
-      expect.objectContaining({ requestsPerSecond: 5_000, from: 'round_robin', to: 'least_connections' }),
+      expect.objectContaining({ requestsPerSecond: 5_000, from: 'weighted_round_robin', to: 'least_connections' }),
     ]);
     expect(s.agent.thresholds?.cpu).toBe(0.72);
-    await eventually('reverted', table, (x) => x.strategy === 'round_robin', 5_000);
+    await eventually('reverted', table, (x) => x.strategy === 'weighted_round_robin', 5_000);
   });
 
   it('a node declared dead leaves the table (from a verdict, and from NodeDiscovery)', async () => {

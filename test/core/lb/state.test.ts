@@ -4,6 +4,7 @@ import {
   applyOutcomes,
   applySurge,
   applyVerdict,
+  effectiveStrategy,
   emptyLbState,
   syncTargets,
   targetsOf,
@@ -160,12 +161,12 @@ describe('load balancer state', () => {
     applySurge(s, { requestsPerSecond: 6000, durationMs: 1000 }, cfg, 500);
     expect(s.surge?.until).toBe(1500);
     expect(s.patterns.map((p) => [p.from, p.to])).toEqual([
-      ['round_robin', 'least_connections'],
+      ['weighted_round_robin', 'least_connections'],
       ['least_connections', 'least_connections'],
     ]);
     expect(tick(s, 1499)).toBe(false);
     expect(tick(s, 1500)).toBe(true);
-    expect(s.strategy).toBe('round_robin');
+    expect(effectiveStrategy(s, cfg)).toBe('weighted_round_robin');
     expect(s.thresholds).toEqual(cfg.thresholds);
   });
 });
