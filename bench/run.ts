@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [discovery|up|router|control|balance|all] [--runs N] [--up-runs N] [--routers N] [--calls N]`:
+ * `npm run bench -- [discovery|up|router|control|load|balance|all] [--runs N] [--up-runs N] [--routers N] [--calls N]`:
  * benchmarks that print tables (`npm run bench -- faults`: the fault suite, bench/faults.ts).
  * Each starts its own Temporal dev server on free ports; nothing touches a running `npm run up`.
  */
@@ -13,6 +13,7 @@ import { writeWorkflowBundle } from '../scripts/lib/bundle';
 import { startDevServer } from '../scripts/lib/dev-server';
 import { benchBalance } from './balance';
 import { benchControl, controlRows } from './control';
+import { benchLoad, loadRows } from './load';
 import { benchDiscovery, discoveryRows } from './discovery';
 import { benchDetection, benchFalsePositives, benchSignals, detectionRows } from './failure';
 import { FAULT_ARGS, FAULT_USAGE, benchFaults } from './faults';
@@ -26,6 +27,7 @@ const BENCHES = [
   'up',
   'router',
   'control',
+  'load',
   'balance',
   'failure',
   'false-positives',
@@ -37,6 +39,7 @@ const BENCHES = [
 const USAGE =
   'usage: npm run bench -- [discovery|up|router|control|balance|all] [--runs N (default 20)] [--up-runs N (default 3)]' +
   ' [--routers N (default 5)] [--calls N (default 200)]\n' +
+  '       npm run bench -- load [--runs N (default 20)] [--routers N (default 5)]\n' +
   '       npm run bench -- query-failover [--kills N (default 20)]\n' +
   '       npm run bench -- [failure|false-positives|fd-scale] [--kills N (default 20)] [--fp-hosts N (default 10)]' +
   ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]\n' +
@@ -136,6 +139,17 @@ async function main(): Promise<void> {
         ['measure', 'n', 'p50', 'p99', 'min', 'max'],
         controlRows(r, routers),
       );
+    });
+  }
+  if (which === 'load' || which === 'all') {
+    await withServer(`bench-load-${Date.now()}`, async (_client, env, address) => {
+      const r = await benchLoad({ address, env, routers, runs });
+      printTable(
+        `a host's real load → routers, ms (3 host workers in cgroups of their own, one busy core moved into ld1's; ${routers} routers; ${runs} runs; load steady > report interval before each step)`,
+        ['measure', 'n', 'p50', 'p99', 'min', 'max'],
+        loadRows(r, routers),
+      );
+      console.log(`ld1/ld2 weights under load: ${[...new Set(r.loadedWeights)].join(', ')}`);
     });
   }
   if (which === 'failure' || which === 'all') {

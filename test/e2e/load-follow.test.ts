@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { RoutingTable, Target } from '../../src/contracts/load-balancer';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
-import { canMakeCgroup, makeCgroup, type Cgroup } from '../support/cgroups';
+import { canMakeCgroup, makeCgroup, type Cgroup } from '../../scripts/lib/cgroups';
 import { cli } from '../support/cli';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 import { describeHistoriesOfThisFile } from '../support/histories';

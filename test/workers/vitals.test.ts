@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import os from 'node:os';
 import { join } from 'node:path';
 import { cgroupCpu } from '../../src/workers/vitals';
-import { canMakeCgroup, makeCgroup } from '../support/cgroups';
+import { canMakeCgroup, makeCgroup } from '../../scripts/lib/cgroups';
 
 function layout(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'cgroup-'));

@@ -1,7 +1,8 @@
 /**
  * CPU accounting groups of our own under the cgroup v1 `cpuacct` hierarchy (root on this machine
  * kind), so that a host worker reports only its own processes' CPU (`--cpu-source cgroup`). Tests
- * that need one skip where none can be made (a cgroup v2-only machine without delegation).
+ * that need one skip, and `npm run bench -- load` refuses, where none can be made (a cgroup
+ * v2-only machine without delegation).
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

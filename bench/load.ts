@@ -1,0 +1,204 @@
+/**
+ * `npm run bench -- load`: a host's real load reaching every router. Three host worker processes,
+ * each in a CPU accounting group of its own and reporting that group's CPU (`--cpu-source cgroup`),
+ * the LoadBalancer, and N routers in this process on their own gRPC connections.
+ *
+ * A run: with ld1's load steady for longer than the report interval, a CPU burner (one busy core,
+ * bounded) is moved into ld1's group; measured until the first and the last router hold a table in
+ * which ld1 weighs less than 0.9 × ld2, and until the LoadBalancer recorded the host's signal (its
+ * history's event time, the same machine's clock). Then the same after the burner is killed, until
+ * ld1 weighs within 5 of ld2 again. What it includes: the host's sampling (1 s beats, median of the
+ * last three: a step shows on its second sample), the NodeAgent's workflow task and signal, the
+ * LoadBalancer's task, and the routers' long-polls.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { AGENTS, TASK_QUEUE, agentWorkflowId } from '../src/contracts/agents';
+import type { RoutingTable, Target } from '../src/contracts/load-balancer';
+import { Router } from '../src/router/router';
+import { canMakeCgroup, makeCgroup, type Cgroup } from '../scripts/lib/cgroups';
+import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
+import { summary } from './stats';
+
+export interface LoadOptions {
+  address: string;
+  env: NodeJS.ProcessEnv;
+  routers: number;
+  runs: number;
+}
+
+export interface LoadResult {
+  upSignal: number[];
+  upFirst: number[];
+  upAll: number[];
+  downSignal: number[];
+  downFirst: number[];
+  downAll: number[];
+  loadedWeights: string[];
+}
+
+const HOSTS = 3;
+/** Longer than the NodeAgent's default load report interval (5 s): each step is reported on its merits. */
+const STEADY_MS = 6_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const weightOf = (t: RoutingTable, nodeId: string) => t.targets.find((x) => x.nodeId === nodeId)?.weight ?? 0;
+const lowered = (t: RoutingTable) => weightOf(t, 'ld1') < 0.9 * weightOf(t, 'ld2');
+const level = (t: RoutingTable) => Math.abs(weightOf(t, 'ld1') - weightOf(t, 'ld2')) <= 5;
+
+async function waitUntil<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await read().catch(() => undefined);
+    if (v !== undefined && done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Event times (epoch ms) of the nodeCapacityUpdate signals in the LoadBalancer's history. */
+async function capacitySignals(lb: WorkflowHandle): Promise<number[]> {
+  const out: number[] = [];
+  for (const e of (await lb.fetchHistory()).events ?? []) {
+    if (e.workflowExecutionSignaledEventAttributes?.signalName !== 'nodeCapacityUpdate') continue;
+    const t = e.eventTime;
+    out.push(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6));
+  }
+  return out;
+}
+
+export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
+  if (!canMakeCgroup)
+    throw new Error('load: needs a cgroup v1 cpuacct hierarchy it may write (/sys/fs/cgroup/cpuacct, as root)');
+  const clusterId = opts.env.CLUSTER_ID ?? 'bench-load';
+  const hosts: HostProcess[] = [];
+  const groups: Cgroup[] = [];
+  const connections: Connection[] = [];
+  const routers: Router[] = [];
+  let burner: ChildProcess | undefined;
+  try {
+    for (let i = 1; i <= HOSTS; i++) {
+      const h = spawnHostWorker({ nodeId: `ld${i}`, args: ['--health-port', '0', '--cpu-source', 'cgroup'], env: opts.env });
+      hosts.push(h);
+      const g = makeCgroup(`${clusterId}-ld${i}-${process.pid}`);
+      groups.push(g);
+      g.add(h.child.pid);
+    }
+    await Promise.all(hosts.map((h) => h.waitFor(/ ready /, 120_000)));
+    const connection = await Connection.connect({ address: opts.address });
+    connections.push(connection);
+    const client = new Client({ connection });
+    const spec = AGENTS['load-balancer'];
+    if (!spec) throw new Error('no load-balancer agent in this build');
+    const lb = await client.workflow.start(spec.workflowType, {
+      workflowId: agentWorkflowId(clusterId, spec.role),
+      taskQueue: TASK_QUEUE,
+      args: [{ clusterId, config: {} }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    await waitUntil(
+      'a load report from every host',
+      () => lb.query<Target[]>('targets'),
+      (ts) => ts.length === HOSTS && ts.every((t) => t.loadUpdatedAt !== undefined),
+      120_000,
+    );
+
+    // Each router notes when it first holds a table that meets the run's condition.
+    let want: ((t: RoutingTable) => boolean) | undefined;
+    let since = 0;
+    let met: number[] = [];
+    for (let r = 0; r < opts.routers; r++) {
+      const c = await Connection.connect({ address: opts.address });
+      connections.push(c);
+      let metThisRun = false;
+      let runSeen = -1;
+      const router = new Router({
+        client: new Client({ connection: c }),
+        clusterId,
+        name: `load-router-${r}`,
+        onTable: (t) => {
+          if (runSeen !== since) {
+            runSeen = since;
+            metThisRun = false;
+          }
+          if (!want || metThisRun || !want(t)) return;
+          metThisRun = true;
+          met.push(Date.now() - since);
+        },
+      });
+      routers.push(await router.start());
+    }
+
+    const result: LoadResult = {
+      upSignal: [],
+      upFirst: [],
+      upAll: [],
+      downSignal: [],
+      downFirst: [],
+      downAll: [],
+      loadedWeights: [],
+    };
+    const step = async (cond: (t: RoutingTable) => boolean, act: () => void, first: number[], all: number[], sig: number[]) => {
+      await waitUntil('routers level and in step', async () => routers.every((r) => r.table && !cond(r.table)), (x) => x);
+      await sleep(STEADY_MS);
+      met = [];
+      want = cond;
+      since = Date.now();
+      const from = since;
+      act();
+      await waitUntil(`all ${opts.routers} routers`, async () => met.length >= opts.routers, (x) => x, 60_000);
+      want = undefined;
+      first.push(Math.min(...met));
+      all.push(Math.max(...met));
+      const signals = (await capacitySignals(lb)).filter((t) => t >= from);
+      if (signals[0] !== undefined) sig.push(signals[0] - from);
+    };
+    for (let run = 0; run < opts.runs; run++) {
+      await step(
+        lowered,
+        () => {
+          // One busy core, bounded: it stops by itself after 60 s.
+          burner = spawn(process.execPath, ['-e', 'const end = Date.now() + 60_000; while (Date.now() < end) {}']);
+          (groups[0] as Cgroup).add(burner.pid);
+        },
+        result.upFirst,
+        result.upAll,
+        result.upSignal,
+      );
+      const t = routers[0]?.table;
+      if (t) result.loadedWeights.push(`${weightOf(t, 'ld1')}/${weightOf(t, 'ld2')}`);
+      await step(
+        level,
+        () => {
+          burner?.kill('SIGKILL');
+          burner = undefined;
+        },
+        result.downFirst,
+        result.downAll,
+        result.downSignal,
+      );
+      process.stderr.write('.');
+    }
+    process.stderr.write('\n');
+    return result;
+  } finally {
+    burner?.kill('SIGKILL');
+    await Promise.all(routers.map((r) => r.close()));
+    await Promise.all(hosts.map((h) => h.stop('SIGTERM')));
+    await Promise.all(connections.map((c) => c.close()));
+    for (const g of groups) await g.remove().catch(() => undefined);
+  }
+}
+
+export function loadRows(r: LoadResult, routers: number): (string | number)[][] {
+  return [
+    ['load up (burner) → LoadBalancer has the host’s report', r.upSignal],
+    ['load up → first router has the lowered weight', r.upFirst],
+    [`load up → all ${routers} routers have it`, r.upAll],
+    ['load down (burner killed) → LoadBalancer has the report', r.downSignal],
+    ['load down → first router has the weight back', r.downFirst],
+    [`load down → all ${routers} routers have it`, r.downAll],
+  ].map(([name, values]) => {
+    const s = summary(values as number[]);
+    return [name as string, s.n, s.p50, s.p99, s.min, s.max];
+  });
+}
