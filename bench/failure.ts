@@ -270,6 +270,14 @@ export async function benchSignals(
     workers.push(agents);
     running.push(agents.run());
     await startFd(client, clusterId);
+    // The LoadBalancer too: hosts send it their load when it moves (NodeAgent load reports).
+    await client.workflow.start('loadBalancerWorkflow', {
+      workflowId: `${clusterId}/load-balancer`,
+      taskQueue: TASK_QUEUE,
+      workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
+      retry: AGENT_RETRY,
+      args: [{ clusterId, config: {} }],
+    });
     await client.workflow.start('nodeDiscoveryWorkflow', {
       workflowId: `${clusterId}/node-discovery`,
       taskQueue: TASK_QUEUE,
@@ -310,7 +318,7 @@ export async function benchSignals(
     const to = Date.now();
     const termsAfter = await leaseTerms(client, clusterId, n);
     const byAgent: Record<string, number> = {};
-    for (const role of ['failure-detector', 'node-discovery']) {
+    for (const role of ['failure-detector', 'node-discovery', 'load-balancer']) {
       byAgent[role] = await signalsBetween(client, `${clusterId}/${role}`, from, to);
     }
     const total = Object.values(byAgent).reduce((a, b) => a + b, 0);

@@ -26,7 +26,7 @@ export interface HoldLeaseInput {
   samplesPerTerm?: number;
   /**
    * Load reporting (NodeAgents that report load; older runs pass none): the term ends early when
-   * the host's load (the median of its last three beats) moved by more than `step` since `last`, the load
+   * the host's load (what it sustained over its last six beats) moved by more than `step` since `last`, the load
    * the agent last reported, and at least `intervalMs` after it. The first report (no `last`) waits
    * for the term's end: a host's load while it boots says little, and ending the first terms early
    * would judge its health on one busy boot-time sample.
@@ -85,7 +85,7 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
     cancelled,
     ...(input.load ? { load: smoothedLoad(recent), loadChanged } : {}),
   });
-  /** The load moved enough to be reported now (with three beats behind it). */
+  /** The load moved enough to be reported now (with six beats behind it). */
   const loadMoved = (): boolean => {
     const l = input.load;
     if (!l?.last || recent.length < LOAD_SMOOTHING_SAMPLES) return false;

@@ -50,10 +50,12 @@ export const NodeAgentConfig = BaseConfig.extend({
   degradedLagMs: z.number().min(1).default(500),
   /**
    * The host's load goes to the LoadBalancer when its CPU or memory share moved by more than this
-   * since the last report (0..1, default 0.1), at most once per `loadReportIntervalMs` (default
-   * 5 000, the specification's load monitoring interval). A host at rest sends nothing.
+   * since the last report (0..1, default 0.2), at most once per `loadReportIntervalMs` (default
+   * 5 000, the specification's load monitoring interval). A host at rest sends nothing. 0.2: a
+   * weight moves by 0.4 × the CPU change, and the LoadBalancer republishes only past a 10 % move
+   * (`rebalanceThreshold`), so a smaller step would send reports that change no route.
    */
-  loadReportStep: z.number().min(0.01).max(1).default(0.1),
+  loadReportStep: z.number().min(0.01).max(1).default(0.2),
   loadReportIntervalMs: z.number().int().min(1_000).max(3_600_000).default(5_000),
 });
 export type NodeAgentConfig = z.infer<typeof NodeAgentConfig>;
@@ -102,7 +104,7 @@ export interface LeaseTerm {
   vitals: VitalsSample[];
   /** The activity stopped because it was cancelled or the worker shuts down. */
   cancelled: boolean;
-  /** The host's load at the end of the term (median of its last three beats), when the agent asked for it. */
+  /** The host's load at the end of the term (what it sustained over its last six beats), when the agent asked for it. */
   load?: LoadPoint;
   /** The term ended early because the load moved past the report step. */
   loadChanged?: boolean;

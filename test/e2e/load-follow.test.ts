@@ -74,8 +74,8 @@ const weightOf = (x: RoutingTable, nodeId: string) => x.targets.find((r) => r.no
       100,
     );
     const movedMs = Date.now() - loadedAt;
-    // The load report is at most an interval (5 s) plus two beats behind the change.
-    expect(movedMs).toBeLessThan(10_000);
+    // The load report is at most an interval (5 s) plus five beats behind the change.
+    expect(movedMs).toBeLessThan(15_000);
     expect(loaded.version).toBeGreaterThan(settled.version);
     console.log(`load → weights in the agent's table: ${movedMs} ms (ld-a ${weightOf(loaded, 'ld-a')}, ld-b ${weightOf(loaded, 'ld-b')})`);
 
