@@ -7,7 +7,13 @@
  */
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { LeaseTerm, VitalsSample } from '../contracts/node-agent';
-import { LOAD_SMOOTHING_SAMPLES, loadReportDue, smoothedLoad, type LoadPoint } from '../core/lb/load-report';
+import {
+  LOAD_SMOOTHING_SAMPLES,
+  loadReportDue,
+  reportedLoad,
+  smoothedLoad,
+  type LoadPoint,
+} from '../core/lb/load-report';
 import type { Vitals } from '../workers/vitals';
 
 export interface LeaseHost {
@@ -83,7 +89,7 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
     intervals,
     vitals,
     cancelled,
-    ...(input.load ? { load: smoothedLoad(recent), loadChanged } : {}),
+    ...(input.load ? { load: reportedLoad(recent), sustained: smoothedLoad(recent), loadChanged } : {}),
   });
   /** The load moved enough to be reported now (with six beats behind it). */
   const loadMoved = (): boolean => {

@@ -104,8 +104,10 @@ export interface LeaseTerm {
   vitals: VitalsSample[];
   /** The activity stopped because it was cancelled or the worker shuts down. */
   cancelled: boolean;
-  /** The host's load at the end of the term (what it sustained over its last six beats), when the agent asked for it. */
+  /** The host's load at the end of the term, as a report carries it (median of its last three beats), when the agent asked for it. */
   load?: LoadPoint;
+  /** What the host sustained over its last six beats: whether the load moved is decided on this. */
+  sustained?: LoadPoint;
   /** The term ended early because the load moved past the report step. */
   loadChanged?: boolean;
 }

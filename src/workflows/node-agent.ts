@@ -264,7 +264,8 @@ class HostLease {
   private reportLoad(term: LeaseTerm): void {
     const load = term.load;
     if (!load || term.cancelled || this.s.status !== 'alive') return;
-    if (!loadReportDue(this.s.loadReported, load, this.loadPolicy())) return;
+    // Moved: decided on what the host sustained (or the activity's own decision), against the last report.
+    if (!term.loadChanged && !loadReportDue(this.s.loadReported, term.sustained ?? load, this.loadPolicy())) return;
     this.s.loadReported = load;
     this.agent.notify('load-balancer', nodeCapacityUpdateSignal, {
       nodeId: this.s.nodeId,

@@ -1,4 +1,4 @@
-import { loadReportDue, smoothedLoad, type LoadPoint } from '../../../src/core/lb/load-report';
+import { loadReportDue, reportedLoad, smoothedLoad, type LoadPoint } from '../../../src/core/lb/load-report';
 
 const policy = { step: 0.1, intervalMs: 5_000 };
 const at = (cpu: number, memory: number, t: number): LoadPoint => ({ cpu, memory, at: t });
@@ -74,5 +74,19 @@ describe('smoothedLoad', () => {
   });
   it('none without samples', () => {
     expect(smoothedLoad([])).toBeUndefined();
+    expect(reportedLoad([])).toBeUndefined();
+  });
+});
+
+describe('reportedLoad', () => {
+  it('a step that began half-way through a sample is reported whole, not at the partial sample', () => {
+    // Rest, then a burner moved in half-way through the third sample.
+    const samples = [0.02, 0.02, 0.25, 0.5, 0.5, 0.5, 0.5].map((c, i) => at(c, 0.3, i * 1_000));
+    const rest = smoothedLoad(samples.slice(0, 2)) as LoadPoint;
+    // The sustained value decides (the step shows on the fifth whole sample) ...
+    expect(loadReportDue(rest, smoothedLoad(samples) as LoadPoint, policy)).toBe(true);
+    expect(smoothedLoad(samples)?.cpu).toBe(0.25);
+    // ... and the report carries the level of the last three samples.
+    expect(reportedLoad(samples)).toEqual({ cpu: 0.5, memory: 0.3, at: 6_000 });
   });
 });
