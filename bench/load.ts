@@ -5,9 +5,9 @@
  *
  * A run: with ld1's load steady for longer than the report interval, a CPU burner (one busy core,
  * bounded) is moved into ld1's group; measured until the first and the last router hold a table in
- * which ld1 weighs less than 0.9 × ld2, and until the LoadBalancer recorded the host's signal (its
- * history's event time, the same machine's clock). Then the same after the burner is killed, until
- * ld1 weighs within 5 of ld2 again. What it includes: the host's sampling (1 s beats, median of the
+ * which ld1's weight fell by at least 10 %, and until the LoadBalancer recorded the host's signal
+ * (its history's event time, the same machine's clock). Then the same after the burner is killed,
+ * until ld1 regained at least half of what it lost. What it includes: the host's sampling (1 s beats, median of the
  * last three: a step shows on its second sample), the NodeAgent's workflow task and signal, the
  * LoadBalancer's task, and the routers' long-polls.
  */
@@ -42,8 +42,6 @@ const HOSTS = 3;
 const STEADY_MS = 6_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const weightOf = (t: RoutingTable, nodeId: string) => t.targets.find((x) => x.nodeId === nodeId)?.weight ?? 0;
-const lowered = (t: RoutingTable) => weightOf(t, 'ld1') < 0.9 * weightOf(t, 'ld2');
-const level = (t: RoutingTable) => Math.abs(weightOf(t, 'ld1') - weightOf(t, 'ld2')) <= 5;
 
 async function waitUntil<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -137,15 +135,31 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
       downAll: [],
       loadedWeights: [],
     };
-    const step = async (cond: (t: RoutingTable) => boolean, act: () => void, first: number[], all: number[], sig: number[]) => {
-      await waitUntil('routers level and in step', async () => routers.every((r) => r.table && !cond(r.table)), (x) => x);
-      await sleep(STEADY_MS);
+    // Conditions on ld1's own weight (the others' reports move it too): down by at least 10 % of
+    // what it was before the burner; back up by at least half of what it lost.
+    const w1 = () => weightOf(routers[0]?.table as RoutingTable, 'ld1');
+    const inStep = () => routers.every((r) => r.table && r.version === routers[0]?.version);
+    const step = async (
+      what: string,
+      cond: (t: RoutingTable) => boolean,
+      act: () => void,
+      first: number[],
+      all: number[],
+      sig: number[],
+    ) => {
       met = [];
       want = cond;
       since = Date.now();
       const from = since;
       act();
-      await waitUntil(`all ${opts.routers} routers`, async () => met.length >= opts.routers, (x) => x, 60_000);
+      try {
+        await waitUntil(`all ${opts.routers} routers`, async () => met.length >= opts.routers, (x) => x, 60_000);
+      } catch (err) {
+        const ts = await lb.query<Target[]>('targets').catch(() => []);
+        throw new Error(
+          `${what}: ${met.length}/${opts.routers} routers met it in 60 s; router weights ld1/ld2/ld3 ${['ld1', 'ld2', 'ld3'].map((n) => weightOf(routers[0]?.table as RoutingTable, n)).join('/')}; reported cpu ${ts.map((t) => `${t.nodeId} ${t.load.cpu}`).join(', ')} (${(err as Error).message})`,
+        );
+      }
       want = undefined;
       first.push(Math.min(...met));
       all.push(Math.max(...met));
@@ -153,8 +167,12 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
       if (signals[0] !== undefined) sig.push(signals[0] - from);
     };
     for (let run = 0; run < opts.runs; run++) {
+      await waitUntil('routers in step', async () => inStep(), (x) => x);
+      await sleep(STEADY_MS);
+      const before = w1();
       await step(
-        lowered,
+        `run ${run} load up (ld1 weight ${before})`,
+        (t) => weightOf(t, 'ld1') <= 0.9 * before,
         () => {
           // One busy core, bounded: it stops by itself after 60 s.
           burner = spawn(process.execPath, ['-e', 'const end = Date.now() + 60_000; while (Date.now() < end) {}']);
@@ -164,10 +182,13 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
         result.upAll,
         result.upSignal,
       );
-      const t = routers[0]?.table;
-      if (t) result.loadedWeights.push(`${weightOf(t, 'ld1')}/${weightOf(t, 'ld2')}`);
+      await waitUntil('routers in step', async () => inStep(), (x) => x);
+      await sleep(STEADY_MS);
+      const loaded = w1();
+      result.loadedWeights.push(`${before}→${loaded}`);
       await step(
-        level,
+        `run ${run} load down (ld1 weight ${loaded}, before ${before})`,
+        (t) => weightOf(t, 'ld1') >= loaded + 0.5 * (before - loaded),
         () => {
           burner?.kill('SIGKILL');
           burner = undefined;

@@ -149,7 +149,7 @@ async function main(): Promise<void> {
         ['measure', 'n', 'p50', 'p99', 'min', 'max'],
         loadRows(r, routers),
       );
-      console.log(`ld1/ld2 weights under load: ${[...new Set(r.loadedWeights)].join(', ')}`);
+      console.log(`ld1's weight before → under load, per run: ${r.loadedWeights.join(', ')}`);
     });
   }
   if (which === 'failure' || which === 'all') {
