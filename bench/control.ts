@@ -39,7 +39,13 @@ export interface ControlResult {
 const HOSTS = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitUntil<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, ms = 30_000): Promise<T> {
+/** Polls `read` every 50 ms until `done` holds (read errors count as not yet); throws after `ms`. */
+export async function waitUntil<T>(
+  what: string,
+  read: () => Promise<T>,
+  done: (v: T) => boolean,
+  ms = 30_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await read().catch(() => undefined);

@@ -18,6 +18,7 @@ import type { RoutingTable, Target } from '../src/contracts/load-balancer';
 import { Router } from '../src/router/router';
 import { canMakeCgroup, makeCgroup, type Cgroup } from '../scripts/lib/cgroups';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
+import { waitUntil } from './control';
 import { summary } from './stats';
 
 export interface LoadOptions {
@@ -43,16 +44,6 @@ const STEADY_MS = 6_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const weightOf = (t: RoutingTable, nodeId: string) => t.targets.find((x) => x.nodeId === nodeId)?.weight ?? 0;
 
-async function waitUntil<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read().catch(() => undefined);
-    if (v !== undefined && done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 /** Event times (epoch ms) of the nodeCapacityUpdate signals in the LoadBalancer's history. */
 async function capacitySignals(lb: WorkflowHandle): Promise<number[]> {
   const out: number[] = [];
@@ -75,7 +66,11 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
   let burner: ChildProcess | undefined;
   try {
     for (let i = 1; i <= HOSTS; i++) {
-      const h = spawnHostWorker({ nodeId: `ld${i}`, args: ['--health-port', '0', '--cpu-source', 'cgroup'], env: opts.env });
+      const h = spawnHostWorker({
+        nodeId: `ld${i}`,
+        args: ['--health-port', '0', '--cpu-source', 'cgroup'],
+        env: opts.env,
+      });
       hosts.push(h);
       const g = makeCgroup(`${clusterId}-ld${i}-${process.pid}`);
       groups.push(g);
@@ -153,7 +148,12 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
       const from = since;
       act();
       try {
-        await waitUntil(`all ${opts.routers} routers`, async () => met.length >= opts.routers, (x) => x, 60_000);
+        await waitUntil(
+          `all ${opts.routers} routers`,
+          async () => met.length >= opts.routers,
+          (x) => x,
+          60_000,
+        );
       } catch (err) {
         const ts = await lb.query<Target[]>('targets').catch(() => []);
         throw new Error(
@@ -167,7 +167,11 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
       if (signals[0] !== undefined) sig.push(signals[0] - from);
     };
     for (let run = 0; run < opts.runs; run++) {
-      await waitUntil('routers in step', async () => inStep(), (x) => x);
+      await waitUntil(
+        'routers in step',
+        async () => inStep(),
+        (x) => x,
+      );
       await sleep(STEADY_MS);
       const before = w1();
       await step(
@@ -182,7 +186,11 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
         result.upAll,
         result.upSignal,
       );
-      await waitUntil('routers in step', async () => inStep(), (x) => x);
+      await waitUntil(
+        'routers in step',
+        async () => inStep(),
+        (x) => x,
+      );
       await sleep(STEADY_MS);
       const loaded = w1();
       result.loadedWeights.push(`${before}→${loaded}`);
