@@ -320,14 +320,6 @@ export const reportOutcomeSignal = defineSignal<[OutcomeReport]>('reportOutcome'
 export const lbNodeHealthChangeSignal = defineSignal<[HealthVerdict]>('nodeHealthChange');
 
 export const routingTableQuery = defineQuery<RoutingTable>('routingTable');
-/**
- * The memo field where the LoadBalancer publishes its current table (from its loop, on every new
- * version), so that a router whose long-poll failed reads it with `describe`, which the server
- * answers without a worker. A query is what a router used to fall back on, and a legacy query that
- * lands on a cold worker right after a sticky failover can wedge the run (sdk-core 1.24, see
- * test/fixtures/diverged/README.md) — exactly when long-polls fail.
- */
-export const ROUTING_TABLE_MEMO = 'routingTable';
 export const targetsQuery = defineQuery<Target[]>('targets');
 export const breakersQuery = defineQuery<Record<string, Breaker>>('breakers');
 export const historyQuery = defineQuery<Decision[]>('history');

@@ -14,16 +14,13 @@
  * update must be accepted within `acceptMs`: the server admits only so many updates in flight per
  * workflow (10 by default) and answers the rest RESOURCE_EXHAUSTED, which the client retries for
  * half a minute — a router past that limit would hold a stale table all that time. When the
- * long-poll fails or is not accepted in time, the router reads the table the agent put in its memo
- * (`describe`, answered by the server without a worker; a query only for agent runs from before they
- * published one). If the long-poll was refused as busy, or the memo held a newer table, it tries the
- * long-poll again after `pollMs`; otherwise (no worker, the server away) after an exponential
- * backoff. Routers never query a live agent: a query that lands on a cold worker right after a
- * sticky failover — when long-polls fail — can wedge the agent's run (sdk-core 1.24).
+ * long-poll fails or is not accepted in time, the router reads the table with a `routingTable`
+ * query: if that answers, it tries the long-poll again after `pollMs`; if not (no worker, the
+ * server away), after an exponential backoff.
  */
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { agentWorkflowId } from '../contracts/agents';
-import { ROUTING_TABLE_MEMO, type LbStrategy, type Outcome, type RouteTarget, type RoutingTable } from '../contracts/load-balancer';
+import type { LbStrategy, Outcome, RouteTarget, RoutingTable } from '../contracts/load-balancer';
 import { Picker, type PickRequest } from '../core/lb/picker';
 
 export interface RouterOptions {
@@ -41,7 +38,7 @@ export interface RouterOptions {
   longPollMs?: number;
   /** Longest wait for the agent to accept a long-poll (ms, default 1000; it takes milliseconds when admitted). */
   acceptMs?: number;
-  /** Pause before the next long-poll attempt after one refused as busy or a newer table from the memo (ms, default 500). */
+  /** Pause between a refresh by query and the next long-poll attempt, while the agent answers (ms, default 500). */
   pollMs?: number;
   /** Backoff after a refresh that failed entirely: first delay and cap (ms, defaults 200 and 10 000). */
   backoffMs?: { initial: number; max: number };
@@ -97,7 +94,11 @@ export class Router {
 
   /** Fetches the first table (throws when the agent cannot be reached), then keeps it fresh. */
   async start(): Promise<this> {
-    this.install(await this.opts.client.connection.withDeadline(Date.now() + 5_000, () => this.readTable()));
+    this.install(
+      await this.opts.client.connection.withDeadline(Date.now() + 5_000, () =>
+        this.handle.query<RoutingTable>('routingTable'),
+      ),
+    );
     this.loop = this.refreshLoop();
     this.reportTimer = setInterval(() => void this.flush(), this.opts.reportIntervalMs);
     this.reportTimer.unref();
@@ -221,7 +222,6 @@ export class Router {
   private async refreshLoop(): Promise<void> {
     let delay = this.opts.backoffMs.initial;
     while (!this.closed) {
-      let refused = false;
       try {
         const poll = await this.call(this.opts.acceptMs, () =>
           this.handle.startUpdate<RoutingTable, [{ knownVersion: number; waitMs: number }]>('awaitRoutingTable', {
@@ -237,17 +237,17 @@ export class Router {
         continue;
       } catch (err) {
         if (this.closed) return;
-        refused = refusedAsBusy(err);
-        if (refused) this.stats.longPollsRefused += 1;
+        if (refusedAsBusy(err)) this.stats.longPollsRefused += 1;
         else this.stats.refreshFailures += 1;
       }
-      let progressed = false;
+      let answered = false;
       try {
-        progressed = this.install(await this.call(5_000, () => this.readTable()));
+        this.install(await this.call(5_000, () => this.handle.query<RoutingTable>('routingTable')));
+        answered = true;
       } catch {
         // keep routing on the table we have (invariant 1)
       }
-      if (progressed || refused) {
+      if (answered) {
         delay = this.opts.backoffMs.initial;
         await this.sleep(this.opts.pollMs);
       } else {
@@ -255,13 +255,6 @@ export class Router {
         delay = Math.min(delay * 2, this.opts.backoffMs.max);
       }
     }
-  }
-
-  /** The agent's table from its memo; by query only from an agent run that has not published one. */
-  private async readTable(): Promise<RoutingTable> {
-    const memo = (await this.handle.describe()).memo?.[ROUTING_TABLE_MEMO];
-    if (isTable(memo)) return memo;
-    return this.handle.query<RoutingTable>('routingTable');
   }
 
   private sleep(ms: number): Promise<void> {
@@ -281,13 +274,4 @@ export class Router {
 /** The agent refused the long-poll because `maxLongPolls` already wait (its validator says "busy"). */
 function refusedAsBusy(err: unknown): boolean {
   return err instanceof WorkflowUpdateFailedError && /^busy:/.test(err.cause?.message ?? '');
-}
-
-function isTable(x: unknown): x is RoutingTable {
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    typeof (x as RoutingTable).version === 'number' &&
-    Array.isArray((x as RoutingTable).targets)
-  );
 }

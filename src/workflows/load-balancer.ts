@@ -11,10 +11,8 @@
  *    for continue-as-new — never later.
  * 3. At most `maxLongPolls` long-polls wait at once, so router long-polls never take all of the
  *    server's in-flight update slots (10 per workflow by default) from distributeLoad and the rest.
- * 4. The loop puts every new table in the memo (ROUTING_TABLE_MEMO) as soon as a handler made it:
- *    routers read it with `describe` when their long-poll fails, so no router queries this agent.
  */
-import { condition, patched, upsertMemo } from '@temporalio/workflow';
+import { condition, patched } from '@temporalio/workflow';
 import type { AgentHealthStatus } from '../contracts/common';
 import {
   AwaitTable,
@@ -23,7 +21,6 @@ import {
   HealthVerdict,
   LoadBalancerConfig,
   OutcomeReport,
-  ROUTING_TABLE_MEMO,
   SetStrategy,
   TrafficSurge,
   awaitRoutingTableUpdate,
@@ -62,8 +59,6 @@ import { Agent } from './agent-base';
 export const LOAD_BALANCER_ROLE = 'load-balancer';
 /** Patch: the periodic membership read runs beside the loop (runs before it awaited it in the loop). */
 export const LB_MEMBERS_BESIDE_LOOP = 'lb-members-beside-loop';
-/** Patch: the loop publishes every new table in the memo (invariant 4); runs before it did not. */
-export const LB_TABLE_IN_MEMO = 'lb-table-in-memo';
 
 export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   // The agent's hooks need the balancer, which needs the agent.
@@ -136,12 +131,8 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   // A fresh agent learns the current members; later runs carry them and refresh them beside the
   // loop, so that a read whose attempt went to a paused or dying host holds up no tick or signal.
   const membersBeside = agent.loopActs && patched(LB_MEMBERS_BESIDE_LOOP);
-  const tableInMemo = agent.loopActs && patched(LB_TABLE_IN_MEMO);
   if (agent.base.runs === 0) await balancer.reconcile();
   await agent.run({
-    ...(tableInMemo
-      ? { hasWork: () => balancer.memoStale(), doWork: async () => balancer.publishMemo() }
-      : {}),
     timers: {
       // Runs before the patch: the same call as they recorded, not wrapped.
       topologySync: membersBeside
@@ -206,19 +197,6 @@ class Balancer {
   publish(): void {
     this.state.tableVersion += 1;
     this.commit(this.build(this.state.tableVersion));
-  }
-
-  /** The table version last put in the memo (invariant 4); undefined until this run put one. */
-  private memoVersion: number | undefined;
-
-  memoStale(): boolean {
-    return this.memoVersion !== this.state.tableVersion;
-  }
-
-  publishMemo(): void {
-    const table = this.table();
-    this.memoVersion = table.version;
-    upsertMemo({ [ROUTING_TABLE_MEMO]: table });
   }
 
   private pickerFor(): Picker {

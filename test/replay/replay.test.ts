@@ -35,8 +35,6 @@ describe('replay of recorded histories', () => {
         // NodeDiscovery runs from before it published its members in the memo (nd-members-in-memo).
         'node-discovery-before-members-memo.binpb',
         'node-discovery-continued-before-members-memo.binpb',
-        // LoadBalancer runs from before it published its table in the memo (lb-table-in-memo).
-        'load-balancer-before-table-memo.binpb',
         // NodeAgent runs from before hosts reported their load (node-reports-load).
         'node-agent-before-load-reports.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
