@@ -55,6 +55,18 @@ export async function waitUntil<T>(
   }
 }
 
+/** The cluster's LoadBalancer with its default config (the one already running, if any). */
+export async function startLoadBalancer(client: Client, clusterId: string): Promise<WorkflowHandle> {
+  const spec = AGENTS['load-balancer'];
+  if (!spec) throw new Error('no load-balancer agent in this build');
+  return client.workflow.start(spec.workflowType, {
+    workflowId: agentWorkflowId(clusterId, spec.role),
+    taskQueue: TASK_QUEUE,
+    args: [{ clusterId, config: {} }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+}
+
 export async function benchControl(opts: ControlOptions): Promise<ControlResult> {
   const clusterId = opts.env.CLUSTER_ID ?? 'bench-control';
   const hosts: HostProcess[] = [];
@@ -68,14 +80,7 @@ export async function benchControl(opts: ControlOptions): Promise<ControlResult>
     const connection = await Connection.connect({ address: opts.address });
     connections.push(connection);
     const client = new Client({ connection });
-    const spec = AGENTS['load-balancer'];
-    if (!spec) throw new Error('no load-balancer agent in this build');
-    const lb: WorkflowHandle = await client.workflow.start(spec.workflowType, {
-      workflowId: agentWorkflowId(clusterId, spec.role),
-      taskQueue: TASK_QUEUE,
-      args: [{ clusterId, config: {} }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
+    const lb = await startLoadBalancer(client, clusterId);
     await waitUntil(
       `${HOSTS} targets in the routing table`,
       () => lb.query<RoutingTable>('routingTable'),

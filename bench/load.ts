@@ -13,12 +13,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { AGENTS, TASK_QUEUE, agentWorkflowId } from '../src/contracts/agents';
 import type { RoutingTable, Target } from '../src/contracts/load-balancer';
 import { Router } from '../src/router/router';
 import { canMakeCgroup, makeCgroup, type Cgroup } from '../scripts/lib/cgroups';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
-import { waitUntil } from './control';
+import { startLoadBalancer, waitUntil } from './control';
 import { summary } from './stats';
 
 export interface LoadOptions {
@@ -80,14 +79,7 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
     const connection = await Connection.connect({ address: opts.address });
     connections.push(connection);
     const client = new Client({ connection });
-    const spec = AGENTS['load-balancer'];
-    if (!spec) throw new Error('no load-balancer agent in this build');
-    const lb = await client.workflow.start(spec.workflowType, {
-      workflowId: agentWorkflowId(clusterId, spec.role),
-      taskQueue: TASK_QUEUE,
-      args: [{ clusterId, config: {} }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
+    const lb = await startLoadBalancer(client, clusterId);
     await waitUntil(
       'a load report from every host',
       () => lb.query<Target[]>('targets'),
