@@ -12,7 +12,7 @@ import {
 import type { AgentHealth, AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
 import { LbStrategy, type DistributeRequest, type RouteDecision, type Target } from '../contracts/load-balancer';
-import { describeZodError } from '../core/validation';
+import { describeZodError, unknownFields } from '../core/validation';
 import { ConfigError, clusterIdFrom, connectionSettings } from './connection';
 import { isUpdateTaskFailure, retryRefusals, retrySignalRefusals } from './refusals';
 
@@ -92,6 +92,8 @@ export class ClusterClient {
   /** Ensures every agent runs (idempotent); a given config is applied to a running agent with `configure`. */
   async start(configs: Record<string, Record<string, unknown>> = {}): Promise<AgentStatus[]> {
     for (const [role, config] of Object.entries(configs)) {
+      const unknown = unknownFields(this.spec(role).config, config, role);
+      if (unknown.length) throw new UsageError(`invalid ${role} config: ${unknown.join('; ')}`);
       const parsed = this.spec(role).config.safeParse(config);
       if (!parsed.success) throw new UsageError(`invalid ${role} config: ${describeZodError(parsed.error, role)}`);
     }

@@ -67,10 +67,6 @@ export const BaseConfig = z.object({
   heartbeatIntervalMs: Millis(50).default(5_000),
   /** How often the agent re-evaluates its own health (ms, default 10 s). */
   healthCheckIntervalMs: Millis(50).default(10_000),
-  /** A peer unheard-of for this long is treated as failed by agents that track peers (ms, default 30 s). */
-  failureDetectionTimeoutMs: Millis(100).default(30_000),
-  /** A consensus round with no quorum by then is abandoned (ms, default 45 s). */
-  consensusTimeoutMs: Millis(100).default(45_000),
   /** How often topology is re-synchronised (ms, default 15 s). */
   topologySyncIntervalMs: Millis(50).default(15_000),
   /** Rejected messages kept in state for operators to read (default 20). */

@@ -66,7 +66,7 @@ import {
 import { isUndecodable } from '../contracts/undecodable';
 import { pushBounded } from '../core/bounded';
 import { dueTimers, nextDue, reschedule, syncTimers } from '../core/timers';
-import { describeZodError } from '../core/validation';
+import { describeZodError, unknownFields } from '../core/validation';
 import { ACTIVITY } from './activity-options';
 
 /**
@@ -587,6 +587,8 @@ export class Agent<C extends BaseConfig, S> {
             throw new Error(`invalid configure payload: undecodable: ${patch.undecodablePayload}`);
           const asObject = ConfigurePayload.safeParse(patch);
           if (!asObject.success) throw new Error(`invalid configure payload: ${describeZodError(asObject.error)}`);
+          const unknown = unknownFields(this.def.configSchema, asObject.data);
+          if (unknown.length) throw new Error(`invalid configure payload: ${unknown.join('; ')}`);
           const merged = this.def.configSchema.safeParse({ ...this.config, ...asObject.data });
           if (!merged.success)
             throw new Error(`invalid configure payload: ${describeZodError(merged.error, 'config')}`);

@@ -147,6 +147,15 @@ describe('agent base', () => {
     expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(/heartbeatIntervalMs: .*expected number/);
     expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(/strategies: /);
     await expect(configure('everything')).rejects.toThrow(WorkflowUpdateFailedError);
+    // A typo, or a field that was removed, is named instead of accepted and ignored.
+    const typo = await configure({ heartbeatIntervalMS: 250 }).catch((e: WorkflowUpdateFailedError) => e);
+    expect(String((typo as WorkflowUpdateFailedError).cause?.message)).toMatch(
+      /config\.heartbeatIntervalMS: unknown field \(expected one of .*heartbeatIntervalMs/,
+    );
+    const removed = await configure({ failureDetectionTimeoutMs: 1_000 }).catch((e: WorkflowUpdateFailedError) => e);
+    expect(String((removed as WorkflowUpdateFailedError).cause?.message)).toMatch(
+      /config\.failureDetectionTimeoutMs: no longer a setting/,
+    );
     await expect(handle.executeUpdate('discover', { args: [{ strategies: ['telepathy'] }] })).rejects.toThrow(
       WorkflowUpdateFailedError,
     );
