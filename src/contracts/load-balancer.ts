@@ -98,6 +98,28 @@ export const LoadBalancerConfig = BaseConfig.extend({
    * the rest stays free for distributeLoad, setStrategy and configure.
    */
   maxLongPolls: z.number().int().min(0).max(100).default(6),
+  /**
+   * How often the thresholds adapt to what the agent observes (ms, default 30 s, the
+   * specification's): a target is overloaded when it carries well over its peers' median, below the
+   * configured thresholds, which stay the ceiling (src/core/lb/observe.ts).
+   */
+  thresholdAdaptIntervalMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
+  /**
+   * Surge detection from the request rate the routers report: a window's rate past `factor` × the
+   * baseline (the mean rate of earlier windows) and at least `minRequestsPerSecond` is a surge,
+   * adapted to as `trafficSurgeDetected` is. Windows of `windowMs`; `baselineWindows` of them make a
+   * baseline first.
+   */
+  surgeDetection: z
+    .object({
+      factor: z.number().gt(1).max(100).default(2),
+      minRequestsPerSecond: z.number().min(0).default(10),
+      windowMs: z.number().int().min(500).max(600_000).default(10_000),
+      baselineWindows: z.number().int().min(1).max(100).default(3),
+    })
+    .prefault({}),
+  /** A router that has not reported for this long no longer counts its requests in flight (ms, default 10 s). */
+  routerReportTtlMs: z.number().int().min(1_000).max(600_000).default(10_000),
 });
 export type LoadBalancerConfig = z.infer<typeof LoadBalancerConfig>;
 
@@ -244,10 +266,26 @@ export const Outcome = z.object({
 });
 export type Outcome = z.infer<typeof Outcome>;
 
-export const OutcomeReport = z.object({
-  router: z.string().min(1),
-  outcomes: z.array(Outcome).min(1).max(10_000),
-});
+export const OutcomeReport = z
+  .object({
+    router: z.string().min(1).max(200),
+    outcomes: z.array(Outcome).max(10_000),
+    /**
+     * Requests this router has in flight per target right now (targets it has none at are left
+     * out, or 0 once they drained): the LoadBalancer sums them over routers as each target's
+     * connections, which least_connections and the connection threshold work on.
+     */
+    inFlight: z
+      .record(z.string().min(1), z.number().int().min(0).max(10_000_000))
+      .refine((r) => Object.keys(r).length <= 10_000, { message: 'expected at most 10000 targets' })
+      .optional(),
+    /** The time the outcomes span (ms since the router's previous report). */
+    intervalMs: z.number().int().min(1).max(3_600_000).optional(),
+  })
+  .refine((r) => r.outcomes.length > 0 || r.inFlight !== undefined, {
+    message: 'expected at least one outcome or inFlight',
+    path: ['outcomes'],
+  });
 export type OutcomeReport = z.infer<typeof OutcomeReport>;
 
 export const SetStrategy = z.object({ strategy: LbStrategy });
@@ -304,6 +342,23 @@ export interface LoadBalancerState {
   outcomes: { reports: number; outcomes: number };
   /** The Maglev size of the table in use, so an automatic size survives continue-as-new unchanged. */
   maglevTableSize?: number;
+  /** Requests in flight per target as each router last reported them (runs that observe routers). */
+  routers?: Record<string, { at: number; inFlight: Record<string, number> }>;
+  /** The request rate the routers report, by window, and its baseline (surge detection). */
+  traffic?: TrafficWindow;
+  /** Thresholds adapted to what the agent observed, with when and why (see thresholdAdaptIntervalMs). */
+  adapted?: { at: number; thresholds: Thresholds; reasons: string[] };
+}
+
+export interface TrafficWindow {
+  /** Start of the window being counted, and the requests reported in it so far. */
+  windowStart: number;
+  requests: number;
+  /** Rate of the last complete window (requests/s). */
+  rate?: number;
+  /** Mean rate of earlier windows that were not a surge (requests/s), and how many made it. */
+  baseline?: number;
+  windows: number;
 }
 
 export const distributeLoadUpdate = defineUpdate<RouteDecision, [DistributeRequest]>('distributeLoad');

@@ -9,6 +9,9 @@
  * 2. The table only moves forward (a higher version replaces a lower one, never the reverse).
  * 3. Outcomes are aggregated per target between reports; a report that cannot be sent is kept
  *    (bounded) and retried with the next one.
+ * 4. Reports carry the requests this router has in flight per target whenever they changed (and at
+ *    least every `inFlightRefreshMs` while any are), so the agent sums real connections over all
+ *    routers; this router's own share is taken out of the table's counts (it adds its live ones).
  *
  * Refresh: a long-poll (`awaitRoutingTable` update) returns as soon as a newer table exists. The
  * update must be accepted within `acceptMs`: the server admits only so many updates in flight per
@@ -42,6 +45,8 @@ export interface RouterOptions {
   pollMs?: number;
   /** Backoff after a refresh that failed entirely: first delay and cap (ms, defaults 200 and 10 000). */
   backoffMs?: { initial: number; max: number };
+  /** In-flight counts are reported at least this often while any request is in flight (ms, default 5 000). */
+  inFlightRefreshMs?: number;
   random?: () => number;
   /** Called after a newer table replaced the one held (e.g. to log or measure propagation). */
   onTable?: (table: RoutingTable) => void;
@@ -59,6 +64,9 @@ export class Router {
   readonly name: string;
   private picker: Picker | undefined;
   private pending = new Map<string, Pending>();
+  /** The in-flight counts the agent last heard from this router, and when. */
+  private reportedInFlight = new Map<string, number>();
+  private lastReportAt = Date.now();
   private closed = false;
   private loop: Promise<void> | undefined;
   /** Cancels the backoff sleep on close. */
@@ -83,6 +91,7 @@ export class Router {
       acceptMs: 1_000,
       pollMs: 500,
       backoffMs: { initial: 200, max: 10_000 },
+      inFlightRefreshMs: 5_000,
       ...options,
     };
     this.name = this.opts.name;
@@ -148,9 +157,23 @@ export class Router {
     e.latencySum += latencyMs;
   }
 
-  /** Sends the aggregated outcomes now (also runs every reportIntervalMs). */
+  /** Requests in flight per target now (targets with none left out). */
+  private inFlightNow(): Map<string, number> {
+    const out = new Map<string, number>();
+    const p = this.picker;
+    if (p) p.table.targets.forEach((t, i) => (p.inFlight[i] as number) > 0 && out.set(t.id, p.inFlight[i] as number));
+    return out;
+  }
+
+  /** Sends the aggregated outcomes and in-flight counts now (also runs every reportIntervalMs). */
   async flush(): Promise<void> {
-    if (!this.pending.size) return;
+    const now = Date.now();
+    const inFlight = this.inFlightNow();
+    const moved =
+      inFlight.size !== this.reportedInFlight.size ||
+      [...inFlight].some(([id, n]) => this.reportedInFlight.get(id) !== n) ||
+      (inFlight.size > 0 && now - this.lastReportAt >= this.opts.inFlightRefreshMs);
+    if (!this.pending.size && !moved) return;
     const batch = this.pending;
     this.pending = new Map();
     const outcomes: Outcome[] = [...batch].map(([targetId, e]) => ({
@@ -160,11 +183,22 @@ export class Router {
       count: e.count,
       failures: e.failures,
     }));
+    // Targets that drained since the last report are sent as 0, so the agent forgets them.
+    const counts: Record<string, number> = {};
+    for (const id of this.reportedInFlight.keys()) counts[id] = 0;
+    for (const [id, n] of inFlight) counts[id] = n;
     try {
       await this.opts.client.connection.withDeadline(Date.now() + 5_000, () =>
-        this.handle.signal('reportOutcome', { router: this.name, outcomes }),
+        this.handle.signal('reportOutcome', {
+          router: this.name,
+          outcomes,
+          inFlight: counts,
+          intervalMs: Math.max(1, now - this.lastReportAt),
+        }),
       );
       this.stats.reportsSent += 1;
+      this.reportedInFlight = inFlight;
+      this.lastReportAt = now;
     } catch {
       this.stats.reportFailures += 1;
       for (const [id, e] of batch) {
@@ -202,7 +236,17 @@ export class Router {
 
   private install(t: RoutingTable): boolean {
     if (this.picker && t.version <= this.picker.table.version) return false; // invariant 2
-    const next = new Picker(t, { random: this.opts.random });
+    // Invariant 4: the table counts what this router reported; the picker adds its live counts.
+    const own = this.reportedInFlight;
+    const mine = own.size
+      ? {
+          ...t,
+          targets: t.targets.map((x) =>
+            own.has(x.id) ? { ...x, connections: Math.max(0, x.connections - (own.get(x.id) as number)) } : x,
+          ),
+        }
+      : t;
+    const next = new Picker(mine, { random: this.opts.random });
     const prev = this.picker;
     if (prev) {
       // Carry in-flight counts and this router's own EWMA over to the new table.

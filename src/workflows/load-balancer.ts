@@ -53,22 +53,32 @@ import {
   tick,
   weightsMoved,
 } from '../core/lb/state';
+import { adaptThresholds, expireRouters, observeReport, sameThresholds } from '../core/lb/observe';
 import { buildRoutingTable } from '../core/lb/table';
 import { Agent } from './agent-base';
 
 export const LOAD_BALANCER_ROLE = 'load-balancer';
 /** Patch: the periodic membership read runs beside the loop (runs before it awaited it in the loop). */
 export const LB_MEMBERS_BESIDE_LOOP = 'lb-members-beside-loop';
+/**
+ * Patch: the agent observes the routers — their in-flight counts become the targets' connections,
+ * their request rate detects surges — and adapts its thresholds every thresholdAdaptIntervalMs.
+ */
+export const LB_OBSERVES = 'lb-observes-routers';
 
 export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   // The agent's hooks need the balancer, which needs the agent.
   const ref: { lb?: Balancer } = {};
+  const observes = patched(LB_OBSERVES);
   const agent = new Agent<LoadBalancerConfig, LoadBalancerState>(
     {
       role: LOAD_BALANCER_ROLE,
       configSchema: LoadBalancerConfig,
       initialState: emptyLbState,
-      intervals: (c) => ({ topologySync: c.topologySyncIntervalMs }),
+      intervals: (c) => ({
+        topologySync: c.topologySyncIntervalMs,
+        ...(observes ? { adapt: c.thresholdAdaptIntervalMs } : {}),
+      }),
       health: (s) => {
         const t = ref.lb?.view();
         const live = Object.values(s.targets).filter((x) => x.status === 'alive' || x.status === 'suspect').length;
@@ -118,7 +128,17 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   });
   agent.onSignal(nodeCapacityUpdateSignal, CapacityUpdate, (u) => balancer.capacity(u));
   agent.onSignal(reportOutcomeSignal, OutcomeReport, (r) => {
-    if (applyOutcomes(agent.state, r, agent.config, Date.now())) balancer.publish();
+    const now = Date.now();
+    let changed = applyOutcomes(agent.state, r, agent.config, now);
+    if (observes) {
+      const seen = observeReport(agent.state, r, agent.config, now);
+      if (seen.surge) {
+        applySurge(agent.state, seen.surge, agent.config, now);
+        changed = true;
+      }
+      if (seen.connectionsMoved) changed = true;
+    }
+    if (changed) balancer.publish();
   });
   agent.onSignal(lbNodeHealthChangeSignal, HealthVerdict, (v) => {
     if (applyVerdict(agent.state, v, Date.now())) balancer.publish();
@@ -140,10 +160,11 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
             agent.beside('members', () => balancer.reconcile(), { abandonable: true });
           }
         : () => balancer.reconcile(),
+      adapt: async () => balancer.adapt(),
     },
     dueAt: () => balancer.dueAt(),
     onDue: () => {
-      if (tick(agent.state, Date.now())) balancer.publish();
+      if (tick(agent.state, Date.now(), { adaptive: observes })) balancer.publish();
     },
   });
 }
@@ -267,6 +288,21 @@ class Balancer {
     if (!read) return;
     this.state.topologyVersion = Math.max(this.state.topologyVersion, read.version);
     if (syncTargets(this.state, read.members, Date.now())) this.publish();
+  }
+
+  /**
+   * Every thresholdAdaptIntervalMs (runs that observe routers): routers that went silent stop
+   * counting, and the thresholds follow what the targets carry (src/core/lb/observe.ts). A new
+   * table only when either changed something.
+   */
+  adapt(): void {
+    const now = Date.now();
+    const c = this.agent.config;
+    let changed = expireRouters(this.state, now, c.routerReportTtlMs);
+    const a = adaptThresholds(Object.values(this.state.targets), c.thresholds);
+    if (!this.state.adapted || !sameThresholds(this.state.adapted.thresholds, a.thresholds)) changed = true;
+    this.state.adapted = { at: now, ...a };
+    if (changed) this.publish();
   }
 
   dueAt(): number | undefined {

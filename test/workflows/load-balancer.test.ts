@@ -295,6 +295,73 @@ describe('router', () => {
     expect(idle.stats.refreshFailures).toBe(0);
   });
 
+  it("routers' in-flight counts become connections, thresholds adapt to them, and the reported rate detects a surge", async () => {
+    const { clusterId, lb, table } = await cluster(3, {
+      thresholdAdaptIntervalMs: 1_000,
+      routerReportTtlMs: 2_000,
+      surgeHoldMs: 60_000,
+      surgeDetection: { windowMs: 500, baselineWindows: 2, minRequestsPerSecond: 100, factor: 2 },
+    });
+    const state = () => lb.query<AgentStateView<LoadBalancerState>>('state');
+    const targets = () => lb.query<Target[]>('targets');
+    const conns = (ts: Target[], id: string) => ts.find((x) => x.id === id)?.load.connections;
+    const opts = { client: t.client, clusterId, reportIntervalMs: 100, longPollMs: 2_000 };
+    const r1 = await new Router({ ...opts, name: 'r1' }).start();
+    const r2 = await new Router({ ...opts, name: 'r2' }).start();
+    cleanups.push(() => r1.close(), () => r2.close());
+    const n1 = (r: Router) => r.table?.targets.find((x) => x.id === 'n1/host') as NonNullable<Router['table']>['targets'][number];
+    for (let i = 0; i < 400; i++) r1.begin(n1(r1));
+    for (let i = 0; i < 200; i++) r2.begin(n1(r2));
+    // The agent sums the routers: 600 of n1's 1000 connections.
+    await eventually('connections summed', targets, (ts) => conns(ts, 'n1/host') === 600, 5_000, 50);
+    // Peers carry none: past the adapted threshold (median 0 + 0.3, at least 0.5), not the limit 0.9.
+    const adapted = await eventually(
+      'n1 overloaded by the adapted threshold',
+      table,
+      (tb) => tb.targets.find((x) => x.id === 'n1/host')?.overloaded === true,
+      5_000,
+      50,
+    );
+    expect(adapted.targets.find((x) => x.id === 'n1/host')?.connections).toBe(600);
+    const s1 = await state();
+    expect(s1.agent.adapted?.thresholds.connections).toBe(0.5);
+    expect(s1.agent.adapted?.reasons.join(' ')).toMatch(/connections: median share 0 \+ 0\.3 → 0\.5/);
+    // Each router's table counts only the others' requests; it adds its own live ones.
+    await eventually('r1 sees r2’s 200', async () => n1(r1)?.connections, (c) => c === 200, 5_000, 50);
+    // The routers stop (their requests never ended): their counts expire after routerReportTtlMs.
+    await r1.close();
+    await r2.close();
+    await eventually('connections back to 0', targets, (ts) => conns(ts, 'n1/host') === 0, 8_000, 100);
+    await eventually('n1 no longer overloaded', table, (tb) => tb.targets.every((x) => !x.overloaded), 5_000, 50);
+
+    // The rate: ~20/s for a few windows (under the 100/s minimum), then ~400/s: the agent sees the surge.
+    const report = (count: number) =>
+      lb.signal('reportOutcome', {
+        router: 'rate',
+        outcomes: [{ targetId: 'n2/host', ok: true, latencyMs: 4, count }],
+      });
+    for (let i = 0; i < 12; i++) {
+      await report(2);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await table()).strategy).toBe('weighted_round_robin');
+    for (let i = 0; i < 12; i++) {
+      await report(40);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const surged = await eventually(
+      'surge detected',
+      state,
+      (s) => s.agent.patterns.some((p) => /routers/.test(p.source ?? '')),
+      5_000,
+      100,
+    );
+    const pattern = surged.agent.patterns.find((p) => /routers/.test(p.source ?? ''));
+    expect(pattern?.requestsPerSecond).toBeGreaterThan(2 * (pattern?.baselinePerSecond ?? Infinity));
+    expect(pattern).toMatchObject({ from: 'weighted_round_robin', to: 'least_connections' });
+    await eventually('surge strategy', table, (x) => x.strategy === 'least_connections', 5_000, 50);
+  });
+
   it('past maxLongPolls a router is refused the long-poll, follows by query, and distributeLoad still gets through', async () => {
     const { clusterId, lb, table } = await cluster(2, { maxLongPolls: 1 });
     const opts = { client: t.client, clusterId, longPollMs: 5_000, pollMs: 100 };

@@ -37,8 +37,23 @@ export function emptyLbState(): LoadBalancerState {
 }
 
 export const effectiveStrategy = (s: LoadBalancerState, c: LoadBalancerConfig): LbStrategy => s.strategy ?? c.strategy;
-export const effectiveThresholds = (s: LoadBalancerState, c: LoadBalancerConfig): Thresholds =>
-  s.thresholds ?? c.thresholds;
+/**
+ * A surge's thresholds, else those adapted to what the agent observed — never above the config's,
+ * which an operator may have lowered since the last adaptation —, else the config's.
+ */
+export const effectiveThresholds = (s: LoadBalancerState, c: LoadBalancerConfig): Thresholds => {
+  if (s.thresholds) return s.thresholds;
+  const a = s.adapted?.thresholds;
+  if (!a) return c.thresholds;
+  const l = c.thresholds;
+  return {
+    cpu: Math.min(a.cpu, l.cpu),
+    memory: l.memory,
+    connections: Math.min(a.connections, l.connections),
+    responseTimeMs: Math.min(a.responseTimeMs, l.responseTimeMs),
+    errorRate: l.errorRate,
+  };
+};
 
 /** Targets of one member: each announced service, or the host's health endpoint. */
 export function targetsOf(
@@ -218,13 +233,17 @@ export function applyOutcomes(
   return changed;
 }
 
-/** Half-opens breakers whose ejection is over and ends an expired surge; true when anything changed. */
-export function tick(s: LoadBalancerState, now: number): boolean {
+/**
+ * Half-opens breakers whose ejection is over and ends an expired surge; true when anything changed.
+ * `adaptive`: the thresholds after a surge are the adapted ones again (whatever they became
+ * meanwhile), not a copy of those in force when it began (runs before adaptive thresholds).
+ */
+export function tick(s: LoadBalancerState, now: number, o: { adaptive?: boolean } = {}): boolean {
   let changed = false;
   for (const b of Object.values(s.breakers)) if (tickBreaker(b, now)) changed = true;
   if (s.surge && now >= s.surge.until) {
     s.strategy = s.surge.previousStrategy;
-    s.thresholds = s.surge.previousThresholds;
+    s.thresholds = o.adaptive ? undefined : s.surge.previousThresholds;
     s.surge = undefined;
     changed = true;
   }
