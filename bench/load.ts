@@ -10,8 +10,15 @@
  * until ld1 regained at least half of what it lost. What it includes: the host's sampling (1 s beats, median of the
  * last three: a step shows on its second sample), the NodeAgent's workflow task and signal, the
  * LoadBalancer's task, and the routers' long-polls.
+ *
+ * Then ld2's /healthz is made to answer 500 (its health file): measured until the first and the
+ * last router hold a table without ld2 (the host's own lease sees it, its NodeAgent tells the
+ * HealthMonitor, which tells the LoadBalancer), and after the file is removed, until ld2 is back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { RoutingTable, Target } from '../src/contracts/load-balancer';
 import { Router } from '../src/router/router';
@@ -35,6 +42,10 @@ export interface LoadResult {
   downFirst: number[];
   downAll: number[];
   loadedWeights: string[];
+  failFirst: number[];
+  failAll: number[];
+  backFirst: number[];
+  backAll: number[];
 }
 
 const HOSTS = 3;
@@ -63,11 +74,14 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
   const connections: Connection[] = [];
   const routers: Router[] = [];
   let burner: ChildProcess | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-load-'));
+  /** While it exists, ld2's /healthz answers 500. */
+  const failFile = join(dir, 'ld2.status');
   try {
     for (let i = 1; i <= HOSTS; i++) {
       const h = spawnHostWorker({
         nodeId: `ld${i}`,
-        args: ['--health-port', '0', '--cpu-source', 'cgroup'],
+        args: ['--health-port', '0', '--cpu-source', 'cgroup', ...(i === 2 ? ['--health-file', failFile] : [])],
         env: opts.env,
       });
       hosts.push(h);
@@ -121,7 +135,12 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
       downFirst: [],
       downAll: [],
       loadedWeights: [],
+      failFirst: [],
+      failAll: [],
+      backFirst: [],
+      backAll: [],
     };
+    const routes = (t: RoutingTable, nodeId: string) => t.targets.some((x) => x.nodeId === nodeId);
     // Conditions on ld1's own weight (the others' reports move it too): down by at least 10 % of
     // what it was before the burner; back up by at least half of what it lost.
     const w1 = () => weightOf(routers[0]?.table as RoutingTable, 'ld1');
@@ -197,6 +216,26 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
         result.downAll,
         result.downSignal,
       );
+      await waitUntil('routers in step', async () => inStep(), (x) => x);
+      await sleep(2_000);
+      await step(
+        `run ${run} ld2 answers 500`,
+        (t) => !routes(t, 'ld2'),
+        () => writeFileSync(failFile, '500 bench\n'),
+        result.failFirst,
+        result.failAll,
+        [],
+      );
+      await waitUntil('routers in step', async () => inStep(), (x) => x);
+      await sleep(2_000);
+      await step(
+        `run ${run} ld2 answers 200 again`,
+        (t) => routes(t, 'ld2'),
+        () => rmSync(failFile, { force: true }),
+        result.backFirst,
+        result.backAll,
+        [],
+      );
       process.stderr.write('.');
     }
     process.stderr.write('\n');
@@ -207,6 +246,7 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
     await Promise.all(hosts.map((h) => h.stop('SIGTERM')));
     await Promise.all(connections.map((c) => c.close()));
     for (const g of groups) await g.remove().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -218,6 +258,10 @@ export function loadRows(r: LoadResult, routers: number): (string | number)[][] 
     ['load down (burner killed) → LoadBalancer has the report', r.downSignal],
     ['load down → first router has the weight back', r.downFirst],
     [`load down → all ${routers} routers have it`, r.downAll],
+    ['/healthz answers 500 → first router routes around the host', r.failFirst],
+    [`/healthz answers 500 → all ${routers} routers do`, r.failAll],
+    ['/healthz answers 200 again → first router routes to it', r.backFirst],
+    [`/healthz answers 200 again → all ${routers} routers do`, r.backAll],
   ].map(([name, values]) => {
     const s = summary(values as number[]);
     return [name as string, s.n, s.p50, s.p99, s.min, s.max];

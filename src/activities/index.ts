@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { AGENT_ROLES, agentWorkflowId } from '../contracts/agents';
 import { topologyUpdateSignal, type MemberSummary, type TopologyUpdatePayload } from '../contracts/common';
 import { MEMBERS_MEMO, MembersMemo, nodesQuery, topologyQuery, type ConnectivityResult } from '../contracts/node-discovery';
+import { VITALS_MEMO, VitalsMemo, nodeAgentWorkflowId, type VitalsSample } from '../contracts/node-agent';
 import { summaryOf } from '../core/membership';
 import { checkEndpoint, type CheckConnectivityInput } from './connectivity';
 import { dnsDiscover } from './dns-discovery';
@@ -31,6 +32,14 @@ export interface ActivityContext {
   client: Client;
   /** Set on host workers: the process's boot id and vitals, which the lease carries. */
   host?: LeaseHost;
+}
+
+/** One node's vitals as its NodeAgent's memo holds them (readNodeVitals). */
+export interface NodeVitalsRead {
+  nodeId: string;
+  incarnation: number;
+  samples: VitalsSample[];
+  lease?: { heartbeatMs: number; suspicions: number; heartbeatPhi: number };
 }
 
 export interface BroadcastInput {
@@ -80,6 +89,44 @@ export function createActivities(ctx: ActivityContext) {
         }),
       );
       return { delivered: delivered.sort(), absent: absent.sort() };
+    },
+    /**
+     * The latest vitals of each node that its NodeAgent published in its memo (VITALS_MEMO), newer
+     * than `since` (ms, per node): `describe` of each agent, at most 16 at once, answered by the
+     * server without a worker. A node whose agent is missing or has no memo yet is left out; the
+     * activity fails only when not one describe answered (the server is away: the next round retries).
+     */
+    async readNodeVitals(input: {
+      clusterId: string;
+      nodes: { nodeId: string; since?: number }[];
+    }): Promise<NodeVitalsRead[]> {
+      const out: NodeVitalsRead[] = [];
+      let answered = 0;
+      let lastError: unknown;
+      const queue = [...input.nodes];
+      const worker = async () => {
+        for (let n = queue.shift(); n; n = queue.shift()) {
+          try {
+            const d = await ctx.client.workflow.getHandle(nodeAgentWorkflowId(input.clusterId, n.nodeId)).describe();
+            answered += 1;
+            const memo = VitalsMemo.safeParse(d.memo?.[VITALS_MEMO]);
+            if (!memo.success) continue;
+            const samples = memo.data.samples.filter((v) => n.since === undefined || v.at > n.since);
+            out.push({
+              nodeId: n.nodeId,
+              incarnation: memo.data.incarnation,
+              samples,
+              ...(memo.data.lease ? { lease: memo.data.lease } : {}),
+            });
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError) answered += 1;
+            else lastError = err;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(16, input.nodes.length) }, worker));
+      if (answered === 0 && lastError) throw lastError;
+      return out.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
     },
     /**
      * The current members as NodeDiscovery knows them, for an agent that starts after it (or

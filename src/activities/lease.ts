@@ -14,6 +14,7 @@ import {
   smoothedLoad,
   type LoadPoint,
 } from '../core/lb/load-report';
+import { judgeSelf, type SelfProbe } from '../core/fd/self-check';
 import type { Vitals } from '../workers/vitals';
 
 export interface LeaseHost {
@@ -21,6 +22,8 @@ export interface LeaseHost {
   vitals(): Vitals;
   /** Aborted when the host worker is stopping: the lease ends at once instead of at its next beat. */
   stopping?: AbortSignal;
+  /** One request to the host's own health endpoint, as peers reach it (never throws); undefined while the host leaves. */
+  probeSelf?: () => Promise<SelfProbe | undefined>;
 }
 
 export interface HoldLeaseInput {
@@ -38,6 +41,12 @@ export interface HoldLeaseInput {
    * would judge its health on one busy boot-time sample.
    */
   load?: { step: number; intervalMs: number; last?: LoadPoint };
+  /**
+   * Self-check (NodeAgents that ask; older runs pass none): the host's own health endpoint is asked
+   * once per beat, beside the beats (a slow answer never delays one), and the term ends as soon as
+   * the judgement differs from `ok`, what the agent knows.
+   */
+  selfCheck?: { ok: boolean };
 }
 
 export function sampleOf(v: Vitals): VitalsSample {
@@ -72,9 +81,40 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
   let beats = 0;
   let lastBeat = performance.now();
   const recent: LoadPoint[] = [];
+  // Self-check state: the last two probes, the judgement, and a wake-up for the beat loop.
+  const self = input.selfCheck && h.probeSelf ? { ...input.selfCheck, detail: 'not probed yet', changed: false } : undefined;
+  const probes: SelfProbe[] = [];
+  let probing = false;
+  let wake: (() => void) | undefined;
+  const changedSelf = new Promise<void>((resolve) => (wake = resolve));
+  const probe = () => {
+    if (!self || probing || self.changed) return;
+    probing = true;
+    void (h.probeSelf as () => Promise<SelfProbe | undefined>)()
+      .then((p) => {
+        if (!p) return;
+        probes.push(p);
+        if (probes.length > 2) probes.shift();
+        const j = judgeSelf(probes, self.ok);
+        self.detail = j.detail;
+        if (j.ok !== self.ok) {
+          self.ok = j.ok;
+          self.changed = true;
+          wake?.();
+        }
+      })
+      .finally(() => (probing = false));
+  };
   const beat = () => {
     const v = h.vitals();
-    ctx.heartbeat({ bootId: h.bootId, beat: beats, at: Date.now(), vitals: v });
+    probe();
+    ctx.heartbeat({
+      bootId: h.bootId,
+      beat: beats,
+      at: Date.now(),
+      vitals: v,
+      ...(self ? { self: { ok: self.ok, detail: self.detail } } : {}),
+    });
     beats += 1;
     recent.push({ cpu: v.cpu, memory: v.memory, at: v.sampledAt });
     if (recent.length > LOAD_SMOOTHING_SAMPLES) recent.shift();
@@ -90,6 +130,7 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
     vitals,
     cancelled,
     ...(input.load ? { load: reportedLoad(recent), sustained: smoothedLoad(recent), loadChanged } : {}),
+    ...(self ? { self: { ok: self.ok, detail: self.detail, changed: self.changed } } : {}),
   });
   /** The load moved enough to be reported now (with six beats behind it). */
   const loadMoved = (): boolean => {
@@ -109,12 +150,19 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
   while (Date.now() < endAt) {
     if (stopping?.aborted) return result(true);
     try {
-      await Promise.race([ctx.sleep(Math.min(input.heartbeatMs, Math.max(1, endAt - Date.now()))), stopped]);
+      await Promise.race([
+        ctx.sleep(Math.min(input.heartbeatMs, Math.max(1, endAt - Date.now()))),
+        stopped,
+        changedSelf,
+      ]);
     } catch (err) {
       if (err instanceof CancelledFailure) return result(true);
       throw err;
     }
     if (stopping?.aborted) return result(true);
+    // The endpoint's judgement changed: the agent hears of it now, not at the next beat (no beat
+    // is counted for this wake-up: the intervals stay the heartbeat's).
+    if (self?.changed) return result(false);
     const now = performance.now();
     intervals.push(Math.round(now - lastBeat));
     lastBeat = now;

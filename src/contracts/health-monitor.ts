@@ -6,6 +6,7 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
 import { type AgentHealth, BaseConfig, HealthCheckLevel, type NodeHealth, NodeId } from './common';
 import type { VitalsSample } from './node-agent';
+import type { FailureRisk } from './node-discovery';
 
 export const HEALTH_LEVELS = HealthCheckLevel.options;
 export type HealthLevel = z.infer<typeof HealthCheckLevel>;
@@ -38,6 +39,38 @@ export const RecoveryConfig = z
   })
   .refine((r) => !(r.command && r.http), { message: 'expected command or http, not both', path: ['command'] });
 export type RecoveryConfig = z.infer<typeof RecoveryConfig>;
+
+/** Metrics an alert rule can watch: the lease vitals, the basic check's response time, the network mean. */
+export const RULE_METRICS = ['cpu', 'memory', 'lagP99Ms', 'load1', 'responseTime', 'network'] as const;
+export const RuleMetric = z.enum(RULE_METRICS);
+export type RuleMetric = z.infer<typeof RuleMetric>;
+
+/**
+ * An operator's alert rule: `metric op value` for `forSamples` samples in a row raises one alert of
+ * `severity`; as many samples in a row without it end the episode. While one holds, the node is
+ * degraded with the rule named.
+ */
+export const AlertRule = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, "_", "." or "-"'),
+  metric: RuleMetric,
+  op: z.enum(['>', '>=', '<', '<=']),
+  value: z.number(),
+  forSamples: z.number().int().min(1).max(100).default(3),
+  severity: Severity.default('warning'),
+});
+export type AlertRule = z.infer<typeof AlertRule>;
+
+export const ESCALATION_CHANNELS = ['ui', 'webhook', 'orchestrator'] as const;
+/**
+ * One level of the escalation matrix: `afterMs` after an alert was escalated, while its node has
+ * not recovered, it goes to these channels — `ui` (the agent's escalations and Web UI details),
+ * `webhook` (POST to webhookUrl), `orchestrator` (the `healthEscalation` signal, once it runs).
+ */
+export const EscalationLevel = z.object({
+  afterMs: z.number().int().min(0).max(7 * 86_400_000),
+  channels: z.array(z.enum(ESCALATION_CHANNELS)).min(1).max(3),
+});
+export type EscalationLevel = z.infer<typeof EscalationLevel>;
 
 export const HealthMonitorConfig = BaseConfig.extend({
   /** Basic check of every member: TCP connect + GET /healthz (ms, default 30 s, the spec's). */
@@ -85,12 +118,61 @@ export const HealthMonitorConfig = BaseConfig.extend({
       responseTime: ModelConfig.default({ window: 50, threshold: 2, minSamples: 10, floor: 5 }),
     })
     .prefault({}),
+  /**
+   * Evidence an anomaly needs (src/core/health/anomaly.ts, judgeMetric): `needed` of the last `of`
+   * samples anomalous (default 3 of 5) to raise it, `clearAfter` normal ones in a row (default 3)
+   * to end it. One spike of loopback jitter is not an anomaly, and an alert that runs a recovery
+   * must rest on more than one sample.
+   */
+  anomalyEvidence: z
+    .object({
+      of: z.number().int().min(1).max(100).default(5),
+      needed: z.number().int().min(1).max(100).default(3),
+      clearAfter: z.number().int().min(1).max(100).default(3),
+    })
+    .refine((e) => e.needed <= e.of, { message: 'expected needed ≤ of', path: ['needed'] })
+    .prefault({}),
+  /**
+   * How often the CPU and memory samples the hosts' leases carry (each NodeAgent publishes its
+   * latest in its memo) are read into the models (ms, default 15 s: one lease term).
+   */
+  vitalsIntervalMs: Ms(1_000, 15_000),
   /** Predictive alerts: exhaustion within these hours (critical / warning, default 1 / 24) at confidence ≥ 0.5. */
   predictiveCriticalHours: z.number().positive().default(1),
   predictiveWarningHours: z.number().positive().default(24),
   recovery: RecoveryConfig.optional(),
-  /** Escalations to manual intervention are POSTed here as JSON when set. */
+  /** Escalations to manual intervention are POSTed here as JSON when set (levels with the `webhook` channel). */
   webhookUrl: z.url().optional(),
+  /**
+   * The escalation matrix: level 0 at once, each next one `afterMs` after the escalation began while
+   * the node has not recovered (healthy again, released, or gone). Default: one level, UI and webhook.
+   */
+  escalation: z
+    .array(EscalationLevel)
+    .min(1)
+    .max(10)
+    .refine((ls) => ls[0]?.afterMs === 0, { message: 'expected the first level at afterMs 0', path: [0, 'afterMs'] })
+    .refine((ls) => ls.every((l, i) => i === 0 || l.afterMs > (ls[i - 1] as EscalationLevel).afterMs), {
+      message: 'expected afterMs to grow from level to level',
+    })
+    .default([{ afterMs: 0, channels: ['ui', 'webhook'] }]),
+  /** The operator's alert rules (default none; see AlertRule). */
+  alertRules: z
+    .array(AlertRule)
+    .max(50)
+    .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, { message: 'expected unique rule names' })
+    .default([]),
+  /**
+   * Automatic quarantine beyond failed basic checks: on an anomaly (`never`, `critical` ones, or
+   * `any`; default never) and on any other critical alert (`criticalAlert`, default false) — a rule,
+   * a prediction, a certificate, an external alert.
+   */
+  autoQuarantine: z
+    .object({
+      anomaly: z.enum(['never', 'critical', 'any']).default('never'),
+      criticalAlert: z.boolean().default(false),
+    })
+    .prefault({}),
   /** Alerts kept (default 200). */
   alertHistorySize: z.number().int().min(1).max(10_000).default(200),
 });
@@ -226,6 +308,14 @@ export interface NodeHealthRecord {
   predictions?: Partial<Record<'cpu' | 'memory' | 'disk', Prediction>>;
   /** Health the host reported about itself (its NodeAgent), with why. */
   selfReported?: { health: NodeHealth; reason?: string; at: number };
+  /** The newest lease vitals sample taken into the models (its `at`, host time). */
+  vitalsSeenAt?: number;
+  /** What the host's lease says about its liveness (its NodeAgent's memo), for failure predictions. */
+  lease?: { heartbeatMs: number; suspicions: number; heartbeatPhi: number };
+  /** The failure prediction (src/core/health/risk.ts); NodeDiscovery hears of each change of level. */
+  risk?: FailureRisk;
+  /** Alert rules by name: samples in a row that met (hits) or missed (misses) it, and whether it holds. */
+  rules?: Record<string, { hits: number; misses: number; active: boolean; value?: number }>;
 }
 
 export interface Baseline {
@@ -267,6 +357,27 @@ export interface Escalation {
   reason: string;
   alertId?: number;
   webhook?: { ok: boolean; detail: string };
+  /** The level of the escalation matrix (0: the first; absent in runs before the matrix). */
+  level?: number;
+  channels?: (typeof ESCALATION_CHANNELS)[number][];
+}
+
+/** An escalation still climbing the matrix: its node has not recovered and a next level is due. */
+export interface OpenEscalation {
+  alertId: number;
+  nodeId: string;
+  reason: string;
+  since: number;
+  level: number;
+  nextAt: number;
+}
+
+/** What the orchestrator hears at a level with the `orchestrator` channel. */
+export interface HealthEscalationPayload {
+  nodeId: string;
+  level: number;
+  reason: string;
+  alert: Alert;
 }
 
 export interface HealthMonitorState {
@@ -278,18 +389,25 @@ export interface HealthMonitorState {
   /** Released quarantines, newest last (bounded). */
   released: (QuarantineEntry & { releasedAt: number; releaseReason: string })[];
   escalations: Escalation[];
-  checks: Record<HealthLevel, number>;
+  /** Escalations with a next level due (the matrix has more than one level). */
+  openEscalations?: Record<string, OpenEscalation>;
+  /** Checks run, by level; `vitals`: rounds that read the hosts' lease vitals. */
+  checks: Record<HealthLevel, number> & { vitals?: number };
   membersVersion: number;
 }
 
 export interface HealthView extends AgentHealth {
   nodes: Record<
     string,
-    Pick<NodeHealthRecord, 'health' | 'reasons' | 'lastCheck' | 'consecutiveFailures'> & { quarantined: boolean }
+    Pick<NodeHealthRecord, 'health' | 'reasons' | 'lastCheck' | 'consecutiveFailures' | 'risk'> & {
+      quarantined: boolean;
+    }
   >;
 }
 
 export const performHealthCheckSignal = defineSignal<[PerformHealthCheck]>('performHealthCheck');
+/** To the orchestrator: an escalation reached a level with the `orchestrator` channel. */
+export const healthEscalationSignal = defineSignal<[HealthEscalationPayload]>('healthEscalation');
 export const healthAlertSignal = defineSignal<[HealthAlertPayload]>('healthAlert');
 export const quarantineNodeSignal = defineSignal<[QuarantineNodePayload]>('quarantineNode');
 export const releaseNodeSignal = defineSignal<[ReleaseNodePayload]>('releaseNode');

@@ -95,6 +95,31 @@ export const VitalsSample = z.object({
 });
 export type VitalsSample = z.infer<typeof VitalsSample>;
 
+/**
+ * The memo key under which a NodeAgent publishes its host's latest vitals after every lease term:
+ * the HealthMonitor reads them with `describe` (no query, no signal, nothing per host at rest).
+ */
+export const VITALS_MEMO = 'vitals';
+/** Samples the memo holds: the newest, at most one term's worth and then some. */
+export const VITALS_MEMO_SAMPLES = 8;
+export const VitalsMemo = z.object({
+  incarnation: z.number().int().min(0),
+  status: z.enum(['alive', 'suspect', 'dead', 'left']),
+  samples: z.array(VitalsSample).max(100),
+  /**
+   * What the lease says about the host's liveness: times it lapsed into suspicion in the last hour,
+   * and φ of its slowest recent heartbeat against its own arrival history (failure predictions).
+   */
+  lease: z
+    .object({
+      heartbeatMs: z.number().positive(),
+      suspicions: z.number().int().min(0),
+      heartbeatPhi: z.number().min(0).max(100),
+    })
+    .optional(),
+});
+export type VitalsMemo = z.infer<typeof VitalsMemo>;
+
 /** What one lease term returns. */
 export interface LeaseTerm {
   bootId: string;
@@ -110,6 +135,11 @@ export interface LeaseTerm {
   sustained?: LoadPoint;
   /** The term ended early because the load moved past the report step. */
   loadChanged?: boolean;
+  /**
+   * The host's own health endpoint as the lease judged it (src/core/fd/self-check.ts), when the
+   * agent asked; `changed`: the judgement differs from what the agent knew, and the term ended early.
+   */
+  self?: { ok: boolean; detail: string; changed: boolean };
 }
 
 export interface Transition {
@@ -142,6 +172,10 @@ export interface NodeAgentState {
   transitions: Transition[];
   /** The load last reported to the LoadBalancer (runs that report load). */
   loadReported?: LoadPoint;
+  /** The host's own health endpoint, as its lease last judged it (runs that check it). */
+  selfCheck?: { ok: boolean; detail: string; at: number };
+  /** The health the vitals alone give (its hysteresis must not see a failing endpoint as vitals). */
+  vitalsHealth?: NodeHealth;
 }
 
 export const hostStartedSignal = defineSignal<[HostStarted]>('hostStarted');

@@ -159,6 +159,8 @@ export interface Member {
    * fine). Kept across incarnations: the monitor signals only when its verdict changes.
    */
   healthVerdict?: { health: NodeHealth; at: number };
+  /** The HealthMonitor's failure prediction, as of its last change of level. */
+  risk?: FailureRisk;
 }
 
 export interface ConnectivityCell {
@@ -231,12 +233,39 @@ export const partitionsQuery = defineQuery<PartitionRecord[]>('partitions');
 /** Runs a discovery round now and returns what it found and changed. */
 export const discoverUpdate = defineUpdate<DiscoveryRound, [DiscoveryCriteria]>('discover');
 
+/** One factor of a failure prediction (src/core/health/risk.ts). */
+export const RiskFactor = z.object({
+  name: z.enum(['health', 'anomalies', 'exhaustion', 'suspicions', 'heartbeat']),
+  weight: z.number().min(0).max(1),
+  detail: z.string().max(2_000),
+});
+/** A node's failure prediction: risk score and level, when a resource runs out, and why. */
+export const FailureRisk = z.object({
+  score: z.number().min(0).max(1),
+  level: z.enum(['low', 'medium', 'high']),
+  predictedInHours: z.number().min(0).nullable(),
+  predictedAt: z.number().nullable(),
+  factors: z.array(RiskFactor).max(10),
+  at: z.number(),
+});
+export type FailureRisk = z.infer<typeof FailureRisk>;
+export type RiskFactor = z.infer<typeof RiskFactor>;
+/** The HealthMonitor's prediction for a node, sent when its level changes. */
+export const FailurePredictionPayload = z.object({
+  nodeId: NodeId,
+  risk: FailureRisk,
+  observer: z.string().max(200).optional(),
+});
+export type FailurePredictionPayload = z.infer<typeof FailurePredictionPayload>;
+export const failurePredictionSignal = defineSignal<[FailurePredictionPayload]>('failurePrediction');
+
 export const NODE_DISCOVERY_SIGNALS = {
   announce: Announcement,
   leave: LeavePayload,
   discoverNodes: DiscoveryCriteria,
   nodeHealthChange: NodeHealthChangePayload,
   networkPartitionDetected: PartitionReport,
+  failurePrediction: FailurePredictionPayload,
 } as const;
 export const NODE_DISCOVERY_QUERIES = ['nodes', 'topology', 'topologyHistory', 'partitions'] as const;
 export const NODE_DISCOVERY_UPDATES = { discover: DiscoveryCriteria } as const;

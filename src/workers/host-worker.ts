@@ -22,6 +22,10 @@ import { announceSignal, leaveSignal, type Announcement } from '../contracts/nod
 import { hostLeavingSignal, hostStartedSignal, nodeAgentWorkflowId } from '../contracts/node-agent';
 import { ConfigError, connectionSettings } from '../client/connection';
 import { startHealthServer } from './health-server';
+import { probeSelf, reachableAddress } from './self-probe';
+
+/** Longest wait for the host's own /healthz (ms): a loopback answer takes about a millisecond. */
+const SELF_PROBE_TIMEOUT_MS = 1_000;
 import { startMulticastResponder } from './multicast-responder';
 import { VitalsSampler } from './vitals';
 import { parseWorkerConfig, type WorkerConfig } from './worker-config';
@@ -95,10 +99,21 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
   });
   const client = new Client({ connection, namespace: settings.namespace });
   const leaving = new AbortController();
+  /** Set on SIGTERM/SIGINT: the host is leaving. */
+  let stopping = false;
   const activities = createActivities({
     nodeId: cfg.nodeId,
     client,
-    host: { bootId, vitals: () => vitals.current(), stopping: leaving.signal },
+    host: {
+      bootId,
+      vitals: () => vitals.current(),
+      stopping: leaving.signal,
+      // While the host leaves, /healthz answers 503 "leaving": that is a goodbye, not a failure.
+      probeSelf: async () => {
+        const p = await probeSelf(reachableAddress(cfg.address), health.port, SELF_PROBE_TIMEOUT_MS);
+        return stopping ? undefined : p;
+      },
+    },
   });
 
   const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = cfg.workflowBundle
@@ -208,7 +223,6 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     `ready cluster=${cfg.clusterId} zone=${cfg.zone} health=${health.port} boot=${bootId} at=${Date.now()}`,
   );
 
-  let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) {
       log(cfg.nodeId, `${sig} again: exiting now`);

@@ -23,6 +23,13 @@ export const ACTIVITY = {
     retry: { maximumAttempts: 4, initialInterval: '200ms' },
   },
 
+  /** The HealthMonitor's read of the hosts' vitals memos: once per round (the next round retries), bounded. */
+  vitalsRead: {
+    startToCloseTimeout: '10s',
+    scheduleToCloseTimeout: '15s',
+    retry: ONCE,
+  },
+
   /**
    * NodeDiscovery's connectivity check of candidates: connect + answer within `connectTimeoutMs`
    * per target, all in parallel; the next round (or announcement) is the retry.

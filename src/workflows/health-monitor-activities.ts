@@ -10,7 +10,7 @@
  *    the escalation, never thrown into the loop.
  */
 import { ActivityFailure, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { Activities, NodeVitalsRead } from '../activities';
 import type {
   ActionResult,
   Alert,
@@ -22,8 +22,10 @@ import type {
   ResourceSample,
   TlsExpiry,
 } from '../contracts/health-monitor';
+import { healthEscalationSignal } from '../contracts/health-monitor';
 import type { ConnectivityResult } from '../contracts/node-discovery';
 import { networkPeer, tlsTargets, type ComprehensiveResults, type Settled } from '../core/health/checks';
+import { openEscalation } from '../core/health/escalation';
 import { escalate, recordEscalation } from '../core/health/monitor';
 import { healthDetails } from '../core/health/view';
 import { ACTIVITY } from './activity-options';
@@ -41,6 +43,15 @@ export function probeBasic(c: HealthMonitorConfig, nodes: NodeHealthRecord[]): P
     targets: nodes.map((n) => ({ address: n.address, healthPort: n.healthPort, nodeId: n.nodeId })),
     timeoutMs: c.basicTimeoutMs,
   });
+}
+
+/** The vitals the nodes' leases carried since each was last read (their NodeAgents' memos), from any host. */
+export function readNodeVitals(
+  clusterId: string,
+  nodes: NodeHealthRecord[],
+): Promise<NodeVitalsRead[]> {
+  const { readNodeVitals: read } = proxyActivities<Activities>(ACTIVITY.vitalsRead);
+  return read({ clusterId, nodes: nodes.map((n) => ({ nodeId: n.nodeId, since: n.vitalsSeenAt })) });
 }
 
 /** The probes of one check, started: `settled` resolves once every one has. */
@@ -145,23 +156,41 @@ export async function respond(agent: HealthAgent, alerts: Alert[]): Promise<void
   }
 }
 
-/** Manual intervention: recorded in state and the Web UI's details, POSTed to the webhook when set. */
-export async function escalateAlert(agent: HealthAgent, a: Alert, reason: string): Promise<void> {
-  const esc = escalate(a, reason, Date.now());
+/**
+ * Manual intervention at one level of the escalation matrix (config `escalation`; level 0 when an
+ * alert is escalated, the next ones from the loop while its node has not recovered): recorded in
+ * state and the Web UI's details, POSTed to the webhook when the level has that channel and a URL is
+ * set, signalled to the orchestrator when it has that channel.
+ */
+export async function escalateAlert(agent: HealthAgent, a: Alert, reason: string, level = 0): Promise<void> {
+  const now = Date.now();
+  const levels = agent.config.escalation;
+  const channels = levels[level]?.channels ?? ['ui', 'webhook'];
+  const esc = escalate(a, reason, now);
+  if (levels.length > 1) Object.assign(esc, { level, channels });
   const url = agent.config.webhookUrl;
-  if (url) {
+  if (url && channels.includes('webhook')) {
     const { notifyWebhook } = proxyActivities<Activities>(ACTIVITY.webhook);
     try {
       esc.webhook = await notifyWebhook({
         url,
-        body: { cluster: agent.clusterId, kind: 'manual_intervention', alert: a, reason },
+        body: {
+          cluster: agent.clusterId,
+          kind: 'manual_intervention',
+          alert: a,
+          reason,
+          ...(levels.length > 1 ? { level } : {}),
+        },
         timeoutMs: 5_000,
       });
     } catch (err) {
       esc.webhook = { ok: false, detail: failureText(err) };
     }
   }
+  if (channels.includes('orchestrator'))
+    agent.notify('orchestrator', healthEscalationSignal, { nodeId: a.nodeId, level, reason, alert: a });
   recordEscalation(agent.state, esc);
+  if (level === 0) openEscalation(agent.state, levels, { alertId: a.id, nodeId: a.nodeId, reason }, now);
   setCurrentDetails(healthDetails(agent.state));
 }
 

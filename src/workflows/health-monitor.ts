@@ -45,12 +45,17 @@ import {
   type QuarantineReason,
 } from '../contracts/health-monitor';
 import { lbNodeHealthChangeSignal } from '../contracts/load-balancer';
-import { NodeHealthChangePayload, nodeHealthChangeSignal } from '../contracts/node-discovery';
+import {
+  NodeHealthChangePayload,
+  failurePredictionSignal,
+  nodeHealthChangeSignal,
+} from '../contracts/node-discovery';
 import { applyComprehensiveCheck, basicCheckRecord } from '../core/health/checks';
 import {
   applyBasicCheck,
   emptyHealthState,
   expiredQuarantineAlert,
+  observeVitals,
   predictNode,
   quarantineNode,
   raiseAlert,
@@ -58,17 +63,34 @@ import {
   releaseNode,
   reviewQuarantine,
   syncMembers,
+  type ObserveOptions,
 } from '../core/health/monitor';
+import { dueEscalations, nextEscalationDue } from '../core/health/escalation';
+import { failureRisk } from '../core/health/risk';
+import { quarantineFor } from '../core/health/rules';
 import { healthDetails, healthView, monitorHealth } from '../core/health/view';
 import { Agent } from './agent-base';
-import { escalateAlert, probeBasic, probeNode, respond, resultsOf } from './health-monitor-activities';
+import { escalateAlert, probeBasic, probeNode, readNodeVitals, respond, resultsOf } from './health-monitor-activities';
 
 export const HEALTH_MONITOR_ROLE = 'health-monitor';
 /** Patch: checks and membership reads run beside the loop (runs before it awaited them in the loop). */
 export const HM_CHECKS_BESIDE_LOOP = 'hm-checks-beside-loop';
+/**
+ * Patch: a host that reports itself unhealthy (its own health endpoint fails) is unhealthy — out of
+ * routing within about a beat — and its report that it is well again is confirmed by a basic check
+ * of that node at once (runs before it held self-reports as degraded at most).
+ */
+export const HM_HOST_UNHEALTHY = 'hm-host-unhealthy';
+/**
+ * Patch: the CPU and memory models take the vitals the hosts' leases carry (read from the
+ * NodeAgents' memos every vitalsIntervalMs), and every model judges on evidence (k of the last n
+ * samples, floors, hysteresis) instead of on the newest sample alone.
+ */
+export const HM_LEASE_VITALS = 'hm-lease-vitals';
 
 export async function healthMonitorWorkflow(input: unknown): Promise<void> {
   const ref: { m?: Monitor } = {};
+  const leaseVitals = patched(HM_LEASE_VITALS);
   const agent = new Agent<HealthMonitorConfig, HealthMonitorState>(
     {
       role: HEALTH_MONITOR_ROLE,
@@ -81,6 +103,7 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
         deep: c.deepIntervalMs,
         predictive: c.predictiveIntervalMs,
         recovery: c.recoveryCheckIntervalMs,
+        ...(leaseVitals ? { vitals: c.vitalsIntervalMs } : {}),
       }),
       health: monitorHealth,
       onTopologyUpdate: (u) => ref.m?.members(u.version, u.members),
@@ -88,7 +111,7 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
     },
     input,
   );
-  const m = new Monitor(agent);
+  const m = new Monitor(agent, leaseVitals);
   ref.m = m;
 
   // Message-handling API
@@ -107,7 +130,7 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
   if (m.beside && agent.state.membersVersion > 0) await m.launch('members', () => m.readMembers());
   else await m.readMembers();
   // Runs before the patch call the rounds exactly as they recorded them (awaited, not wrapped).
-  const timers = m.beside
+  const timers: Record<string, () => Promise<unknown>> = m.beside
     ? {
         topologySync: () => m.launch('members', () => m.readMembers()),
         basic: () => m.launch('basic:*', () => m.basicRound()),
@@ -115,6 +138,7 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
         deep: () => m.launch('deep:*', () => m.start('deep')),
         predictive: () => m.predictiveRound(),
         recovery: () => m.launch('recovery', () => m.recoveryRound()),
+        vitals: () => m.launch('vitals', () => m.vitalsRound()),
       }
     : {
         topologySync: () => m.readMembers(),
@@ -124,7 +148,15 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
         predictive: () => m.predictiveRound(),
         recovery: () => m.recoveryRound(),
       };
-  if (agent.loopActs) await agent.run({ timers, hasWork: () => m.hasWork(), doWork: () => m.work() });
+  if (agent.loopActs)
+    await agent.run({
+      timers,
+      hasWork: () => m.hasWork(),
+      doWork: () => m.work(),
+      // The escalation matrix's next levels (only with more than one level configured).
+      dueAt: () => nextEscalationDue(agent.state),
+      onDue: () => m.escalateDue(),
+    });
   else await agent.run({ timers, hasWork: () => m.pending.length > 0, doWork: () => m.drain() });
 }
 
@@ -140,9 +172,21 @@ class Monitor {
    * alerts and signals. Runs before the patch awaited them in the loop.
    */
   readonly beside: boolean;
+  /** HM_HOST_UNHEALTHY. */
+  private readonly hostUnhealthy: boolean;
 
-  constructor(private readonly agent: Agent<HealthMonitorConfig, HealthMonitorState>) {
+  constructor(
+    private readonly agent: Agent<HealthMonitorConfig, HealthMonitorState>,
+    /** HM_LEASE_VITALS. */
+    private readonly leaseVitals: boolean,
+  ) {
     this.beside = agent.loopActs && patched(HM_CHECKS_BESIDE_LOOP);
+    this.hostUnhealthy = this.beside && patched(HM_HOST_UNHEALTHY);
+  }
+
+  /** How samples are judged: on evidence (HM_LEASE_VITALS), else on the newest sample alone. */
+  private get observe(): ObserveOptions {
+    return this.leaseVitals ? { evidence: this.c.anomalyEvidence } : {};
   }
 
   private get s(): HealthMonitorState {
@@ -177,7 +221,12 @@ class Monitor {
   selfReport(p: NodeHealthChangePayload): void {
     const n = this.s.nodes[p.nodeId];
     if (!n || p.health === undefined) return;
+    const was = n.selfReported?.health;
     n.selfReported = { health: p.health, reason: p.reason, at: Date.now() };
+    // Well again after it said it was not: our own check confirms it before routes come back
+    // (a check of ours that failed meanwhile holds the node unhealthy until one passes).
+    if (this.hostUnhealthy && p.health === 'healthy' && was === 'unhealthy' && n.consecutiveFailures > 0)
+      this.pending.push({ nodeId: p.nodeId, level: 'basic' });
     this.changed(p.nodeId);
   }
 
@@ -206,8 +255,50 @@ class Monitor {
 
   /** Alerts first (an operator waits for their recovery), then the checks asked for. */
   async work(): Promise<void> {
-    await respond(this.agent, this.toAct.splice(0));
+    await this.act(this.toAct.splice(0));
     await this.drain();
+  }
+
+  /**
+   * What alerts set off: a quarantine when configured (autoQuarantine; out of routing first), then
+   * for a critical one the recovery or the escalation.
+   */
+  private act(alerts: Alert[]): Promise<void> {
+    const quarantines = alerts.flatMap((a) => {
+      const q = quarantineFor(a, this.c);
+      return q ? [{ nodeId: a.nodeId, ...q }] : [];
+    });
+    // Without a quarantine, exactly the call runs before autoQuarantine made (no extra await:
+    // the order of commands of recorded runs stays what it was).
+    if (!quarantines.length) return respond(this.agent, alerts);
+    return (async () => {
+      for (const q of quarantines) await this.enterQuarantine(q.nodeId, q.reason, q.detail);
+      await respond(this.agent, alerts);
+    })();
+  }
+
+  /**
+   * The escalation matrix's due levels: escalations whose node recovered are closed, the others go
+   * one level up; their channels run beside the loop (a webhook may take its retries).
+   */
+  escalateDue(): void {
+    const { due } = dueEscalations(this.s, this.c, Date.now(), (id) => {
+      const n = this.s.nodes[id];
+      return !n || (n.health === 'healthy' && !this.s.quarantine[id]);
+    });
+    for (const e of due) {
+      const alert = this.s.alerts.find((a) => a.id === e.alertId) ?? {
+        id: e.alertId,
+        at: e.since,
+        nodeId: e.nodeId,
+        severity: 'critical' as const,
+        kind: 'escalation',
+        message: e.reason,
+        source: 'health-monitor',
+      };
+      const why = `not recovered ${Math.round((Date.now() - e.since) / 1000)} s after: ${e.reason}`;
+      this.agent.beside(`escalate:${e.alertId}:${e.level}`, () => escalateAlert(this.agent, alert, why, e.level));
+    }
   }
 
   /**
@@ -259,8 +350,8 @@ class Monitor {
       this.s.checks.basic += 1;
       for (const [i, r] of results.entries()) {
         const n = nodes[i] as NodeHealthRecord;
-        const out = applyBasicCheck(this.s, this.c, n.nodeId, basicCheckRecord(r, now), now);
-        await respond(this.agent, out.alerts);
+        const out = applyBasicCheck(this.s, this.c, n.nodeId, basicCheckRecord(r, now), now, this.observe);
+        await this.act(out.alerts);
         if (out.quarantine) await this.enterQuarantine(n.nodeId, out.quarantine.reason, out.quarantine.detail);
         await this.publish(n.nodeId);
       }
@@ -268,6 +359,56 @@ class Monitor {
     } finally {
       this.running[key] = false;
     }
+  }
+
+  /**
+   * The vitals the hosts' leases carried since the last round (HM_LEASE_VITALS): each NodeAgent
+   * publishes its latest in its memo, read here with `describe` — no signal per host, no query. Each
+   * new CPU and memory sample feeds its model; a node's health is recomputed once per round.
+   */
+  async vitalsRound(): Promise<void> {
+    const nodes = Object.values(this.s.nodes);
+    if (!nodes.length) return;
+    let read: Awaited<ReturnType<typeof readNodeVitals>>;
+    try {
+      read = await readNodeVitals(this.agent.clusterId, nodes);
+    } catch {
+      return; // the server or every host away: no evidence this round
+    }
+    const now = Date.now();
+    this.s.checks.vitals = (this.s.checks.vitals ?? 0) + 1;
+    for (const r of read) {
+      const n = this.s.nodes[r.nodeId];
+      if (n && r.lease) n.lease = r.lease;
+      const alerts = observeVitals(this.s, this.c, r.nodeId, r.samples, now, this.observe);
+      await this.act(alerts);
+      await this.publish(r.nodeId);
+      this.assessRisk(r.nodeId, now);
+    }
+  }
+
+  /**
+   * The node's failure prediction from what this agent knows (health, anomalies, predicted
+   * exhaustion) and what its lease says (suspicions, late beats); NodeDiscovery hears of each
+   * change of level (HM_LEASE_VITALS runs only).
+   */
+  private assessRisk(nodeId: string, now: number): void {
+    const n = this.s.nodes[nodeId];
+    if (!n || !this.leaseVitals) return;
+    const risk = failureRisk(
+      {
+        health: n.health,
+        anomalies: Object.values(n.anomalies).flatMap((a) => (a ? [a.message] : [])),
+        predictions: n.predictions,
+        suspicions: n.lease?.suspicions,
+        heartbeatPhi: n.lease?.heartbeatPhi,
+      },
+      now,
+    );
+    const before = n.risk?.level ?? 'low';
+    n.risk = risk;
+    if (risk.level !== before)
+      this.agent.notify('node-discovery', failurePredictionSignal, { nodeId, risk, observer: HEALTH_MONITOR_ROLE });
   }
 
   /** Quarantined nodes are checked more often; passing checks release them. */
@@ -294,8 +435,8 @@ class Monitor {
   private async comprehensive(n: NodeHealthRecord, level: 'comprehensive' | 'deep'): Promise<void> {
     const probes = probeNode(this.s, this.c, n, level);
     const results = resultsOf(probes, await probes.settled);
-    const { alerts } = applyComprehensiveCheck(this.s, this.c, n.nodeId, level, results, Date.now());
-    await respond(this.agent, alerts);
+    const { alerts } = applyComprehensiveCheck(this.s, this.c, n.nodeId, level, results, Date.now(), this.observe);
+    await this.act(alerts);
     await this.publish(n.nodeId);
   }
 
@@ -304,7 +445,8 @@ class Monitor {
     this.s.checks.predictive += 1;
     for (const id of Object.keys(this.s.nodes)) {
       if (only !== undefined && id !== only) continue;
-      await respond(this.agent, predictNode(this.s, this.c, id, now));
+      await this.act(predictNode(this.s, this.c, id, now));
+      this.assessRisk(id, now);
     }
   }
 
@@ -352,7 +494,7 @@ class Monitor {
   }
 
   private refresh(nodeId: string): NodeHealthChangePayload | undefined {
-    const change = refreshHealth(this.s, this.c, nodeId);
+    const change = refreshHealth(this.s, this.c, nodeId, { hostUnhealthy: this.hostUnhealthy });
     setCurrentDetails(healthDetails(this.s));
     return change && { ...change, observer: HEALTH_MONITOR_ROLE };
   }

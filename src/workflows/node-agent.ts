@@ -24,6 +24,7 @@ import {
   patched,
   proxyActivities,
   sleep,
+  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -34,6 +35,8 @@ import {
   HostStarted,
   LeaseSettings,
   NodeAgentConfig,
+  VITALS_MEMO,
+  VITALS_MEMO_SAMPLES,
   declaredDeadSignal,
   hostLeavingSignal,
   hostStartedSignal,
@@ -41,12 +44,13 @@ import {
   type LeaseTerm,
   type NodeAgentState,
   type Transition,
+  type VitalsMemo,
 } from '../contracts/node-agent';
 import { nodeAliveSignal, nodeLeftSignal, nodeSuspectSignal } from '../contracts/failure-detector';
 import { nodeCapacityUpdateSignal } from '../contracts/load-balancer';
 import { nodeHealthChangeSignal } from '../contracts/node-discovery';
 import { pushBounded } from '../core/bounded';
-import { arrivalStats } from '../core/fd/phi';
+import { arrivalStats, phi } from '../core/fd/phi';
 import { hostHealth } from '../core/fd/vitals-health';
 import { loadReportDue } from '../core/lb/load-report';
 import { ACTIVITY } from './activity-options';
@@ -55,6 +59,13 @@ import { Agent } from './agent-base';
 export const NODE_AGENT_ROLE = 'node';
 /** Patch id: the host's load goes to the LoadBalancer on meaningful change (its lease term ends early for it). */
 export const NODE_REPORTS_LOAD = 'node-reports-load';
+/**
+ * Patch id: the lease asks the host's own health endpoint every beat and its term ends when that
+ * judgement changes; a failing endpoint makes the host unhealthy at once (out of routing).
+ */
+export const NODE_SELF_CHECK = 'node-self-check';
+/** Patch id: the host's latest vitals go in the agent's memo after every term (VITALS_MEMO). */
+export const NODE_VITALS_MEMO = 'node-vitals-memo';
 /** Patch id: health reports go to the HealthMonitor first, NodeDiscovery only without one. */
 const HEALTH_VIA_MONITOR = 'health-via-monitor';
 /** Version 2: the `notified` counters moved to the agent base (`base.notified`). */
@@ -126,9 +137,15 @@ class HostLease {
   private scope: CancellationScope | undefined;
   /** Runs before NODE_REPORTS_LOAD hold their leases as they recorded them, without load. */
   private readonly reportsLoad: boolean;
+  /** Runs before NODE_SELF_CHECK hold their leases without the self-check. */
+  private readonly checksSelf: boolean;
+  /** NODE_VITALS_MEMO. */
+  private readonly publishesVitals: boolean;
 
   constructor(private readonly agent: Agent<NodeAgentConfig, NodeAgentState>) {
     this.reportsLoad = agent.loopActs && patched(NODE_REPORTS_LOAD);
+    this.checksSelf = this.reportsLoad && patched(NODE_SELF_CHECK);
+    this.publishesVitals = this.reportsLoad && patched(NODE_VITALS_MEMO);
   }
 
   private get s(): NodeAgentState {
@@ -204,6 +221,7 @@ class HostLease {
             termMs: this.agent.config.leaseTermMs,
             untilFirstBeat: recovering,
             ...(this.reportsLoad ? { load: { ...this.loadPolicy(), last: this.s.loadReported } } : {}),
+            ...(this.checksSelf ? { selfCheck: { ok: this.s.selfCheck?.ok ?? true } } : {}),
           }),
         );
         await this.onTerm(term, bootId);
@@ -248,12 +266,41 @@ class HostLease {
       if (this.agent.loopActs) this.becomeAlive(alive);
       else await this.legacyBecomeAlive(alive);
     }
-    if (this.s.vitals.length) {
-      const h = hostHealth(this.s.vitals, this.s.health, c);
+    if (term.self && !term.cancelled) this.s.selfCheck = { ok: term.self.ok, detail: term.self.detail, at: now };
+    if (this.s.vitals.length || this.s.selfCheck) {
+      const h = this.health();
       if (h.health !== this.s.health) await this.healthTransition(h.health, h.reasons);
       else this.s.healthReasons = h.reasons;
     }
     if (this.reportsLoad) this.reportLoad(term);
+    if (this.publishesVitals && term.vitals.length && !term.cancelled)
+      upsertMemo({
+        [VITALS_MEMO]: {
+          incarnation: this.s.incarnation,
+          status: this.s.status,
+          samples: this.s.vitals.slice(-VITALS_MEMO_SAMPLES),
+          lease: {
+            heartbeatMs: this.lease.heartbeatMs,
+            suspicions: this.s.transitions.filter(
+              (t) => t.kind === 'status' && t.to === 'suspect' && now - t.at <= 3_600_000,
+            ).length,
+            heartbeatPhi: slowestBeatPhi(this.s.intervals, this.lease.heartbeatMs),
+          },
+        } satisfies VitalsMemo,
+      });
+  }
+
+  /**
+   * The host's health: from its vitals (with their own hysteresis), and unhealthy while its own
+   * health endpoint fails (runs that check it; the lease's judgement has its hysteresis too).
+   */
+  private health(): { health: NodeHealth; reasons: string[] } {
+    const current = this.s.vitalsHealth ?? this.s.health;
+    const v = this.s.vitals.length ? hostHealth(this.s.vitals, current, this.agent.config) : { health: current, reasons: [] };
+    this.s.vitalsHealth = v.health;
+    const self = this.s.selfCheck;
+    if (!self || self.ok) return v;
+    return { health: 'unhealthy', reasons: [`health endpoint ${self.detail}`, ...v.reasons] };
   }
 
   private loadPolicy(): { step: number; intervalMs: number } {
@@ -367,6 +414,22 @@ class HostLease {
     if (from === 'suspect' || from === 'dead' || reason === 'host restarted')
       await this.agent.sendNow('failure-detector', nodeAliveSignal, this.alivePayload(reason));
   }
+}
+
+/** Heartbeats judged as "recent" for the prediction's φ (the rest are the history they are judged against). */
+const RECENT_BEATS = 10;
+
+/**
+ * φ of the slowest of the last RECENT_BEATS heartbeat intervals against the ones before them (no
+ * acceptable pause, σ at least 100 ms): late beats make it rise before any lease lapses. 0 with too
+ * little history; at most 100.
+ */
+export function slowestBeatPhi(intervals: readonly number[], heartbeatMs: number): number {
+  if (intervals.length < 2 * RECENT_BEATS) return 0;
+  const history = arrivalStats(intervals.slice(0, -RECENT_BEATS));
+  const slowest = Math.max(...intervals.slice(-RECENT_BEATS));
+  const p = phi(slowest, history, { acceptablePauseMs: 0, minStdDevMs: 100 }, heartbeatMs);
+  return Number.isFinite(p) ? Math.min(100, Math.round(p * 100) / 100) : 100;
 }
 
 function clampShare(x: number): number {

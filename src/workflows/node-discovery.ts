@@ -35,6 +35,7 @@ import {
 import {
   Announcement,
   DiscoveryCriteria,
+  FailurePredictionPayload,
   LeavePayload,
   MEMBERS_MEMO,
   NodeDiscoveryConfig,
@@ -43,6 +44,7 @@ import {
   announceSignal,
   discoverNodesSignal,
   discoverUpdate,
+  failurePredictionSignal,
   leaveSignal,
   networkPartitionDetectedSignal,
   nodeHealthChangeSignal,
@@ -120,6 +122,11 @@ export async function nodeDiscoveryWorkflow(input: unknown): Promise<void> {
   }
   agent.onSignal(discoverNodesSignal, DiscoveryCriteria, (c) => discovery.request(c));
   agent.onSignal(networkPartitionDetectedSignal, PartitionReport, (p) => discovery.partitionDetected(p));
+  agent.onSignal(failurePredictionSignal, FailurePredictionPayload, (p) => {
+    const m = agent.state.members[p.nodeId];
+    if (!m) throw new Error(`nodeId: ${p.nodeId} is not a member`);
+    m.risk = p.risk;
+  });
   agent.onQuery(nodesQuery, () => membersOf(agent.state));
   agent.onQuery(topologyQuery, () => topologyOf(agent.state));
   agent.onQuery(topologyHistoryQuery, () => agent.state.history);

@@ -62,7 +62,13 @@ beforeAll(async () => {
         recoveryCheckIntervalMs: 400,
         comprehensiveIntervalMs: 2_000,
         topologySyncIntervalMs: 2_000,
+        vitalsIntervalMs: 1_000,
         webhookUrl: hookUrl,
+        // The Web UI at once; the webhook only if the node is still not back 1.5 s later.
+        escalation: [
+          { afterMs: 0, channels: ['ui'] },
+          { afterMs: 1_500, channels: ['webhook'] },
+        ],
         // Loopback jitter and CPU swings on a loaded 2-core machine are not what this file tests
         // (the models are table-tested in test/core/health). Floors far above them keep anomaly
         // alerts out of these runs: a critical one ran the recovery configured below on its own,
@@ -112,6 +118,27 @@ describe('health monitoring with real processes', () => {
     expect(text.stdout.split('\n')[0]).toMatch(/^NODE\s+HEALTH\s+QUARANTINED\s+LAST CHECK/);
   });
 
+  it("the CPU and memory models take the vitals the hosts' leases carry; every node has a failure prediction", async () => {
+    // Lease terms are 15 s with 4 samples each: the memo holds them after the first term.
+    const detail = await eventually(
+      'lease vitals in the baselines',
+      () =>
+        cliJson<NodeHealthRecord & { baselines: Record<string, { samples: number[]; times: number[] }> }>(
+          ['health', 'h-2'],
+          env,
+        ),
+      (d) => (d.baselines.cpu?.samples.length ?? 0) >= 4 && d.vitalsSeenAt !== undefined,
+      40_000,
+      500,
+    );
+    expect(detail.baselines.memory?.samples.length).toBeGreaterThanOrEqual(4);
+    const state = await cliJson<AgentStateView<HealthMonitorState>>(['query', 'health-monitor', 'state'], env);
+    expect(state.agent.checks.vitals).toBeGreaterThan(0);
+    expect(detail.lease).toMatchObject({ heartbeatMs: 1_000, suspicions: 0 });
+    const view = await health();
+    expect(view.nodes['h-2']?.risk).toMatchObject({ level: 'low', predictedInHours: null });
+  });
+
   it('a host answering 500 is unhealthy, then quarantined and escalated; it is released once it recovers', async () => {
     writeFileSync(faultFile, '500 disk full\n');
     const bad = await eventually('h-3 unhealthy', health, (v) => v.nodes['h-3']?.health === 'unhealthy', 15_000, 200);
@@ -120,7 +147,15 @@ describe('health monitoring with real processes', () => {
     expect((await nodes())['h-3']?.health).toBe('unhealthy');
     const lb = await cliJson<{ nodeId: string; health: string }[]>(['targets'], env);
     expect(lb.filter((x) => x.nodeId === 'h-3').every((x) => x.health === 'unhealthy')).toBe(true);
-    // no recovery procedure configured: the critical alert is escalated to the webhook
+    // No recovery procedure configured: the critical alert is escalated — level 0 to the Web UI
+    // only, level 1 (the node still not back 1.5 s later) to the webhook.
+    const critical = await eventually(
+      'escalated',
+      alerts,
+      (as) => as.some((a) => a.nodeId === 'h-3' && a.severity === 'critical' && a.action?.type === 'escalated'),
+      10_000,
+      100,
+    ).then((as) => as.find((a) => a.nodeId === 'h-3' && a.severity === 'critical' && a.action) as Alert);
     await eventually(
       'webhook',
       async () => webhooks,
@@ -131,10 +166,14 @@ describe('health monitoring with real processes', () => {
     expect(webhooks[0]).toMatchObject({
       cluster: clusterId,
       kind: 'manual_intervention',
+      level: 1,
       alert: { nodeId: 'h-3', severity: 'critical' },
     });
-    const critical = (await alerts()).find((a) => a.nodeId === 'h-3' && a.severity === 'critical');
-    expect(critical?.action).toMatchObject({ type: 'escalated' });
+    expect(Date.now() - critical.at).toBeGreaterThanOrEqual(1_500);
+    const levels = (await cliJson<AgentStateView<HealthMonitorState>>(['query', 'health-monitor', 'state'], env)).agent
+      .escalations.filter((e) => e.nodeId === 'h-3')
+      .map((e) => [e.level, e.channels, e.webhook?.ok]);
+    expect(levels).toEqual(expect.arrayContaining([[0, ['ui'], undefined], [1, ['webhook'], true]]));
 
     rmSync(faultFile);
     const back = await eventually(

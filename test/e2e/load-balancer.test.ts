@@ -2,6 +2,9 @@
  * Load balancing end to end, with real processes: three host worker processes (one announces two
  * services with `--service`), `cluster start` for the agents, and the CLI as an operator runs it.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Member } from '../../src/contracts/node-discovery';
 import type { Target } from '../../src/contracts/load-balancer';
 import { freePort } from '../../scripts/lib/dev-server';
@@ -11,6 +14,9 @@ import { connect, eventually, uniqueId, type TestTemporal } from '../support/tem
 import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
+const dir = mkdtempSync(join(tmpdir(), 'lb-e2e-'));
+/** While it exists, lb-1's /healthz answers the status on its first line. */
+const faultFile = join(dir, 'lb-1.status');
 
 const clusterId = uniqueId('e2e-lb');
 const env = { CLUSTER_ID: clusterId };
@@ -31,6 +37,7 @@ const targets = () => cliJson<Target[]>(['targets'], env);
 
 afterAll(async () => {
   await Promise.all(hosts.map((h) => h.stop('SIGKILL')));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('load balancing across host worker processes', () => {
@@ -44,7 +51,7 @@ describe('load balancing across host worker processes', () => {
       hosts.push(h);
       return h;
     };
-    spawn('lb-1', 'zone-a');
+    spawn('lb-1', 'zone-a', ['--health-file', faultFile]);
     spawn('lb-2', 'zone-b');
     spawn('lb-3', 'zone-a', ['--service', `web=${web}`, '--service', `api=${api}`]);
     await Promise.all(hosts.map((h) => h.waitFor(/ ready /)));
@@ -114,6 +121,28 @@ describe('load balancing across host worker processes', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/strategy: NAME is required/);
     expect((await route()).strategy).toBe('least_connections'); // unchanged
+  });
+
+  it('a host whose endpoint answers 5xx leaves the routing table within seconds, and comes back when it answers again', async () => {
+    // The HealthMonitor checks every 30 s (its default): only the host's own lease sees this fast.
+    const lb1 = () => targets().then((t) => t.find((x) => x.id === 'lb-1/host'));
+    const failedAt = Date.now();
+    writeFileSync(faultFile, '500 maintenance\n');
+    await eventually('lb-1 unhealthy', lb1, (t) => t?.health === 'unhealthy', 10_000, 100);
+    const outMs = Date.now() - failedAt;
+    expect(outMs).toBeLessThan(5_000);
+    const picks = await Promise.all(Array.from({ length: 6 }, () => route()));
+    expect(picks.map((r) => r.nodeId)).not.toContain('lb-1');
+    const why = await cliJson<{ nodes: Record<string, { reasons: string[] }> }>(['health'], env);
+    expect(why.nodes['lb-1']?.reasons.join(' ')).toMatch(/HTTP 500 \(maintenance\)/);
+
+    const fixedAt = Date.now();
+    rmSync(faultFile);
+    // Routed again: healthy, or degraded by what the host reports of itself (a loaded CI machine).
+    await eventually('lb-1 routed again', lb1, (t) => t?.health === 'healthy' || t?.health === 'degraded', 15_000, 100);
+    const backMs = Date.now() - fixedAt;
+    expect(backMs).toBeLessThan(10_000);
+    console.log(`5xx → out of the LoadBalancer's table: ${outMs} ms; answering again → back: ${backMs} ms`);
   });
 
   it('a host that leaves (SIGTERM) is no longer routed to', async () => {

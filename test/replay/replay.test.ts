@@ -37,6 +37,12 @@ describe('replay of recorded histories', () => {
         'node-discovery-continued-before-members-memo.binpb',
         // NodeAgent runs from before hosts reported their load (node-reports-load).
         'node-agent-before-load-reports.binpb',
+        // Runs from before the host's self-check and vitals memo (node-self-check, node-vitals-memo),
+        // the monitor's lease vitals and evidence (hm-host-unhealthy, hm-lease-vitals), and the
+        // balancer's observation of routers (lb-observes-routers).
+        'node-agent-before-self-check.binpb',
+        'health-monitor-before-lease-vitals.binpb',
+        'load-balancer-before-observes.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
         'node-discovery-legacy-e2e.binpb',
         'node-discovery-continued-legacy.binpb',

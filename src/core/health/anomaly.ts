@@ -103,3 +103,70 @@ export function detectAnomaly(metric: Metric, samples: readonly number[], p: Mod
 function pct(x: number): string {
   return `${Math.round(x * 1000) / 10} %`;
 }
+
+/** How much evidence an anomaly needs before it is one, and before it is over. */
+export interface Evidence {
+  /** The last `of` samples are judged (default 5)… */
+  of: number;
+  /** …and `needed` of them must be anomalous (default 3): one spike is not an anomaly. */
+  needed: number;
+  /** An anomaly is over once this many newest samples in a row are normal (default 3): hysteresis. */
+  clearAfter: number;
+}
+
+/**
+ * Floors under the models' own (`floor` in their config, which may raise them): changes smaller
+ * than these are jitter no user notices — CPU 10 points, memory 5 points over the mean; network
+ * latency rising by 5 ms over the window; a response time must be over twice a p95 of at least 25 ms.
+ * A fresh-clone test run once saw a critical "73.93 ms is 4.8 × the p95 15.25 ms" on loopback.
+ */
+export const EVIDENCE_FLOORS: Record<Metric, number> = { cpu: 0.1, memory: 0.05, network: 5, responseTime: 25 };
+
+export interface Judgement {
+  /** The newest anomalous sample among the judged ones, judged. */
+  anomaly?: Anomaly;
+  /** Anomalous samples among the last `of`. */
+  hits: number;
+  /** Samples judged (≤ of). */
+  judged: number;
+  /** The newest `clearAfter` samples are all normal. */
+  clear: boolean;
+}
+
+/**
+ * Judges each of the last `ev.of` samples. cpu, memory and response time are judged against the
+ * samples *before* them (the reference window): a sustained step would otherwise raise its own
+ * baseline and hide after one sample. The network trend is a window statistic: it is judged on the
+ * window ending at each of those samples. Floors (the larger of `p.floor` and EVIDENCE_FLOORS) apply
+ * to every metric: for cpu and memory the value must exceed the mean by at least the floor.
+ */
+export function judgeMetric(metric: Metric, samples: readonly number[], p: ModelParams, ev: Evidence): Judgement {
+  const params = { ...p, floor: Math.max(p.floor ?? 0, EVIDENCE_FLOORS[metric]) };
+  const n = Math.min(ev.of, samples.length);
+  const marks: (Anomaly | undefined)[] = [];
+  if (metric === 'network') {
+    for (let j = n - 1; j >= 0; j--) marks.push(detectAnomaly(metric, samples.slice(0, samples.length - j), params));
+  } else {
+    const reference = samples.slice(0, samples.length - n).slice(-(params.window - 1));
+    if (reference.length + 1 >= params.minSamples)
+      for (const x of samples.slice(samples.length - n)) marks.push(judgeAgainst(metric, reference, x, params));
+  }
+  const hits = marks.filter((m) => m !== undefined).length;
+  const newest = [...marks].reverse().find((m) => m !== undefined);
+  const tail = marks.slice(-ev.clearAfter);
+  return {
+    ...(newest ? { anomaly: newest } : {}),
+    hits,
+    judged: marks.length,
+    clear: tail.length >= Math.min(ev.clearAfter, samples.length) && tail.every((m) => m === undefined),
+  };
+}
+
+/** One value against a reference window (cpu, memory: z-score and floor; response time: p95 multiple). */
+function judgeAgainst(metric: Metric, reference: readonly number[], value: number, p: ModelParams): Anomaly | undefined {
+  if (metric === 'cpu' || metric === 'memory') {
+    const m = mean(reference);
+    if (value - m < (p.floor ?? 0)) return undefined;
+  }
+  return detectAnomaly(metric, [...reference, value], { ...p, window: reference.length + 1, minSamples: 2 });
+}

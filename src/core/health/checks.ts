@@ -22,7 +22,7 @@ import type {
   TlsExpiry,
 } from '../../contracts/health-monitor';
 import type { ConnectivityResult } from '../../contracts/node-discovery';
-import { addSample, observeMetric, raiseAlert } from './monitor';
+import { addSample, observeMetric, raiseAlert, raiseRules, type ObserveOptions } from './monitor';
 
 /** A probe's outcome: its value, or why there is none. */
 export type Settled<T> = { ok: true; v: T } | { ok: false; error: string };
@@ -74,13 +74,14 @@ export function applyComprehensiveCheck(
   level: 'comprehensive' | 'deep',
   r: ComprehensiveResults,
   now: number,
+  o: ObserveOptions = {},
 ): { record: CheckRecord; alerts: Alert[] } {
   const parts: NonNullable<CheckRecord['parts']> = {};
   const alerts: Alert[] = [];
   const alert = (severity: Severity, kind: string, message: string) =>
     alerts.push(raiseAlert(s, c, { nodeId, severity, kind, message, source: 'health-monitor' }, now));
   const observe = (metric: 'cpu' | 'memory' | 'network', value: number) => {
-    const a = observeMetric(s, c, nodeId, metric, value, now);
+    const a = observeMetric(s, c, nodeId, metric, value, now, o);
     if (a) alerts.push(a);
   };
 
@@ -109,7 +110,10 @@ export function applyComprehensiveCheck(
       ok: v.loss < 0.5,
       detail: `${v.meanMs ?? '-'} ms mean over ${c.networkProbes}, loss ${pct(v.loss)} (from ${from})`,
     };
-    if (v.meanMs !== null) observe('network', v.meanMs);
+    if (v.meanMs !== null) {
+      observe('network', v.meanMs);
+      alerts.push(...raiseRules(s, c, nodeId, 'network', v.meanMs, now));
+    }
     if (v.loss >= 0.5) alert('warning', 'network.loss', `packet loss ${pct(v.loss)} from ${r.peer ?? 'a host'}`);
   } else parts.network = { ok: false, detail: r.network.error };
 

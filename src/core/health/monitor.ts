@@ -17,13 +17,16 @@ import type {
   Escalation,
   HealthMonitorConfig,
   HealthMonitorState,
+  NodeHealthRecord,
   QuarantineEntry,
   QuarantineReason,
+  RuleMetric,
   Severity,
 } from '../../contracts/health-monitor';
 import { pushBounded } from '../bounded';
-import { detectAnomaly, type Anomaly, type Metric } from './anomaly';
+import { detectAnomaly, judgeMetric, type Anomaly, type Evidence, type Metric } from './anomaly';
 import { predictExhaustion } from './predict';
+import { activeRuleReasons, applyRules } from './rules';
 import { mean, percentile, stdDev } from './stats';
 
 /** Escalations kept in state (the Web UI shows the newest few). */
@@ -102,6 +105,14 @@ export function addSample(
   return b;
 }
 
+/**
+ * How samples are judged. `evidence`: an anomaly needs k of the last n samples and ends after m
+ * normal ones in a row (judgeMetric); runs before it judged on the newest sample alone.
+ */
+export interface ObserveOptions {
+  evidence?: Evidence;
+}
+
 /** Records a metric sample and runs its anomaly model; returns the alert it raised, if any. */
 export function observeMetric(
   s: HealthMonitorState,
@@ -110,10 +121,12 @@ export function observeMetric(
   metric: Metric,
   value: number,
   now: number,
+  o: ObserveOptions = {},
 ): Alert | undefined {
   const node = s.nodes[nodeId];
   if (!node) return undefined;
   const b = addSample(s, nodeId, metric, value, now, c.baselineWindow);
+  if (o.evidence) return judgeEpisode(s, c, node, metric, b.samples, now, o.evidence);
   const anomaly: Anomaly | undefined = detectAnomaly(metric, b.samples, c.models[metric]);
   if (!anomaly) {
     delete node.anomalies[metric];
@@ -131,6 +144,75 @@ export function observeMetric(
   );
 }
 
+/**
+ * New vitals samples of a node from its lease (oldest first): each CPU and memory share feeds its
+ * baseline (at the sample's own time) and model; samples already seen (`vitalsSeenAt`) are skipped.
+ * Returns the alerts raised.
+ */
+export function observeVitals(
+  s: HealthMonitorState,
+  c: HealthMonitorConfig,
+  nodeId: string,
+  samples: readonly { cpu: number; memory: number; lagP99Ms: number; load1: number; at: number }[],
+  now: number,
+  o: ObserveOptions = {},
+): Alert[] {
+  const alerts: Alert[] = [];
+  for (const v of samples) {
+    const n = s.nodes[nodeId];
+    if (!n) break;
+    if (n.vitalsSeenAt !== undefined && v.at <= n.vitalsSeenAt) continue;
+    n.vitalsSeenAt = v.at;
+    const at = Math.min(v.at, now);
+    for (const metric of ['cpu', 'memory'] as const) {
+      const a = observeMetric(s, c, nodeId, metric, v[metric], at, o);
+      if (a) alerts.push(a);
+    }
+    for (const metric of ['cpu', 'memory', 'lagP99Ms', 'load1'] as const)
+      alerts.push(...raiseRules(s, c, nodeId, metric, v[metric], at));
+  }
+  return alerts;
+}
+
+/** The operator's rules on one sample (src/core/health/rules.ts), raised as alerts. */
+export function raiseRules(
+  s: HealthMonitorState,
+  c: HealthMonitorConfig,
+  nodeId: string,
+  metric: RuleMetric,
+  value: number,
+  now: number,
+): Alert[] {
+  return applyRules(s, c, nodeId, metric, value).map((a) => raiseAlert(s, c, a, now));
+}
+
+/**
+ * An anomaly episode on evidence: it begins when `needed` of the last `of` samples are anomalous
+ * (one alert), holds while they are not all normal, and ends after `clearAfter` normal samples in
+ * a row. Critical when the newest anomalous sample is past twice the model's threshold.
+ */
+function judgeEpisode(
+  s: HealthMonitorState,
+  c: HealthMonitorConfig,
+  node: NodeHealthRecord,
+  metric: Metric,
+  samples: readonly number[],
+  now: number,
+  ev: Evidence,
+): Alert | undefined {
+  const j = judgeMetric(metric, samples, c.models[metric], ev);
+  if (node.anomalies[metric]) {
+    if (j.clear) delete node.anomalies[metric];
+    else if (j.anomaly) node.anomalies[metric] = { ...j.anomaly, at: now };
+    return undefined;
+  }
+  if (!j.anomaly || j.hits < ev.needed) return undefined;
+  const message = `${j.anomaly.message}; ${j.hits} of the last ${j.judged} samples`;
+  node.anomalies[metric] = { ...j.anomaly, message, at: now };
+  const severity: Severity = Math.abs(j.anomaly.score) >= 2 * j.anomaly.threshold ? 'critical' : 'warning';
+  return raiseAlert(s, c, { nodeId: node.nodeId, severity, kind: `anomaly.${metric}`, message, source: 'health-monitor' }, now);
+}
+
 /** Applies a basic check (TCP + GET /healthz). Returns the alerts it raised and whether to quarantine. */
 export function applyBasicCheck(
   s: HealthMonitorState,
@@ -138,6 +220,7 @@ export function applyBasicCheck(
   nodeId: string,
   check: CheckRecord,
   now: number,
+  o: ObserveOptions = {},
 ): { alerts: Alert[]; quarantine?: { reason: QuarantineReason; detail: string } } {
   const node = s.nodes[nodeId];
   if (!node) return { alerts: [] };
@@ -148,8 +231,9 @@ export function applyBasicCheck(
     node.consecutiveFailures = 0;
     node.consecutivePasses += 1;
     if (check.latencyMs !== undefined) {
-      const a = observeMetric(s, c, nodeId, 'responseTime', check.latencyMs, now);
+      const a = observeMetric(s, c, nodeId, 'responseTime', check.latencyMs, now, o);
       if (a) alerts.push(a);
+      alerts.push(...raiseRules(s, c, nodeId, 'responseTime', check.latencyMs, now));
     }
     const q = s.quarantine[nodeId];
     if (q) {
@@ -246,16 +330,25 @@ export function reviewQuarantine(
   return { release, expired };
 }
 
+/** How a node's own report weighs (runs before `hostUnhealthy` held every self-report as degraded at most). */
+export interface DeriveOptions {
+  /** A host that reports itself unhealthy (its own health endpoint fails, memory exhausted) is unhealthy. */
+  hostUnhealthy?: boolean;
+}
+
 /** Invariant 1: the health a node has now, with the reasons. */
 export function deriveHealth(
   s: HealthMonitorState,
   c: HealthMonitorConfig,
   nodeId: string,
+  o: DeriveOptions = {},
 ): { health: NodeHealth; reasons: string[] } {
   const n = s.nodes[nodeId];
   if (!n) return { health: 'unknown', reasons: [] };
   const q = s.quarantine[nodeId];
   if (q) return { health: 'unhealthy', reasons: [`quarantined (${q.reason}): ${q.detail}`] };
+  if (o.hostUnhealthy && n.selfReported?.health === 'unhealthy')
+    return { health: 'unhealthy', reasons: [`host reports unhealthy${n.selfReported.reason ? `: ${n.selfReported.reason}` : ''}`] };
   const status = n.lastCheck?.httpStatus;
   if (n.consecutiveFailures >= c.unhealthyAfterFailures || (status !== undefined && status >= 500))
     return { health: 'unhealthy', reasons: [`health check failed: ${n.lastCheck?.error ?? `HTTP ${status}`}`] };
@@ -263,6 +356,7 @@ export function deriveHealth(
   if (n.consecutiveFailures > 0) reasons.push(`last health check failed: ${n.lastCheck?.error ?? `HTTP ${status}`}`);
   if (status === 429) reasons.push('health endpoint answers 429 (overloaded)');
   for (const a of Object.values(n.anomalies)) if (a) reasons.push(a.message);
+  reasons.push(...activeRuleReasons(s, c, nodeId));
   if (n.selfReported && n.selfReported.health !== 'healthy' && n.selfReported.health !== 'unknown')
     reasons.push(`host reports ${n.selfReported.health}${n.selfReported.reason ? `: ${n.selfReported.reason}` : ''}`);
   if (reasons.length) return { health: 'degraded', reasons };
@@ -278,10 +372,11 @@ export function refreshHealth(
   s: HealthMonitorState,
   c: HealthMonitorConfig,
   nodeId: string,
+  o: DeriveOptions = {},
 ): { nodeId: string; health: NodeHealth; reason: string } | undefined {
   const n = s.nodes[nodeId];
   if (!n) return undefined;
-  const { health, reasons } = deriveHealth(s, c, nodeId);
+  const { health, reasons } = deriveHealth(s, c, nodeId, o);
   n.reasons = reasons;
   const changed = health !== n.health;
   n.health = health;

@@ -32,6 +32,7 @@ export function healthView(s: HealthMonitorState): HealthView['nodes'] {
       lastCheck: n.lastCheck,
       consecutiveFailures: n.consecutiveFailures,
       quarantined: !!s.quarantine[n.nodeId],
+      ...(n.risk ? { risk: n.risk } : {}),
     };
   return out;
 }
@@ -42,7 +43,8 @@ export function healthDetails(s: HealthMonitorState): string {
   const recent = s.escalations.slice(-ESCALATIONS_SHOWN);
   if (recent.length) {
     lines.push('**Manual intervention needed**');
-    for (const e of recent) lines.push(`- ${iso(e.at)} ${e.nodeId}: ${e.reason}`);
+    for (const e of recent)
+      lines.push(`- ${iso(e.at)} ${e.nodeId}${e.level !== undefined ? ` (level ${e.level})` : ''}: ${e.reason}`);
   }
   const q = Object.values(s.quarantine);
   if (q.length) {
@@ -53,6 +55,15 @@ export function healthDetails(s: HealthMonitorState): string {
   if (sick.length) {
     lines.push('**Not healthy**');
     for (const n of sick) lines.push(`- ${n.nodeId}: ${n.health} — ${n.reasons.join('; ')}`);
+  }
+  const risky = Object.values(s.nodes).filter((n) => n.risk && n.risk.level !== 'low');
+  if (risky.length) {
+    lines.push('**Failure risk**');
+    for (const n of risky) {
+      const r = n.risk as NonNullable<typeof n.risk>;
+      const when = r.predictedAt !== null ? `, predicted ${iso(r.predictedAt)}` : '';
+      lines.push(`- ${n.nodeId}: ${r.level} (${r.score}${when}) — ${r.factors.map((f) => f.detail).join('; ')}`);
+    }
   }
   return lines.length ? lines.join('\n') : 'All nodes healthy.';
 }

@@ -1,4 +1,4 @@
-import { HealthMonitorConfig, type CheckRecord } from '../../../src/contracts/health-monitor';
+import { HealthMonitorConfig, type CheckRecord, type NodeHealthRecord } from '../../../src/contracts/health-monitor';
 import type { MemberSummary } from '../../../src/contracts/common';
 import {
   applyBasicCheck,
@@ -57,6 +57,23 @@ describe('health decisions', () => {
     const r3 = applyBasicCheck(s, c, 'a', http500(3), 3);
     expect(r3.alerts.map((a) => a.severity)).toEqual(['critical']);
     expect(r3.quarantine).toEqual({ reason: 'health_check_failed', detail: '3 failed checks: answered HTTP 500' });
+  });
+
+  it('a host that reports itself unhealthy is unhealthy (hostUnhealthy); before that option, degraded', () => {
+    const s = fresh();
+    applyBasicCheck(s, c, 'a', ok(1), 1);
+    (s.nodes.a as NodeHealthRecord).selfReported = {
+      health: 'unhealthy',
+      reason: 'health endpoint answers HTTP 500 (disk full)',
+      at: 2,
+    };
+    expect(deriveHealth(s, c, 'a').health).toBe('degraded');
+    expect(deriveHealth(s, c, 'a', { hostUnhealthy: true })).toEqual({
+      health: 'unhealthy',
+      reasons: ['host reports unhealthy: health endpoint answers HTTP 500 (disk full)'],
+    });
+    (s.nodes.a as NodeHealthRecord).selfReported = { health: 'healthy', at: 3 };
+    expect(deriveHealth(s, c, 'a', { hostUnhealthy: true }).health).toBe('healthy');
   });
 
   it('no answer: degraded after one failure, unhealthy after two', () => {
