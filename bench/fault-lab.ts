@@ -394,6 +394,22 @@ export async function replayCluster(client: Client, clusterId: string, bundle: s
 }
 
 /** The node whose worker completed the workflow's latest task: it holds the workflow in its sticky cache. */
+/**
+ * Epoch ms of the latest completed workflow task in the workflow's current run's history, or 0:
+ * after a host was killed, a task completed after the kill means the agent runs on a live worker
+ * again (its sticky queue is a live one).
+ */
+export async function lastTaskCompletedAt(client: Client, workflowId: string): Promise<number> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
+    if (!e?.workflowTaskCompletedEventAttributes) continue;
+    const t = e.eventTime;
+    return Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+  }
+  return 0;
+}
+
 export async function stickyHolder(client: Client, workflowId: string): Promise<string | undefined> {
   const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
   for (let i = events.length - 1; i >= 0; i--) {

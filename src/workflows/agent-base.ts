@@ -432,7 +432,16 @@ export class Agent<C extends BaseConfig, S> {
       const extra = hooks.dueAt?.();
       const periodic = nextDue(this.base.timers) ?? Date.now() + 60_000;
       const wait = (extra !== undefined && extra < periodic ? extra : periodic) - Date.now();
-      if (wait > 0 && !wake()) await condition(wake, wait);
+      if (wait > 0 && !wake()) {
+        const from = Date.now();
+        const woke = await condition(wake, wait);
+        // A timer fires no sooner than `wait` after the task that started it, and the task it wakes
+        // starts later still: a clock that moved less is an older task's time (the sdk-core defect
+        // where a cold worker that answered a query applies a pending task's events with the time it
+        // replayed to). Deciding on it would send commands a replay decides otherwise; failing this
+        // task makes the server run it again on a full replay, with the right time.
+        if (!woke && Date.now() < from + wait) throw new StaleClockError(wait, Date.now() - from);
+      }
       this.touched = false;
       if (this.configChanged) {
         this.configChanged = false;
@@ -595,6 +604,19 @@ export class Agent<C extends BaseConfig, S> {
         },
       },
     );
+  }
+}
+
+/**
+ * Thrown by the loop when a timer fired but the workflow clock moved less than its duration: the
+ * workflow task fails (it is not a workflow failure) and is retried from a full replay.
+ */
+export class StaleClockError extends Error {
+  constructor(waitMs: number, movedMs: number) {
+    super(
+      `stale workflow clock: a ${waitMs} ms timer fired but the clock moved ${movedMs} ms; this task is retried from a full replay`,
+    );
+    this.name = 'StaleClockError';
   }
 }
 

@@ -389,8 +389,8 @@ class Monitor {
 
   /**
    * The node's failure prediction from what this agent knows (health, anomalies, predicted
-   * exhaustion) and what its lease says (suspicions, late beats); NodeDiscovery hears of each
-   * change of level (HM_LEASE_VITALS runs only).
+   * exhaustion) and what its lease says (suspicions, late beats); NodeDiscovery hears of the first
+   * and of each change of level (HM_LEASE_VITALS runs only).
    */
   private assessRisk(nodeId: string, now: number): void {
     const n = this.s.nodes[nodeId];
@@ -405,8 +405,9 @@ class Monitor {
       },
       now,
     );
-    const before = n.risk?.level ?? 'low';
+    const before = n.risk?.level;
     n.risk = risk;
+    // The first prediction of a node, then only changes of level: nothing at rest.
     if (risk.level !== before)
       this.agent.notify('node-discovery', failurePredictionSignal, { nodeId, risk, observer: HEALTH_MONITOR_ROLE });
   }

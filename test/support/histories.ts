@@ -75,6 +75,9 @@ export function workflowTaskFailures(history: temporal.api.history.v1.IHistory):
     const a = e.workflowTaskFailedEventAttributes;
     const cause = a?.cause ?? WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED;
     if (BENIGN.has(cause)) return [];
+    // The agent loop's own refusal to decide on a stale clock (StaleClockError): the task is retried
+    // from a full replay and nothing is lost. It names an sdk-core defect, not ours.
+    if (/^stale workflow clock/.test(String(a?.failure?.message ?? ''))) return [];
     return [
       `event ${String(e.eventId)} WorkflowTaskFailed ${WorkflowTaskFailedCause[cause]}: ${String(a?.failure?.message ?? '').slice(0, 300)}`,
     ];
