@@ -57,8 +57,13 @@ export async function waitUntil<T>(
 
 /** The cluster's LoadBalancer with its default config (the one already running, if any). */
 export async function startLoadBalancer(client: Client, clusterId: string): Promise<WorkflowHandle> {
-  const spec = AGENTS['load-balancer'];
-  if (!spec) throw new Error('no load-balancer agent in this build');
+  return startAgent(client, clusterId, 'load-balancer');
+}
+
+/** Starts one agent of the cluster with its default config (or finds it running), as `cluster start` does. */
+export async function startAgent(client: Client, clusterId: string, role: string): Promise<WorkflowHandle> {
+  const spec = AGENTS[role];
+  if (!spec) throw new Error(`no ${role} agent in this build`);
   return client.workflow.start(spec.workflowType, {
     workflowId: agentWorkflowId(clusterId, spec.role),
     taskQueue: TASK_QUEUE,

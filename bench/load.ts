@@ -13,7 +13,8 @@
  *
  * Then ld2's /healthz is made to answer 500 (its health file): measured until the first and the
  * last router hold a table without ld2 (the host's own lease sees it, its NodeAgent tells the
- * HealthMonitor, which tells the LoadBalancer), and after the file is removed, until ld2 is back.
+ * HealthMonitor, which tells the LoadBalancer), and after the file is removed, until ld2 is back
+ * (the HealthMonitor confirms with a check of its own when one of its checks failed meanwhile).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ import type { RoutingTable, Target } from '../src/contracts/load-balancer';
 import { Router } from '../src/router/router';
 import { canMakeCgroup, makeCgroup, type Cgroup } from '../scripts/lib/cgroups';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
-import { startLoadBalancer, waitUntil } from './control';
+import { startAgent, startLoadBalancer, waitUntil } from './control';
 import { summary } from './stats';
 
 export interface LoadOptions {
@@ -94,6 +95,8 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
     connections.push(connection);
     const client = new Client({ connection });
     const lb = await startLoadBalancer(client, clusterId);
+    // As `npm run up` runs it: a host's health goes to the HealthMonitor, which tells the balancer.
+    await startAgent(client, clusterId, 'health-monitor');
     await waitUntil(
       'a load report from every host',
       () => lb.query<Target[]>('targets'),
@@ -217,7 +220,8 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
         result.downSignal,
       );
       await waitUntil('routers in step', async () => inStep(), (x) => x);
-      await sleep(2_000);
+      // At a random point of the host's 1 s beat: detection waits for its next beat.
+      await sleep(2_000 + Math.random() * 1_000);
       await step(
         `run ${run} ld2 answers 500`,
         (t) => !routes(t, 'ld2'),
@@ -227,7 +231,7 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
         [],
       );
       await waitUntil('routers in step', async () => inStep(), (x) => x);
-      await sleep(2_000);
+      await sleep(2_000 + Math.random() * 1_000);
       await step(
         `run ${run} ld2 answers 200 again`,
         (t) => routes(t, 'ld2'),
