@@ -25,6 +25,7 @@ import {
 import type { Member } from '../src/contracts/node-discovery';
 import type { ProbeRecord, Verdict } from '../src/contracts/failure-detector';
 import { hostStartedSignal, nodeAgentWorkflowId, type NodeAgentState } from '../src/contracts/node-agent';
+import { probeSelf } from '../src/workers/self-probe';
 import { startHealthServer } from '../src/workers/health-server';
 import { VitalsSampler } from '../src/workers/vitals';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
@@ -278,10 +279,19 @@ export async function benchSignals(
       retry: AGENT_RETRY,
       args: [{ clusterId, config: {} }],
     });
-    await client.workflow.start('nodeDiscoveryWorkflow', {
+    const nd = await client.workflow.start('nodeDiscoveryWorkflow', {
       workflowId: `${clusterId}/node-discovery`,
       taskQueue: TASK_QUEUE,
       args: [{ clusterId, config: { strategies: ['registry'] } }],
+    });
+    // And the HealthMonitor, as `npm run up` runs it: it reads the hosts' lease vitals (no signal)
+    // and tells NodeDiscovery each node's first failure prediction (once per node, in the warm-up).
+    await client.workflow.start('healthMonitorWorkflow', {
+      workflowId: `${clusterId}/health-monitor`,
+      taskQueue: TASK_QUEUE,
+      workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
+      retry: AGENT_RETRY,
+      args: [{ clusterId, config: {} }],
     });
     for (let i = 0; i < n; i++) {
       const nodeId = `sim-${i}`;
@@ -295,7 +305,12 @@ export async function benchSignals(
       const w = await Worker.create({
         connection,
         taskQueue: hostTaskQueue(nodeId),
-        activities: createActivities({ nodeId, client, host: { bootId, vitals: () => vitals.current() } }),
+        activities: createActivities({
+          nodeId,
+          client,
+          // The lease's self-check asks this host's own /healthz every beat, as on a real host.
+          host: { bootId, vitals: () => vitals.current(), probeSelf: () => probeSelf('127.0.0.1', health.port, 1_000) },
+        }),
         maxHeartbeatThrottleInterval: '50ms',
       });
       workers.push(w);
@@ -309,16 +324,25 @@ export async function benchSignals(
           { nodeId, bootId, address: '127.0.0.1', healthPort: health.port, zone: 'z', startedAt: Date.now() },
         ],
       });
+      await nd.signal('announce', {
+        nodeId,
+        bootId,
+        address: '127.0.0.1',
+        healthPort: health.port,
+        zone: 'z',
+        startedAt: Date.now(),
+      });
     }
-    // steady state: every lease has run a full term
-    await sleep(20_000);
+    // Steady state: every lease has run a full term, the HealthMonitor has read their vitals and
+    // sent each node's first prediction.
+    await sleep(45_000);
     const termsBefore = await leaseTerms(client, clusterId, n);
     const from = Date.now();
     await sleep(windowS * 1000);
     const to = Date.now();
     const termsAfter = await leaseTerms(client, clusterId, n);
     const byAgent: Record<string, number> = {};
-    for (const role of ['failure-detector', 'node-discovery', 'load-balancer']) {
+    for (const role of ['failure-detector', 'node-discovery', 'load-balancer', 'health-monitor']) {
       byAgent[role] = await signalsBetween(client, `${clusterId}/${role}`, from, to);
     }
     const total = Object.values(byAgent).reduce((a, b) => a + b, 0);

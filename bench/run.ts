@@ -179,7 +179,15 @@ async function main(): Promise<void> {
       const r = await benchSignals(client, address, env.CLUSTER_WORKFLOW_BUNDLE as string, simHosts, windowS);
       printTable(
         `signals reaching the cluster-level agents from ${simHosts} hosts in a steady state (${windowS} s window; default 1 s / 3 s leases, 15 s terms)`,
-        ['hosts', 'signals/s', 'to failure-detector', 'to node-discovery', 'to load-balancer', 'lease terms/s (NodeAgents)'],
+        [
+          'hosts',
+          'signals/s',
+          'to failure-detector',
+          'to node-discovery',
+          'to load-balancer',
+          'to health-monitor',
+          'lease terms/s (NodeAgents)',
+        ],
         [
           [
             r.hosts,
@@ -187,6 +195,7 @@ async function main(): Promise<void> {
             r.byAgent['failure-detector'] ?? 0,
             r.byAgent['node-discovery'] ?? 0,
             r.byAgent['load-balancer'] ?? 0,
+            r.byAgent['health-monitor'] ?? 0,
             r.leaseTermsPerS.toFixed(2),
           ],
         ],
