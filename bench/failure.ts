@@ -25,6 +25,7 @@ import {
 import type { Member } from '../src/contracts/node-discovery';
 import type { ProbeRecord, Verdict } from '../src/contracts/failure-detector';
 import { hostStartedSignal, nodeAgentWorkflowId, type NodeAgentState } from '../src/contracts/node-agent';
+import type { HealthMonitorState } from '../src/contracts/health-monitor';
 import { probeSelf } from '../src/workers/self-probe';
 import { startHealthServer } from '../src/workers/health-server';
 import { VitalsSampler } from '../src/workers/vitals';
@@ -243,6 +244,8 @@ export interface ScaleResult {
   signalsPerS: number;
   byAgent: Record<string, number>;
   leaseTermsPerS: number;
+  /** What the HealthMonitor did meanwhile: nodes it follows, vitals rounds, nodes with a prediction. */
+  monitor: { nodes: number; vitalsRounds: number; withRisk: number };
 }
 
 /** N hosts simulated in this process: each a `host.<id>` worker with a real lease and health endpoint. */
@@ -346,12 +349,22 @@ export async function benchSignals(
       byAgent[role] = await signalsBetween(client, `${clusterId}/${role}`, from, to);
     }
     const total = Object.values(byAgent).reduce((a, b) => a + b, 0);
+    const hm = await client.workflow
+      .getHandle(`${clusterId}/health-monitor`)
+      .query<{ agent: HealthMonitorState }>('state');
+    const monitor = {
+      nodes: Object.keys(hm.agent.nodes).length,
+      vitalsRounds: hm.agent.checks.vitals ?? 0,
+      withRisk: Object.values(hm.agent.nodes).filter((x) => x.risk !== undefined && x.vitalsSeenAt !== undefined)
+        .length,
+    };
     return {
       hosts: n,
       windowS,
       signalsPerS: total / windowS,
       byAgent,
       leaseTermsPerS: (termsAfter - termsBefore) / windowS,
+      monitor,
     };
   } finally {
     for (const w of workers) w.shutdown();

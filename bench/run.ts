@@ -187,6 +187,7 @@ async function main(): Promise<void> {
           'to load-balancer',
           'to health-monitor',
           'lease terms/s (NodeAgents)',
+          'monitor: nodes / vitals rounds / nodes read + predicted',
         ],
         [
           [
@@ -197,6 +198,7 @@ async function main(): Promise<void> {
             r.byAgent['load-balancer'] ?? 0,
             r.byAgent['health-monitor'] ?? 0,
             r.leaseTermsPerS.toFixed(2),
+            `${r.monitor.nodes} / ${r.monitor.vitalsRounds} / ${r.monitor.withRisk}`,
           ],
         ],
       );
