@@ -51,15 +51,19 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => bool
   }
 }
 
-async function startFd(client: Client, clusterId: string): Promise<void> {
-  await client.workflow.start('failureDetectorWorkflow', {
-    workflowId: `${clusterId}/failure-detector`,
+/** Starts an agent as `cluster start` does (task timeout, retry policy), with its default config. */
+async function startAgentRun(client: Client, clusterId: string, type: string, role: string): Promise<void> {
+  await client.workflow.start(type, {
+    workflowId: `${clusterId}/${role}`,
     taskQueue: TASK_QUEUE,
     workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
     retry: AGENT_RETRY,
     args: [{ clusterId, config: {} }],
   });
 }
+
+const startFd = (client: Client, clusterId: string) =>
+  startAgentRun(client, clusterId, 'failureDetectorWorkflow', 'failure-detector');
 
 function hosts(env: NodeJS.ProcessEnv, prefix: string, n: number): HostProcess[] {
   return Array.from({ length: n }, (_, i) =>
@@ -275,13 +279,7 @@ export async function benchSignals(
     running.push(agents.run());
     await startFd(client, clusterId);
     // The LoadBalancer too: hosts send it their load when it moves (NodeAgent load reports).
-    await client.workflow.start('loadBalancerWorkflow', {
-      workflowId: `${clusterId}/load-balancer`,
-      taskQueue: TASK_QUEUE,
-      workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
-      retry: AGENT_RETRY,
-      args: [{ clusterId, config: {} }],
-    });
+    await startAgentRun(client, clusterId, 'loadBalancerWorkflow', 'load-balancer');
     const nd = await client.workflow.start('nodeDiscoveryWorkflow', {
       workflowId: `${clusterId}/node-discovery`,
       taskQueue: TASK_QUEUE,
@@ -289,13 +287,7 @@ export async function benchSignals(
     });
     // And the HealthMonitor, as `npm run up` runs it: it reads the hosts' lease vitals (no signal)
     // and tells NodeDiscovery each node's first failure prediction (once per node, in the warm-up).
-    await client.workflow.start('healthMonitorWorkflow', {
-      workflowId: `${clusterId}/health-monitor`,
-      taskQueue: TASK_QUEUE,
-      workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
-      retry: AGENT_RETRY,
-      args: [{ clusterId, config: {} }],
-    });
+    await startAgentRun(client, clusterId, 'healthMonitorWorkflow', 'health-monitor');
     for (let i = 0; i < n; i++) {
       const nodeId = `sim-${i}`;
       const bootId = randomUUID();
