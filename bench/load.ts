@@ -180,13 +180,13 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
       const signals = (await capacitySignals(lb)).filter((t) => t >= from);
       if (signals[0] !== undefined) sig.push(signals[0] - from);
     };
+    /** Every router holds the same table, then nothing happens for `ms`. */
+    const settle = async (ms: number) => {
+      await waitUntil('routers in step', async () => inStep(), (x) => x);
+      await sleep(ms);
+    };
     for (let run = 0; run < opts.runs; run++) {
-      await waitUntil(
-        'routers in step',
-        async () => inStep(),
-        (x) => x,
-      );
-      await sleep(STEADY_MS);
+      await settle(STEADY_MS);
       const before = w1();
       await step(
         `run ${run} load up (ld1 weight ${before})`,
@@ -200,12 +200,7 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
         result.upAll,
         result.upSignal,
       );
-      await waitUntil(
-        'routers in step',
-        async () => inStep(),
-        (x) => x,
-      );
-      await sleep(STEADY_MS);
+      await settle(STEADY_MS);
       const loaded = w1();
       result.loadedWeights.push(`${before}→${loaded}`);
       await step(
@@ -219,9 +214,8 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
         result.downAll,
         result.downSignal,
       );
-      await waitUntil('routers in step', async () => inStep(), (x) => x);
       // At a random point of the host's 1 s beat: detection waits for its next beat.
-      await sleep(2_000 + Math.random() * 1_000);
+      await settle(2_000 + Math.random() * 1_000);
       await step(
         `run ${run} ld2 answers 500`,
         (t) => !routes(t, 'ld2'),
@@ -230,8 +224,7 @@ export async function benchLoad(opts: LoadOptions): Promise<LoadResult> {
         result.failAll,
         [],
       );
-      await waitUntil('routers in step', async () => inStep(), (x) => x);
-      await sleep(2_000 + Math.random() * 1_000);
+      await settle(2_000 + Math.random() * 1_000);
       await step(
         `run ${run} ld2 answers 200 again`,
         (t) => routes(t, 'ld2'),
