@@ -9,7 +9,7 @@ import {
   agentWorkflowId,
   type AgentSpec,
 } from '../contracts/agents';
-import type { AgentHealth, AgentStateView } from '../contracts/common';
+import { AgentHealth, HEALTH_MEMO, type AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
 import { LbStrategy, type DistributeRequest, type RouteDecision, type Target } from '../contracts/load-balancer';
 import { describeZodError, unknownFields } from '../core/validation';
@@ -121,9 +121,17 @@ export class ClusterClient {
     try {
       const d = await handle.describe();
       const running = d.status.name === 'RUNNING';
-      const health = running
-        ? await this.bounded(spec, QUERY_DEADLINE_MS, () => handle.query<AgentHealth>('health')).catch(() => undefined)
-        : undefined;
+      // The health the agent published in its memo (no query: the server answers a describe
+      // without a worker, and a query that meets a failover is what the sdk-core defect needs);
+      // runs from before the memo are asked.
+      const published = AgentHealth.safeParse(d.memo?.[HEALTH_MEMO]);
+      const health = !running
+        ? undefined
+        : published.success
+          ? published.data
+          : await this.bounded(spec, QUERY_DEADLINE_MS, () => handle.query<AgentHealth>('health')).catch(
+              () => undefined,
+            );
       return {
         role: spec.role,
         workflowId,
@@ -150,8 +158,13 @@ export class ClusterClient {
         unanswered: `no answer from node-discovery: is a worker polling ${TASK_QUEUE}?`,
       };
     }
-    const topology = discovery?.running ? await this.query<Topology>('node-discovery', 'topology') : undefined;
-    return { clusterId: this.clusterId, agents, topology };
+    if (!discovery?.running) return { clusterId: this.clusterId, agents };
+    // The agents' health came from their memos; the topology needs NodeDiscovery's worker.
+    try {
+      return { clusterId: this.clusterId, agents, topology: await this.query<Topology>('node-discovery', 'topology') };
+    } catch (err) {
+      return { clusterId: this.clusterId, agents, unanswered: (err as Error).message };
+    }
   }
 
   async nodes(): Promise<Member[]> {

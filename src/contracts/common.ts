@@ -158,6 +158,8 @@ export const AgentHealth = z.object({
   reasons: z.array(z.string()),
 });
 export type AgentHealth = z.infer<typeof AgentHealth>;
+/** Memo key under which every agent publishes its AgentHealth (read with `describe`, no query). */
+export const HEALTH_MEMO = 'health';
 
 export const Rejection = z.object({
   kind: z.enum(['signal', 'input']),

@@ -33,6 +33,7 @@ import {
   proxyActivities,
   setHandler,
   sleep,
+  upsertMemo,
   workflowInfo,
   type QueryDefinition,
   type SignalDefinition,
@@ -43,6 +44,7 @@ import type { z } from 'zod';
 import {
   AgentInput,
   ConfigurePayload,
+  HEALTH_MEMO,
   ConsensusRequestPayload,
   HealthCheckRequestPayload,
   HeartbeatPayload,
@@ -101,6 +103,14 @@ export const CAN_WAKE_FRESH = 'continue-as-new-wake-fresh-handler';
  * NodeDiscovery in the churn soak), and a replay of them must end the same way.
  */
 export const LOOP_SURVIVES = 'loop-survives-failed-steps';
+/**
+ * Patch id: the agent publishes its health in its memo (HEALTH_MEMO) at the start of each run and
+ * whenever it changes, from the loop. Operators and the fault suite read it with `describe`, which
+ * the server answers without a worker: reading an agent's health then never sends it a query, and
+ * a query answered by a cold worker right after the sticky worker died is how sdk-core 1.24 can
+ * make a run send commands its replay decides otherwise (`npm run bench -- query-failover`).
+ */
+export const HEALTH_IN_MEMO = 'agent-health-memo';
 /** Failed loop steps kept in `base.loopFailures.recent`; the agent is degraded this long after one. */
 const LOOP_FAILURES_KEPT = 20;
 const LOOP_FAILURE_DEGRADES_MS = 5 * 60_000;
@@ -160,6 +170,10 @@ export class Agent<C extends BaseConfig, S> {
   /** False in runs that started before CAN_AT_NEXT_WAKE: they woke for the suggestion alone. */
   private readonly canAtNextWake: boolean;
   private readonly canWakeFresh: boolean;
+  /** False in runs that started before HEALTH_IN_MEMO. */
+  private readonly healthInMemo: boolean;
+  /** The health last put in the memo in this run, as JSON (without its time). */
+  private publishedHealth: string | undefined;
   /** A signal or an accepted update ran since the loop last woke: events a replay sees too. */
   private touched = false;
   /** False in runs that started before CAN_AFTER_SIGNALS. */
@@ -196,6 +210,7 @@ export class Agent<C extends BaseConfig, S> {
     this.canAtNextWake = patched(CAN_AT_NEXT_WAKE);
     this.canAfterSignals = patched(CAN_AFTER_SIGNALS);
     this.canWakeFresh = patched(CAN_WAKE_FRESH);
+    this.healthInMemo = patched(HEALTH_IN_MEMO);
     this.registerCommonHandlers();
   }
 
@@ -359,7 +374,21 @@ export class Agent<C extends BaseConfig, S> {
     });
   }
 
-  currentHealth(): AgentHealth {
+  /**
+   * Puts the agent's health in its memo when its status or reasons changed since the last time in
+   * this run (the time a reason mentions is absolute there, so a memo does not change every tick).
+   */
+  private publishHealth(): void {
+    if (!this.healthInMemo) return;
+    const h = this.currentHealth(true);
+    const json = JSON.stringify([h.status, h.reasons]);
+    if (json === this.publishedHealth) return;
+    this.publishedHealth = json;
+    upsertMemo({ [HEALTH_MEMO]: h });
+  }
+
+  /** The agent's health now; `stable` words the loop's last failure with its time, not its age. */
+  currentHealth(stable = false): AgentHealth {
     const now = Date.now();
     const own = this.def.health?.(this.state, this.config, now) ?? { status: 'healthy' as const, reasons: [] };
     const last = this.base.loopFailures.recent.at(-1);
@@ -369,7 +398,9 @@ export class Agent<C extends BaseConfig, S> {
         status: own.status === 'unhealthy' ? 'unhealthy' : 'degraded',
         reasons: [
           ...own.reasons,
-          `loop step ${last.step} failed ${Math.round((now - last.at) / 1000)} s ago: ${last.error}`,
+          stable
+            ? `loop step ${last.step} failed at ${new Date(last.at).toISOString()}: ${last.error}`
+            : `loop step ${last.step} failed ${Math.round((now - last.at) / 1000)} s ago: ${last.error}`,
         ],
         checkedAt: now,
       };
@@ -414,6 +445,7 @@ export class Agent<C extends BaseConfig, S> {
     for (const h of deferred) this.hook(h.name, h.fn);
     this.base.timers = syncTimers(this.base.timers, this.intervals(), Date.now());
     for (;;) {
+      this.publishHealth();
       if (hooks.done?.()) {
         if (this.hasOutgoing) await this.flush();
         return;

@@ -10,6 +10,9 @@ import type {
   Target,
 } from '../../src/contracts/load-balancer';
 import { Router } from '../../src/router/router';
+import { AGENTS, type AgentSpec } from '../../src/contracts/agents';
+import { HEALTH_MEMO, type AgentHealth } from '../../src/contracts/common';
+import { ClusterClient } from '../../src/client/cluster-client';
 import { startHost, type TestHost } from '../support/hosts';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
 import { replayAll } from '../support/histories';
@@ -453,6 +456,54 @@ describe('router', () => {
       20,
     );
     expect(router.table?.targets[0]?.overloaded).toBe(true);
+  });
+});
+
+describe('health in the memo', () => {
+  it('publishes its health in the memo; cluster status reads it with no worker answering (no query)', async () => {
+    const clusterId = uniqueId('lb-health');
+    const queue = uniqueId('lb-health-tq');
+    let own: TestWorker | undefined = await startWorker(t.client, queue, 'observer-lb-health');
+    cleanups.push(() => own?.stop());
+    const lb = await t.client.workflow.start('loadBalancerWorkflow', {
+      workflowId: `${clusterId}/load-balancer`,
+      taskQueue: queue,
+      args: [{ clusterId, config: FAST }],
+    });
+    cleanups.push(() => lb.terminate('test done').catch(() => undefined));
+    const memoHealth = async () => (await lb.describe()).memo?.[HEALTH_MEMO] as AgentHealth | undefined;
+    // No NodeDiscovery: nothing to route to.
+    await eventually('degraded in the memo', memoHealth, (h) => h?.status === 'degraded');
+    expect((await memoHealth())?.reasons).toEqual(['no live targets']);
+    // A target arrives by topology broadcast: the memo follows the change.
+    const h = await startHost('lbh-1', clusterId, 'zone-a');
+    cleanups.push(() => h.close());
+    const at = Date.now();
+    await lb.signal('topologyUpdate', {
+      version: 1,
+      at,
+      members: [
+        {
+          nodeId: 'lbh-1',
+          status: 'alive',
+          health: 'healthy',
+          address: '127.0.0.1',
+          healthPort: h.port,
+          zone: 'zone-a',
+          incarnation: 0,
+        },
+      ],
+      changes: [{ version: 1, at, nodeId: 'lbh-1', kind: 'joined' }],
+    });
+    await eventually('healthy in the memo', memoHealth, (x) => x?.status === 'healthy', 15_000);
+    await own.stop();
+    own = undefined;
+    const cluster = new ClusterClient(t.client, clusterId);
+    const status = await Promise.race([
+      cluster.agentStatus(AGENTS['load-balancer'] as AgentSpec),
+      new Promise<'timed out'>((r) => setTimeout(() => r('timed out'), 5_000)),
+    ]);
+    expect(status).toMatchObject({ role: 'load-balancer', running: true, health: { status: 'healthy', reasons: [] } });
   });
 });
 
