@@ -62,6 +62,7 @@ import {
   type TaskFailure,
 } from './fault-lab';
 import { GarbageMaker, asReceived, rng, type Garbage } from './garbage';
+import { describeEvent, eventMs } from '../scripts/lib/history-events';
 import { SIGNALS_PER_RUN_LIMIT } from '../scripts/lib/dev-server';
 import { isSignalLimitRefusal, retrySignalRefusals } from '../src/client/refusals';
 import { printTable, summary } from './stats';
@@ -762,6 +763,8 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
   const latencies: number[] = [];
   let queryFailures = 0;
   const queryErrors: string[] = [];
+  /** When a query that failed or took over 5 s was sent: the agent's events around the first are printed. */
+  const slowWindows: number[] = [];
   let waiting = 0;
   const asked: Promise<void>[] = [];
   const querying = (async () => {
@@ -773,9 +776,13 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
           lab
             .query<State>(target, 'state', 10_000)
             .then(
-              () => void latencies.push(Date.now() - s),
+              () => {
+                latencies.push(Date.now() - s);
+                if (Date.now() - s > 5_000) slowWindows.push(s);
+              },
               (err: unknown) => {
                 queryFailures += 1;
+                slowWindows.push(s);
                 const m = `${errorChain(err)} (after ${Date.now() - s} ms, at +${((s - t0) / 1000).toFixed(1)} s)`;
                 if (queryErrors.length < 12) queryErrors.push(m);
               },
@@ -868,6 +875,31 @@ async function flood(c: Cluster, n: number, concurrency: number, suggest: number
     ),
   );
   for (const m of queryErrors) r.details.push(`signal flood: a query failed: ${m}`);
+  const first = Math.min(...slowWindows);
+  if (slowWindows.length) {
+    // What the agent's runs did while the first slow query waited: where the time went.
+    const lines: { at: number; line: string }[] = [];
+    for (const run of runsOf) {
+      const h = await lab.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+      for (const e of h.events ?? []) {
+        const at = eventMs(e);
+        if (at >= first - 1_000 && at <= first + 11_000)
+          lines.push({ at, line: `+${at - first} ms ${run.runId.slice(0, 8)} ${describeEvent(e)}` });
+      }
+    }
+    lines.sort((a, b) => a.at - b.at);
+    r.details.push(
+      `signal flood: ${slowWindows.length} queries failed or took over 5 s; the agent's events around the first (sent at +${((first - t0) / 1000).toFixed(1)} s), ${lines.length} in all, the 80 with the widest gaps before them:`,
+    );
+    const gaps = lines.map((l, i) => ({ ...l, gap: i ? l.at - (lines[i - 1] as { at: number }).at : 0 }));
+    const keep = new Set(
+      [...gaps]
+        .sort((a, b) => b.gap - a.gap)
+        .slice(0, 80)
+        .map((g) => g.line),
+    );
+    for (const g of gaps) if (keep.has(g.line)) r.details.push(`  (gap ${g.gap} ms) ${g.line}`);
+  }
   const scan = await scanHistories(lab.client, c.id, t0, Date.now());
   r.checks.push(...historyChecks(scan));
   r.details.push(...failureLines(scan), ...closedLines(scan));

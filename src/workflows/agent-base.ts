@@ -26,6 +26,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  makeContinueAsNewFunc,
   isCancellation,
   getExternalWorkflowHandle,
   log,
@@ -56,7 +57,7 @@ import {
   heartbeatSignal,
   stateQuery,
   topologyUpdateSignal,
-  type AgentHealth,
+  AgentHealth,
   type AgentHealthStatus,
   type BaseConfig,
   type BaseState,
@@ -211,6 +212,12 @@ export class Agent<C extends BaseConfig, S> {
     this.canAfterSignals = patched(CAN_AFTER_SIGNALS);
     this.canWakeFresh = patched(CAN_WAKE_FRESH);
     this.healthInMemo = patched(HEALTH_IN_MEMO);
+    // What the previous run handed over in the memo is published already.
+    if (this.healthInMemo) {
+      const carriedHealth = AgentHealth.safeParse(workflowInfo().memo?.[HEALTH_MEMO]);
+      if (carriedHealth.success)
+        this.publishedHealth = JSON.stringify([carriedHealth.data.status, carriedHealth.data.reasons]);
+    }
     this.registerCommonHandlers();
   }
 
@@ -542,11 +549,19 @@ export class Agent<C extends BaseConfig, S> {
     await hooks.beforeContinueAsNew?.();
     if (this.hasOutgoing) await this.flush();
     log.info('continuing as new', { role: this.def.role, runs: this.base.runs, history: workflowInfo().historyLength });
-    return continueAsNew<(input: AgentInput) => Promise<void>>({
+    const next = {
       clusterId: this.clusterId,
       config: this.config as Record<string, unknown>,
       carried: { base: this.base, agent: this.state },
-    });
+    };
+    // The next run starts with the memo as it is now, health included (HEALTH_IN_MEMO): it needs no
+    // command to publish what has not changed. An upsert in each new run's first task is one more
+    // command per rollover, and a flooded agent rolls over every few seconds.
+    if (this.healthInMemo)
+      return makeContinueAsNewFunc<(input: AgentInput) => Promise<void>>({
+        memo: { ...(workflowInfo().memo ?? {}), [HEALTH_MEMO]: this.currentHealth(true) },
+      })(next);
+    return continueAsNew<(input: AgentInput) => Promise<void>>(next);
   }
 
   private intervals(): Record<string, number> {
