@@ -20,6 +20,8 @@ import type { Vitals } from '../workers/vitals';
 export interface LeaseHost {
   bootId: string;
   vitals(): Vitals;
+  /** The worst one-second event-loop p99 sampled after `sinceMs` (the host's sampler keeps a minute). */
+  lagPeakMs?(sinceMs: number): number;
   /** Aborted when the host worker is stopping: the lease ends at once instead of at its next beat. */
   stopping?: AbortSignal;
   /** One request to the host's own health endpoint, as peers reach it (never throws); undefined while the host leaves. */
@@ -76,13 +78,16 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
   const ctx = Context.current();
   const intervals: number[] = [];
   const vitals: VitalsSample[] = [];
+  let worstLag = 0;
+  let previousSampledAt = Date.now() - input.heartbeatMs;
   const sampleEvery = Math.max(input.heartbeatMs, input.termMs / Math.max(1, input.samplesPerTerm ?? 4));
   let lastSampleAt = 0;
   let beats = 0;
   let lastBeat = performance.now();
   const recent: LoadPoint[] = [];
   // Self-check state: the last two probes, the judgement, and a wake-up for the beat loop.
-  const self = input.selfCheck && h.probeSelf ? { ...input.selfCheck, detail: 'not probed yet', changed: false } : undefined;
+  const self =
+    input.selfCheck && h.probeSelf ? { ...input.selfCheck, detail: 'not probed yet', changed: false } : undefined;
   const probes: SelfProbe[] = [];
   let probing = false;
   let wake: (() => void) | undefined;
@@ -118,9 +123,15 @@ export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInp
     beats += 1;
     recent.push({ cpu: v.cpu, memory: v.memory, at: v.sampledAt });
     if (recent.length > LOAD_SMOOTHING_SAMPLES) recent.shift();
+    // The event loop's worst second since the last sample: a stall between two samples is not lost.
+    worstLag = Math.max(worstLag, v.eventLoopLagMs.p99);
     if (v.sampledAt - lastSampleAt >= sampleEvery) {
-      vitals.push(sampleOf(v));
+      // The sampler's own record too: a second it sampled between two beats is not skipped.
+      const peak = Math.max(worstLag, h.lagPeakMs?.(previousSampledAt) ?? 0);
+      previousSampledAt = v.sampledAt;
+      vitals.push({ ...sampleOf(v), lagP99Ms: peak });
       lastSampleAt = v.sampledAt;
+      worstLag = 0;
     }
   };
   const result = (cancelled: boolean, loadChanged = false): LeaseTerm => ({

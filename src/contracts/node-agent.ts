@@ -89,6 +89,7 @@ export const VitalsSample = z.object({
   cpu: z.number(),
   memory: z.number(),
   load1: z.number(),
+  /** The event loop's worst one-second p99 delay since the previous sample (a stall between samples counts). */
   lagP99Ms: z.number(),
   rssBytes: z.number(),
   at: z.number(),

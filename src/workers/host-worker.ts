@@ -107,6 +107,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     host: {
       bootId,
       vitals: () => vitals.current(),
+      lagPeakMs: (since: number) => vitals.lagPeakMs(since),
       stopping: leaving.signal,
       // While the host leaves, /healthz answers 503 "leaving": that is a goodbye, not a failure.
       probeSelf: async () => {

@@ -134,6 +134,7 @@ export class VitalsSampler {
   private last: CpuCounter;
   private readonly lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   private sample: Vitals;
+  private readonly history: Vitals[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -147,7 +148,11 @@ export class VitalsSampler {
   }
 
   start(): this {
-    this.timer = setInterval(() => (this.sample = this.take()), this.intervalMs);
+    this.timer = setInterval(() => {
+      this.sample = this.take();
+      this.history.push(this.sample);
+      if (this.history.length > 60) this.history.shift();
+    }, this.intervalMs);
     this.timer.unref();
     return this;
   }
@@ -159,6 +164,16 @@ export class VitalsSampler {
 
   current(): Vitals {
     return this.sample;
+  }
+
+  /**
+   * The worst one-second event-loop p99 of the samples taken after `sinceMs` (the last minute is
+   * kept): a reader that looks once in a while (the lease, every few beats) misses no stall.
+   */
+  lagPeakMs(sinceMs: number): number {
+    let peak = 0;
+    for (const s of this.history) if (s.sampledAt > sinceMs) peak = Math.max(peak, s.eventLoopLagMs.p99);
+    return peak;
   }
 
   private take(): Vitals {

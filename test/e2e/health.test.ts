@@ -175,10 +175,17 @@ describe('health monitoring with real processes', () => {
       alert: { nodeId: 'h-3', severity: 'critical' },
     });
     expect(Date.now() - critical.at).toBeGreaterThanOrEqual(1_500);
-    const levels = (await cliJson<AgentStateView<HealthMonitorState>>(['query', 'health-monitor', 'state'], env)).agent
-      .escalations.filter((e) => e.nodeId === 'h-3')
+    const levels = (
+      await cliJson<AgentStateView<HealthMonitorState>>(['query', 'health-monitor', 'state'], env)
+    ).agent.escalations
+      .filter((e) => e.nodeId === 'h-3')
       .map((e) => [e.level, e.channels, e.webhook?.ok]);
-    expect(levels).toEqual(expect.arrayContaining([[0, ['ui'], undefined], [1, ['webhook'], true]]));
+    expect(levels).toEqual(
+      expect.arrayContaining([
+        [0, ['ui'], undefined],
+        [1, ['webhook'], true],
+      ]),
+    );
 
     rmSync(faultFile);
     const back = await eventually(
@@ -291,6 +298,53 @@ describe('health monitoring with real processes', () => {
     const unknownNode = await cli(['signal', 'health-monitor', 'performHealthCheck', '{"level":"sometimes"}'], env);
     expect(unknownNode.code).toBe(2);
     expect(unknownNode.stderr).toMatch(/level: /);
+  });
+
+  it("an operator's alert rule raises its alert and, as configured, quarantines the node (critical_alert)", async () => {
+    const handle = t.client.workflow.getHandle(`${clusterId}/health-monitor`);
+    const rules = {
+      alertRules: [{ name: 'stalled', metric: 'lagP99Ms', op: '>=', value: 600, forSamples: 1, severity: 'critical' }],
+      autoQuarantine: { criticalAlert: true },
+    };
+    expect((await cli(['update', 'health-monitor', 'configure', JSON.stringify(rules)], env)).code).toBe(0);
+    // h-2's process stops for 1.2 s, twice (its lease, 1 s beats and 3 s timeout, holds): its
+    // event loop sees the stall, its vitals carry it, the monitor's rule sees it in the memo.
+    const h2 = hosts[1] as HostProcess;
+    for (let i = 0; i < 2; i++) {
+      process.kill(h2.child.pid as number, 'SIGSTOP');
+      await new Promise((r) => setTimeout(r, 1_200));
+      process.kill(h2.child.pid as number, 'SIGCONT');
+      await new Promise((r) => setTimeout(r, 1_500));
+    }
+    const view = await eventually(
+      'h-2 quarantined for the rule',
+      () => handle.query<AgentStateView<HealthMonitorState>>('state'),
+      (v) =>
+        [v.agent.quarantine['h-2'], ...v.agent.released.filter((q) => q.nodeId === 'h-2')].some(
+          (q) => q?.reason === 'critical_alert' && /rule stalled: lagP99Ms/.test(q.detail),
+        ),
+      // the stall reaches the monitor with the NodeAgent's memo after the lease term (15 s)
+      30_000,
+      300,
+    );
+    const ruled = view.agent.alerts.filter((a) => a.kind === 'rule.stalled');
+    expect(ruled.map((a) => a.nodeId)).toContain('h-2');
+    expect(ruled.find((a) => a.nodeId === 'h-2')).toMatchObject({ severity: 'critical', source: 'health-monitor' });
+    // Quarantined for the rule only where the rule fired (a node whose loop did not stall has no alert).
+    const forRule = [...Object.values(view.agent.quarantine), ...view.agent.released].filter((q) =>
+      /rule stalled/.test(q.detail),
+    );
+    for (const q of forRule) expect(ruled.map((a) => a.nodeId)).toContain(q.nodeId);
+    const off = { alertRules: [], autoQuarantine: { criticalAlert: false } };
+    expect((await cli(['update', 'health-monitor', 'configure', JSON.stringify(off)], env)).code).toBe(0);
+    // Released once its checks pass again (not a manual quarantine).
+    await eventually(
+      'h-2 back',
+      health,
+      (v) => v.nodes['h-2']?.quarantined === false && up(v.nodes['h-2']?.health),
+      30_000,
+      300,
+    );
   });
 
   it('continues as new under steady checking and carries its state', async () => {

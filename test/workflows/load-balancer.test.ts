@@ -312,8 +312,12 @@ describe('router', () => {
     const opts = { client: t.client, clusterId, reportIntervalMs: 100, longPollMs: 2_000 };
     const r1 = await new Router({ ...opts, name: 'r1' }).start();
     const r2 = await new Router({ ...opts, name: 'r2' }).start();
-    cleanups.push(() => r1.close(), () => r2.close());
-    const n1 = (r: Router) => r.table?.targets.find((x) => x.id === 'n1/host') as NonNullable<Router['table']>['targets'][number];
+    cleanups.push(
+      () => r1.close(),
+      () => r2.close(),
+    );
+    const n1 = (r: Router) =>
+      r.table?.targets.find((x) => x.id === 'n1/host') as NonNullable<Router['table']>['targets'][number];
     for (let i = 0; i < 400; i++) r1.begin(n1(r1));
     for (let i = 0; i < 200; i++) r2.begin(n1(r2));
     // The agent sums the routers: 600 of n1's 1000 connections.
@@ -331,7 +335,13 @@ describe('router', () => {
     expect(s1.agent.adapted?.thresholds.connections).toBe(0.5);
     expect(s1.agent.adapted?.reasons.join(' ')).toMatch(/connections: median share 0 \+ 0\.3 → 0\.5/);
     // Each router's table counts only the others' requests; it adds its own live ones.
-    await eventually('r1 sees r2’s 200', async () => n1(r1)?.connections, (c) => c === 200, 5_000, 50);
+    await eventually(
+      'r1 sees r2’s 200',
+      async () => n1(r1)?.connections,
+      (c) => c === 200,
+      5_000,
+      50,
+    );
     // The routers stop (their requests never ended): their counts expire after routerReportTtlMs.
     await r1.close();
     await r2.close();
