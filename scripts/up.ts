@@ -8,6 +8,8 @@
  * everything only on SIGINT / SIGTERM / SIGHUP or when the Temporal server itself exits. If we are
  * killed outright, the server and the hosts die with us (their parent-death signal).
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClusterClient } from '../src/client/cluster-client';
@@ -136,25 +138,55 @@ async function main(): Promise<void> {
           `  start it again (a new incarnation): ${addr}npm run worker -- --node-id ${h.nodeId} ${args.join(' ')} --workflow-bundle ${bundle}`,
       );
     const hostArgs = new Map<HostProcess, string[]>();
-    for (let i = 0; i < opts.hosts; i++) {
-      const nodeId = `node-${i + 1}`;
-      const args = ['--zone', `zone-${zones[i]}`, '--health-port', String(opts.healthBase + i), ...opts.leaseArgs];
+    const launch = (nodeId: string, zone: string, healthPort: number): HostProcess => {
+      const args = ['--zone', zone, '--health-port', String(healthPort), ...opts.leaseArgs];
       const h = spawnHostWorker({ nodeId, args, env, detached: true, onLine: (l) => console.log(l) });
       hosts.push(h);
       running.add(h);
       hostArgs.set(h, args);
-      console.log(`up: ${nodeId} pid ${h.child.pid} health port ${opts.healthBase + i}`);
+      console.log(`up: ${nodeId} pid ${h.child.pid} health port ${healthPort}`);
       void h.exited.then(({ code, signal }) => {
         running.delete(h);
         // Before the cluster is up, a host that dies is a failed start (the waits below say why).
         if (!stopping && ready) reportExit(h, signal ?? `code ${code}`, args);
       });
-    }
+      return h;
+    };
+    for (let i = 0; i < opts.hosts; i++) launch(`node-${i + 1}`, `zone-${zones[i]}`, opts.healthBase + i);
+    // The orchestrator's replacement hook (node_failure → start_replacement): a new local host with a
+    // fresh node id, a child of this process like the others (Ctrl-C stops it too).
+    let nextHost = opts.hosts + 1;
+    const launcher = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        if (req.method !== 'POST' || req.url !== '/hosts') return res.writeHead(404).end('POST /hosts only\n');
+        if (stopping) return res.writeHead(503).end('stopping\n');
+        let replaces = '?';
+        try {
+          replaces = String((JSON.parse(body || '{}') as { nodeId?: unknown }).nodeId ?? '?');
+        } catch {
+          return res.writeHead(400).end('expected JSON\n');
+        }
+        const n = nextHost++;
+        const nodeId = `node-${n}`;
+        const old = hosts.find((h) => h.nodeId === replaces);
+        const zone = old ? (hostArgs.get(old)?.[1] ?? 'zone-x') : 'zone-x';
+        console.log(`up: the orchestrator asks for a replacement of ${replaces}: starting ${nodeId} in ${zone}`);
+        const h = launch(nodeId, zone, opts.healthBase + n - 1);
+        res
+          .writeHead(201, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ nodeId, pid: h.child.pid, zone }));
+      });
+    });
+    await new Promise<void>((ok) => launcher.listen(0, '127.0.0.1', ok));
+    launcher.unref();
+    const hookUrl = `http://127.0.0.1:${(launcher.address() as AddressInfo).port}/hosts`;
     await Promise.all(hosts.map((h) => h.waitFor(/ ready /, 120_000)));
     console.log(`up: hosts ready after ${Date.now() - t0} ms; starting the agents`);
     const cluster = await ClusterClient.connect({ ...process.env, ...env });
     try {
-      await cluster.start();
+      await cluster.start({ orchestrator: { replacementHook: { http: { url: hookUrl } } } });
       const ids = new Set(hosts.map((h) => h.nodeId));
       const deadline = Date.now() + 60_000;
       for (;;) {
@@ -183,7 +215,8 @@ Next, in another terminal:
   ${addr}npm run -s cluster -- route
   ${addr}npm run -s cluster -- query failure-detector verdicts
   ${addr}npm run worker -- --node-id node-${opts.hosts + 1} --zone zone-x --health-port ${opts.healthBase + opts.hosts}
-  kill -9 ${hosts[hosts.length - 1]?.child.pid}   # a host dies (node-${opts.hosts}); the rest keeps running and declares it dead
+  kill -9 ${hosts[hosts.length - 1]?.child.pid}   # a host dies (node-${opts.hosts}): declared dead, isolated, a replacement host starts
+  ${addr}npm run -s cluster -- procedures
 Ctrl-C here stops everything.`);
     console.log(`up: ready at=${Date.now()} elapsed_ms=${Date.now() - t0}`);
   } catch (err) {

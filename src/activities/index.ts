@@ -8,7 +8,13 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { AGENT_ROLES, agentWorkflowId } from '../contracts/agents';
 import { topologyUpdateSignal, type MemberSummary, type TopologyUpdatePayload } from '../contracts/common';
-import { MEMBERS_MEMO, MembersMemo, nodesQuery, topologyQuery, type ConnectivityResult } from '../contracts/node-discovery';
+import {
+  MEMBERS_MEMO,
+  MembersMemo,
+  nodesQuery,
+  topologyQuery,
+  type ConnectivityResult,
+} from '../contracts/node-discovery';
 import { VITALS_MEMO, VitalsMemo, nodeAgentWorkflowId, type VitalsSample } from '../contracts/node-agent';
 import { summaryOf } from '../core/membership';
 import { checkEndpoint, type CheckConnectivityInput } from './connectivity';
@@ -25,6 +31,7 @@ import {
   tlsExpiry,
 } from './health';
 import { multicastDiscover } from './multicast-discovery';
+import { awaitUnrouted, describeAgents, restartAgent, runHook } from './orchestrator';
 
 export interface ActivityContext {
   /** The host this worker runs on. */
@@ -156,6 +163,15 @@ export function createActivities(ctx: ActivityContext) {
         throw err;
       }
     },
+    /** The orchestrator's supervision: every agent's status and published health (describe). */
+    describeAgents: (input: { clusterId: string; roles: string[] }) => describeAgents(ctx.client, input),
+    /** Starts an agent that is not running again with its last input. */
+    restartAgent: (input: { clusterId: string; role: string }) => restartAgent(ctx.client, input),
+    /** An operator hook (start a replacement), from config. */
+    runHook,
+    /** Until the LoadBalancer's table routes nothing to the node. */
+    awaitUnrouted: (input: { clusterId: string; nodeId: string; timeoutMs: number }) =>
+      awaitUnrouted(ctx.client, input),
   };
 }
 

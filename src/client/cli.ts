@@ -23,6 +23,10 @@ const USAGE = `usage: npm run cluster -- <command>
   health [NODE] [--json]            health of every node (or one, with its checks, baselines and alerts)
   quarantine NODE --reason R [--duration MS]   take a node out of rotation until released
   release NODE                      release a quarantined node
+  procedures [--json]               the orchestrator's procedures: status, current step, outcome
+  procedure ID [--json]             one procedure: its steps, timeline and outcome
+  ack ID [--by NAME]                acknowledge an escalated procedure (an operator takes over)
+  emergency KIND --node N [--reason R]   start a procedure by hand (KIND: node_failure)
 env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, CLUSTER_ID`;
 
 function parseJson(what: string, text: string | undefined): unknown {
@@ -53,6 +57,8 @@ export async function main(argv: string[]): Promise<number> {
         service: { type: 'string' },
         reason: { type: 'string' },
         duration: { type: 'string' },
+        node: { type: 'string' },
+        by: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -78,6 +84,10 @@ export async function main(argv: string[]): Promise<number> {
     health: 1,
     quarantine: 1,
     release: 1,
+    procedures: 0,
+    procedure: 1,
+    ack: 1,
+    emergency: 1,
   };
   const optional = new Set(['health']);
   const expected = arity[command];
@@ -92,7 +102,11 @@ export async function main(argv: string[]): Promise<number> {
       ? ['NAME']
       : ['health', 'quarantine', 'release'].includes(command)
         ? ['NODE']
-        : ['AGENT', command === 'query' ? 'QUERY' : command === 'signal' ? 'SIGNAL' : 'UPDATE', 'JSON'];
+        : ['procedure', 'ack'].includes(command)
+          ? ['ID']
+          : command === 'emergency'
+            ? ['KIND']
+            : ['AGENT', command === 'query' ? 'QUERY' : command === 'signal' ? 'SIGNAL' : 'UPDATE', 'JSON'];
   for (let i = 0; i < Math.min(expected, 2) && !optional.has(command); i++) {
     if (rest[i] === undefined) throw new UsageError(`${command}: ${names[i]} is required\n${USAGE}`);
   }
@@ -315,6 +329,52 @@ export async function main(argv: string[]): Promise<number> {
           });
           console.log(`released ${node}`);
         }
+        return 0;
+      }
+      case 'procedures': {
+        const list = await cluster.procedures();
+        print(list, json, () =>
+          list.length
+            ? table(
+                ['PROCEDURE', 'STATUS', 'STEP', 'STARTED', 'OUTCOME / ESCALATION'],
+                list.map((p) => [
+                  p.id,
+                  p.status === 'escalated' ? 'ESCALATED' : p.status,
+                  p.step,
+                  ago(p.startedAt),
+                  p.outcome ?? p.escalation?.why,
+                ]),
+              )
+            : `no procedures in cluster ${cluster.clusterId}`,
+        );
+        return 0;
+      }
+      case 'procedure': {
+        const p = await cluster.procedure(rest[0] as string);
+        print(p, json, () =>
+          [
+            `${p.id}: ${p.status}${p.step ? ` (now: ${p.step})` : ''}, began ${ago(p.startedAt)}`,
+            ...(p.escalation ? [`escalated ${ago(p.escalation.at)}: ${p.escalation.why}`] : []),
+            ...(p.ack ? [`acknowledged by ${p.ack.by} ${ago(p.ack.at)}`] : []),
+            ...(p.outcome ? [`outcome: ${p.outcome}`] : []),
+            '',
+            table(
+              ['TIME', 'STEP', 'STATUS', 'DETAIL'],
+              p.timeline.map((t) => [new Date(t.at).toISOString().slice(11, 23), t.step, t.status, t.detail]),
+            ),
+          ].join('\n'),
+        );
+        return 0;
+      }
+      case 'ack': {
+        const p = await cluster.ack(rest[0] as string, values.by ?? process.env.USER ?? 'operator');
+        console.log(`acknowledged ${p.id} (escalated: ${p.escalation?.why ?? ''})`);
+        return 0;
+      }
+      case 'emergency': {
+        if (values.node === undefined) throw new UsageError('--node: required, e.g. --node node-2');
+        const r = await cluster.emergency(rest[0] as string, values.node, values.reason);
+        console.log(`${r.decision} (see: npm run cluster -- procedure ${r.procedureId})`);
         return 0;
       }
       case 'update': {

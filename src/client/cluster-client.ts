@@ -1,18 +1,12 @@
 /** The typed client of a cluster's agents, used by the CLI, `npm run up`, the tests and the benchmarks. */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import {
-  AGENTS,
-  AGENT_RETRY,
-  AGENT_WORKFLOW_TASK_TIMEOUT,
-  TASK_QUEUE,
-  agentWorkflowId,
-  type AgentSpec,
-} from '../contracts/agents';
+import { AGENTS, agentStartOptions, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
 import { AgentHealth, HEALTH_MEMO, type AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
 import { LbStrategy, type DistributeRequest, type RouteDecision, type Target } from '../contracts/load-balancer';
 import { describeZodError, unknownFields } from '../core/validation';
+import { EmergencyPayload, PROCEDURE_MEMO, ProcedureReport } from '../contracts/orchestrator';
 import { ConfigError, clusterIdFrom, connectionSettings } from './connection';
 import { isUpdateTaskFailure, retryRefusals, retrySignalRefusals } from './refusals';
 
@@ -99,14 +93,9 @@ export class ClusterClient {
     }
     const out: AgentStatus[] = [];
     for (const spec of Object.values(AGENTS)) {
-      const workflowId = agentWorkflowId(this.clusterId, spec.role);
       const config = configs[spec.role];
       const handle = await this.client.workflow.start(spec.workflowType, {
-        workflowId,
-        taskQueue: TASK_QUEUE,
-        workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
-        retry: AGENT_RETRY,
-        args: [{ clusterId: this.clusterId, config: config ?? {} }],
+        ...agentStartOptions(this.clusterId, spec, { clusterId: this.clusterId, config: config ?? {} }),
         workflowIdConflictPolicy: 'USE_EXISTING',
       });
       if (config) await handle.executeUpdate('configure', { args: [config] });
@@ -178,6 +167,66 @@ export class ClusterClient {
 
   async targets(): Promise<Target[]> {
     return this.query<Target[]>('load-balancer', 'targets');
+  }
+
+  /** Every procedure of this cluster (running and ended), newest first: from their memos, no query. */
+  async procedures(): Promise<ProcedureReport[]> {
+    const out: ProcedureReport[] = [];
+    const prefix = `${this.clusterId}/procedure/`;
+    for await (const wf of this.client.workflow.list({ query: `WorkflowId STARTS_WITH '${prefix}'` })) {
+      const memo = ProcedureReport.safeParse(wf.memo?.[PROCEDURE_MEMO]);
+      if (memo.success) out.push(withRunStatus(memo.data, wf.status.name));
+      else
+        out.push({
+          id: wf.workflowId,
+          kind: wf.workflowId.slice(prefix.length).split('/')[0] ?? '?',
+          subject: wf.workflowId.slice(prefix.length).split('/').slice(1).join('/'),
+          status: wf.status.name === 'RUNNING' ? 'running' : 'failed',
+          startedAt: wf.startTime.getTime(),
+          timeline: [],
+        });
+    }
+    // One entry per id (the newest run).
+    const byId = new Map<string, ProcedureReport>();
+    for (const p of out) if (!byId.has(p.id) || (byId.get(p.id)?.startedAt ?? 0) < p.startedAt) byId.set(p.id, p);
+    return [...byId.values()].sort((a, b) => b.startedAt - a.startedAt);
+  }
+
+  /** A procedure id as given (whole, or `<kind>/<subject>`) → its workflow id. */
+  procedureId(id: string): string {
+    return id.startsWith(`${this.clusterId}/procedure/`) ? id : `${this.clusterId}/procedure/${id}`;
+  }
+
+  async procedure(id: string): Promise<ProcedureReport> {
+    const workflowId = this.procedureId(id);
+    let d;
+    try {
+      d = await this.client.workflow.getHandle(workflowId).describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError)
+        throw new UsageError(
+          `ID: no procedure ${JSON.stringify(id)} in cluster ${this.clusterId} (see: npm run cluster -- procedures)`,
+        );
+      throw err;
+    }
+    const memo = ProcedureReport.safeParse(d.memo?.[PROCEDURE_MEMO]);
+    if (!memo.success) throw new Error(`procedure ${workflowId} has published no report yet (status ${d.status.name})`);
+    return withRunStatus(memo.data, d.status.name);
+  }
+
+  /** An operator takes over an escalated procedure. */
+  async ack(id: string, by: string): Promise<ProcedureReport> {
+    const p = await this.procedure(id);
+    if (p.status !== 'escalated')
+      throw new UsageError(`ID: procedure ${p.id} is ${p.status}, not escalated: nothing to acknowledge`);
+    await this.client.workflow.getHandle(p.id).signal('acknowledge', { by });
+    return p;
+  }
+
+  async emergency(kind: string, nodeId: string, reason?: string): Promise<{ procedureId: string; decision: string }> {
+    const parsed = EmergencyPayload.safeParse({ kind, nodeId, ...(reason !== undefined ? { reason } : {}) });
+    if (!parsed.success) throw new UsageError(`invalid emergency: ${describeZodError(parsed.error)}`);
+    return this.update('orchestrator', 'emergency', parsed.data);
   }
 
   async setStrategy(name: string): Promise<{ strategy: string; tableVersion: number }> {
@@ -270,3 +319,9 @@ export class ClusterClient {
 }
 
 export { ConfigError };
+
+/** A procedure whose workflow ended without saying so (terminated, timed out) is shown as failed. */
+function withRunStatus(p: ProcedureReport, runStatus: string): ProcedureReport {
+  if (runStatus === 'RUNNING' || p.endedAt !== undefined) return p;
+  return { ...p, status: 'failed', outcome: p.outcome ?? `its workflow ended ${runStatus.toLowerCase()}` };
+}

@@ -16,6 +16,13 @@ import {
 } from './load-balancer';
 import { HEALTH_MONITOR_QUERIES, HEALTH_MONITOR_SIGNALS, HealthMonitorConfig } from './health-monitor';
 import { FAILURE_DETECTOR_QUERIES, FAILURE_DETECTOR_SIGNALS, FailureDetectorConfig } from './failure-detector';
+import {
+  HealthEscalationIn,
+  ORCHESTRATOR_QUERIES,
+  ORCHESTRATOR_SIGNALS,
+  ORCHESTRATOR_UPDATES,
+  OrchestratorConfig,
+} from './orchestrator';
 
 /** Every cluster-level role of the design; topology changes go to those that run. */
 export const AGENT_ROLES = [
@@ -51,6 +58,22 @@ export const AGENT_WORKFLOW_TASK_TIMEOUT = '4s' as const;
 export const AGENT_RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
 export const AGENT_FAILURE_ERROR_TYPES: Record<string, 'NondeterminismError'[]> = { '*': ['NondeterminismError'] };
 export const hostTaskQueue = (nodeId: string): string => `host.${nodeId}`;
+
+/**
+ * How every agent is started (by `cluster start`, and again by the orchestrator's supervision):
+ * one task queue, the task timeout and retry above, and the summary and details the Web UI shows.
+ */
+export function agentStartOptions(clusterId: string, spec: Pick<AgentSpec, 'role' | 'description'>, input: unknown) {
+  return {
+    workflowId: agentWorkflowId(clusterId, spec.role),
+    taskQueue: TASK_QUEUE,
+    workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
+    retry: AGENT_RETRY,
+    args: [input],
+    staticSummary: `${spec.role} agent of cluster ${clusterId}`,
+    staticDetails: `${spec.description}. Long-running: continues as new and carries its state; \`npm run cluster -- query ${spec.role} state\` shows it.`,
+  };
+}
 export const agentWorkflowId = (clusterId: string, role: string): string => `${clusterId}/${role}`;
 
 export interface AgentSpec {
@@ -101,5 +124,19 @@ export const AGENTS: Record<string, AgentSpec> = {
     signals: { ...BASE_SIGNALS, ...FAILURE_DETECTOR_SIGNALS },
     queries: [...BASE_QUERIES, ...FAILURE_DETECTOR_QUERIES],
     updates: { configure: ConfigurePayload },
+  },
+  orchestrator: {
+    role: 'orchestrator',
+    workflowType: 'clusterOrchestratorWorkflow',
+    description: 'goals, supervision of the agents, incidents, procedures (child workflows)',
+    config: OrchestratorConfig,
+    signals: {
+      ...BASE_SIGNALS,
+      ...ORCHESTRATOR_SIGNALS,
+      nodeHealthChange: NodeHealthChangePayload,
+      healthEscalation: HealthEscalationIn,
+    },
+    queries: [...BASE_QUERIES, ...ORCHESTRATOR_QUERIES],
+    updates: { configure: ConfigurePayload, ...ORCHESTRATOR_UPDATES },
   },
 };

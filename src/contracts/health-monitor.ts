@@ -13,7 +13,13 @@ export type HealthLevel = z.infer<typeof HealthCheckLevel>;
 export const SEVERITIES = ['info', 'warning', 'critical'] as const;
 export const Severity = z.enum(SEVERITIES);
 export type Severity = z.infer<typeof Severity>;
-export const QUARANTINE_REASONS = ['health_check_failed', 'anomaly', 'critical_alert', 'manual'] as const;
+export const QUARANTINE_REASONS = [
+  'health_check_failed',
+  'anomaly',
+  'critical_alert',
+  'manual',
+  'node_failure',
+] as const;
 export const QuarantineReason = z.enum(QUARANTINE_REASONS);
 export type QuarantineReason = z.infer<typeof QuarantineReason>;
 
@@ -67,7 +73,11 @@ export const ESCALATION_CHANNELS = ['ui', 'webhook', 'orchestrator'] as const;
  * `webhook` (POST to webhookUrl), `orchestrator` (the `healthEscalation` signal, once it runs).
  */
 export const EscalationLevel = z.object({
-  afterMs: z.number().int().min(0).max(7 * 86_400_000),
+  afterMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 86_400_000),
   channels: z.array(z.enum(ESCALATION_CHANNELS)).min(1).max(3),
 });
 export type EscalationLevel = z.infer<typeof EscalationLevel>;
@@ -103,6 +113,8 @@ export const HealthMonitorConfig = BaseConfig.extend({
       anomaly: Ms(1_000, 600_000),
       critical_alert: Ms(1_000, 600_000),
       manual: Ms(1_000, 1_800_000),
+      /** Asked by the orchestrator's node_failure procedure; released when the node is back (or by it). */
+      node_failure: Ms(1_000, 3_600_000),
     })
     .prefault({}),
   /** Recovery checks of quarantined nodes (ms, default 10 s); passes in a row to release (default 3). */
@@ -203,6 +215,12 @@ export const QuarantineNodePayload = z.object({
     .min(1_000)
     .max(30 * 86_400_000)
     .optional(),
+  /**
+   * Who asks: an operator (`manual`, the default) or the orchestrator's node_failure procedure
+   * (`node_failure`: the procedure lifts it when the node comes back). Passing checks end neither:
+   * a release, or the duration running out, does.
+   */
+  cause: z.enum(['manual', 'node_failure']).default('manual'),
 });
 export type QuarantineNodePayload = z.infer<typeof QuarantineNodePayload>;
 

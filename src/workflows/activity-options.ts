@@ -99,6 +99,24 @@ export const ACTIVITY = {
     retry: { maximumAttempts: 2, initialInterval: '1s' },
   }),
 
+  /**
+   * A procedure's step (an operator hook, a wait on the routing table): three tries, each under
+   * the step's timeout, on a host's queue when named (else any live host).
+   */
+  procedureStep: (timeoutMs: number, nodeId?: string): ActivityOptions => ({
+    ...(nodeId ? { taskQueue: hostTaskQueue(nodeId) } : {}),
+    startToCloseTimeout: timeoutMs + 2_000,
+    scheduleToCloseTimeout: 3 * (timeoutMs + 2_000) + 10_000,
+    retry: { maximumAttempts: 3, initialInterval: '1s' },
+  }),
+
+  /** The orchestrator's supervision (describe every agent; start one again): quick, the next round retries. */
+  supervision: {
+    startToCloseTimeout: '10s',
+    scheduleToCloseTimeout: '15s',
+    retry: ONCE,
+  },
+
   /** A webhook POST (manual intervention): three tries within 30 s. */
   webhook: {
     startToCloseTimeout: '8s',

@@ -45,11 +45,7 @@ import {
   type QuarantineReason,
 } from '../contracts/health-monitor';
 import { lbNodeHealthChangeSignal } from '../contracts/load-balancer';
-import {
-  NodeHealthChangePayload,
-  failurePredictionSignal,
-  nodeHealthChangeSignal,
-} from '../contracts/node-discovery';
+import { NodeHealthChangePayload, failurePredictionSignal, nodeHealthChangeSignal } from '../contracts/node-discovery';
 import { applyComprehensiveCheck, basicCheckRecord } from '../core/health/checks';
 import {
   applyBasicCheck,
@@ -232,7 +228,7 @@ class Monitor {
 
   quarantine(p: QuarantineNodePayload): void {
     if (!this.s.nodes[p.nodeId]) throw new Error(`nodeId: ${p.nodeId} is not a member`);
-    if (quarantineNode(this.s, this.c, p.nodeId, 'manual', p.reason, Date.now(), p.durationMs)) this.changed(p.nodeId);
+    if (quarantineNode(this.s, this.c, p.nodeId, p.cause, p.reason, Date.now(), p.durationMs)) this.changed(p.nodeId);
   }
 
   release(p: ReleaseNodePayload): void {

@@ -111,6 +111,8 @@ export const AGENT_WORKFLOW_TYPES = [
   'failureDetectorWorkflow',
   'healthMonitorWorkflow',
   'nodeAgentWorkflow',
+  'clusterOrchestratorWorkflow',
+  'nodeFailureProcedure',
 ] as const;
 
 /**

@@ -210,7 +210,12 @@ function judgeEpisode(
   const message = `${j.anomaly.message}; ${j.hits} of the last ${j.judged} samples`;
   node.anomalies[metric] = { ...j.anomaly, message, at: now };
   const severity: Severity = Math.abs(j.anomaly.score) >= 2 * j.anomaly.threshold ? 'critical' : 'warning';
-  return raiseAlert(s, c, { nodeId: node.nodeId, severity, kind: `anomaly.${metric}`, message, source: 'health-monitor' }, now);
+  return raiseAlert(
+    s,
+    c,
+    { nodeId: node.nodeId, severity, kind: `anomaly.${metric}`, message, source: 'health-monitor' },
+    now,
+  );
 }
 
 /** Applies a basic check (TCP + GET /healthz). Returns the alerts it raised and whether to quarantine. */
@@ -289,7 +294,7 @@ export function quarantineNode(
     detail,
     since: now,
     until: now + (durationMs ?? c.quarantineDurationsMs[reason]),
-    manual: reason === 'manual',
+    manual: reason === 'manual' || reason === 'node_failure',
     recoveryPasses: 0,
     recoveryChecks: 0,
   };
@@ -348,7 +353,10 @@ export function deriveHealth(
   const q = s.quarantine[nodeId];
   if (q) return { health: 'unhealthy', reasons: [`quarantined (${q.reason}): ${q.detail}`] };
   if (o.hostUnhealthy && n.selfReported?.health === 'unhealthy')
-    return { health: 'unhealthy', reasons: [`host reports unhealthy${n.selfReported.reason ? `: ${n.selfReported.reason}` : ''}`] };
+    return {
+      health: 'unhealthy',
+      reasons: [`host reports unhealthy${n.selfReported.reason ? `: ${n.selfReported.reason}` : ''}`],
+    };
   const status = n.lastCheck?.httpStatus;
   if (n.consecutiveFailures >= c.unhealthyAfterFailures || (status !== undefined && status >= 500))
     return { health: 'unhealthy', reasons: [`health check failed: ${n.lastCheck?.error ?? `HTTP ${status}`}`] };

@@ -1,0 +1,198 @@
+/**
+ * The orchestrator's and its procedures' activities: supervision of the agents (describe, and
+ * start again with the last input), the operator's hooks, and waiting for the routing table to
+ * exclude a node. Failures throw (ApplicationFailure), so the callers' retry policies run.
+ */
+import { execFile } from 'node:child_process';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { AGENTS, agentStartOptions, agentWorkflowId } from '../contracts/agents';
+import { AgentHealth, HEALTH_MEMO } from '../contracts/common';
+import type { RoutingTable } from '../contracts/load-balancer';
+import type { Hook } from '../contracts/orchestrator';
+
+export interface AgentDescription {
+  role: string;
+  status: string;
+  health?: string;
+  reasons?: string[];
+}
+
+/** Every agent's status (RUNNING, TERMINATED, …, NOT_FOUND) and the health it published, by describe. */
+export async function describeAgents(client: Client, input: { clusterId: string; roles: string[] }) {
+  return Promise.all(
+    input.roles.map(async (role): Promise<AgentDescription> => {
+      try {
+        const d = await client.workflow.getHandle(agentWorkflowId(input.clusterId, role)).describe();
+        const h = AgentHealth.safeParse(d.memo?.[HEALTH_MEMO]);
+        return {
+          role,
+          status: d.status.name,
+          ...(h.success ? { health: h.data.status, reasons: h.data.reasons } : {}),
+        };
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return { role, status: 'NOT_FOUND' };
+        throw err;
+      }
+    }),
+  );
+}
+
+/**
+ * Starts an agent that is not running again with the input of its last run: its config and the
+ * state it carried (nothing is lost). A run that failed for good (its input refused, or a bug that
+ * the same input meets again) starts from its config alone. Already running: nothing to do.
+ */
+export async function restartAgent(
+  client: Client,
+  input: { clusterId: string; role: string },
+): Promise<{ restarted: boolean; from: string; detail: string }> {
+  const spec = AGENTS[input.role];
+  if (!spec)
+    throw ApplicationFailure.nonRetryable(`role: expected one of ${Object.keys(AGENTS).join(', ')}`, 'BadInput');
+  const handle = client.workflow.getHandle(agentWorkflowId(input.clusterId, input.role));
+  const d = await handle.describe();
+  if (d.status.name === 'RUNNING') return { restarted: false, from: 'RUNNING', detail: 'already running' };
+  const history = await handle.fetchHistory();
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  const converter = client.options.loadedDataConverter.payloadConverter;
+  const last = started?.input?.payloads?.[0] ? converter.fromPayload(started.input.payloads[0]) : undefined;
+  const lastInput = (last ?? {}) as { clusterId?: string; config?: unknown; carried?: unknown };
+  const fresh = d.status.name === 'FAILED';
+  // The state the closed run ended with: a query of a closed run is answered by a worker replaying
+  // its history (no task is pending, so nothing of it can race). Else the state it began with.
+  let ended: { base: unknown; agent: unknown; config: unknown } | undefined;
+  if (!fresh) {
+    try {
+      ended = await client.connection.withDeadline(Date.now() + 10_000, () =>
+        client.workflow.getHandle(agentWorkflowId(input.clusterId, input.role), d.runId).query('state'),
+      );
+    } catch {
+      ended = undefined;
+    }
+  }
+  const next = fresh
+    ? { clusterId: input.clusterId, config: lastInput.config ?? {} }
+    : ended
+      ? { clusterId: input.clusterId, config: ended.config, carried: { base: ended.base, agent: ended.agent } }
+      : { ...lastInput, clusterId: input.clusterId };
+  await client.workflow.start(spec.workflowType, {
+    ...agentStartOptions(input.clusterId, spec, next),
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+  return {
+    restarted: true,
+    from: d.status.name,
+    detail: fresh
+      ? 'started from its last config (its last run failed)'
+      : ended
+        ? 'started with the config and state its last run ended with'
+        : 'started with its last run’s input (its state as that run began)',
+  };
+}
+
+export interface HookContext {
+  clusterId: string;
+  procedureId: string;
+  action: string;
+  nodeId: string;
+  reason: string;
+}
+
+/**
+ * Runs an operator hook: a command (argv, no shell; the context in CLUSTER_* variables) or an HTTP
+ * call with the context as JSON. A non-zero exit, a timeout or a non-2xx answer throws (retryable);
+ * a command that is not there throws non-retryable.
+ */
+export async function runHook(input: { hook: Hook; context: HookContext }): Promise<{ ok: true; detail: string }> {
+  const { hook, context } = input;
+  if (hook.command?.length) {
+    const [file, ...args] = hook.command as [string, ...string[]];
+    return new Promise((resolve, reject) => {
+      execFile(
+        file,
+        args,
+        {
+          timeout: hook.timeoutMs,
+          env: {
+            ...process.env,
+            CLUSTER_ID: context.clusterId,
+            CLUSTER_PROCEDURE_ID: context.procedureId,
+            CLUSTER_ACTION: context.action,
+            CLUSTER_NODE_ID: context.nodeId,
+            CLUSTER_REASON: context.reason,
+          },
+        },
+        (err, so, se) => {
+          const out = `${so}${se}`.trim().slice(-500);
+          if (!err) return resolve({ ok: true, detail: out || 'exit 0' });
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' || code === 'EACCES')
+            return reject(ApplicationFailure.nonRetryable(`hook command: ${err.message}`, 'BadHook'));
+          reject(
+            ApplicationFailure.create({ type: 'HookFailed', message: `${err.message.trim()}${out ? `: ${out}` : ''}` }),
+          );
+        },
+      );
+    });
+  }
+  if (hook.http) {
+    const what = `${hook.http.method} ${hook.http.url}`;
+    let res: Response;
+    try {
+      res = await fetch(hook.http.url, {
+        method: hook.http.method,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(context),
+        signal: AbortSignal.timeout(hook.timeoutMs),
+      });
+    } catch (err) {
+      throw ApplicationFailure.create({ type: 'HookFailed', message: `${what} failed: ${(err as Error).message}` });
+    }
+    const body = (await res.text()).slice(0, 500);
+    if (!res.ok)
+      throw ApplicationFailure.create({ type: 'HookFailed', message: `${what} → HTTP ${res.status}: ${body}` });
+    return { ok: true, detail: `${what} → HTTP ${res.status}${body ? `: ${body}` : ''}` };
+  }
+  throw ApplicationFailure.nonRetryable('hook: expected command or http', 'BadHook');
+}
+
+/**
+ * Waits (by the LoadBalancer's long-poll update, as routers do) until its routing table routes
+ * nothing to `nodeId`; returns that table's version. Throws when the time is up (retryable).
+ */
+export async function awaitUnrouted(
+  client: Client,
+  input: { clusterId: string; nodeId: string; timeoutMs: number },
+): Promise<{ version: number; excluded: string[] }> {
+  const handle = client.workflow.getHandle(agentWorkflowId(input.clusterId, 'load-balancer'));
+  const deadline = Date.now() + input.timeoutMs;
+  let known = 0;
+  while (Date.now() < deadline) {
+    const wait = Math.max(100, Math.min(5_000, deadline - Date.now()));
+    let table: RoutingTable;
+    try {
+      table = await handle.executeUpdate<RoutingTable, [{ knownVersion: number; waitMs?: number }]>(
+        'awaitRoutingTable',
+        {
+          args: [{ knownVersion: known, waitMs: wait }],
+        },
+      );
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError)
+        throw ApplicationFailure.nonRetryable('the load-balancer agent does not run', 'NoLoadBalancer');
+      throw err;
+    }
+    known = table.version;
+    if (!table.targets.some((t) => t.nodeId === input.nodeId))
+      return {
+        version: table.version,
+        excluded: table.excluded.filter((x) => x.id.startsWith(`${input.nodeId}/`)).map((x) => `${x.id}: ${x.reason}`),
+      };
+  }
+  throw ApplicationFailure.create({
+    type: 'StillRouted',
+    message: `the routing table still routes to ${input.nodeId} after ${input.timeoutMs} ms`,
+  });
+}

@@ -1,0 +1,443 @@
+/**
+ * ClusterOrchestrator (`<clusterId>/orchestrator`): supervises the other agents, measures the
+ * cluster against its goals, and turns incidents into procedures (child workflows,
+ * src/workflows/procedures) that act on them.
+ *
+ * Invariants:
+ * 1. Handlers record and queue; the loop starts procedures, runs supervision and sends signals.
+ * 2. One procedure per kind and subject (business ids): a second incident joins the running one.
+ * 3. Procedures outlive the orchestrator's runs (parent close policy ABANDON): it keeps their ids
+ *    and last reports, never handles; they report back by signal and publish their memo.
+ * 4. Replacements are rate-limited (a slot reserved per procedure) and none is started blindly
+ *    during a mass failure: the procedure escalates at once.
+ */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ParentClosePolicy, defineQuery, proxyActivities, setCurrentDetails, startChild } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { AGENTS } from '../contracts/agents';
+import {
+  AgentStatusUpdatePayload,
+  EmergencyPayload,
+  HealthEscalationIn,
+  IncidentPayload,
+  OrchestratorConfig,
+  ProcedureReport,
+  agentStatusUpdateSignal,
+  emergencyUpdate,
+  goalsQuery,
+  healthEscalationInSignal,
+  incidentSignal,
+  procedureReportSignal,
+  proceduresQuery,
+  type OrchestratorState,
+  type RecordedIncident,
+} from '../contracts/orchestrator';
+import { NodeHealthChangePayload, nodeHealthChangeSignal } from '../contracts/node-discovery';
+import { pushBounded } from '../core/bounded';
+import { measureGoals, sampleAvailability } from '../core/orchestrator/goals';
+import {
+  massFailure,
+  nextReplacementAt,
+  playbook,
+  pruneFailures,
+  type Incident,
+  type PlaybookDecision,
+} from '../core/orchestrator/playbook';
+import { ACTIVITY } from './activity-options';
+import { Agent } from './agent-base';
+import type { NodeFailureInput } from './procedures/node-failure';
+
+export const ORCHESTRATOR_ROLE = 'orchestrator';
+const INCIDENTS_KEPT = 100;
+
+export const incidentsQuery = defineQuery<RecordedIncident[]>('incidents');
+export const agentsQuery = defineQuery<OrchestratorState['agents']>('agents');
+
+export function emptyOrchestratorState(): OrchestratorState {
+  return {
+    procedures: {},
+    incidents: [],
+    incidentSeq: 0,
+    failures: [],
+    availability: [],
+    agents: {},
+    goals: undefined,
+    members: [],
+    membersVersion: 0,
+  };
+}
+
+/** The agents the orchestrator supervises: every agent of this build but itself. */
+const SUPERVISED = Object.keys(AGENTS).filter((r) => r !== ORCHESTRATOR_ROLE);
+
+export async function clusterOrchestratorWorkflow(input: unknown): Promise<void> {
+  const agent = new Agent<OrchestratorConfig, OrchestratorState>(
+    {
+      role: ORCHESTRATOR_ROLE,
+      configSchema: OrchestratorConfig,
+      initialState: emptyOrchestratorState,
+      intervals: (c) => ({ supervision: c.supervisionIntervalMs, goals: c.goalsIntervalMs }),
+      health: (s) => {
+        const escalated = Object.values(s.procedures).filter((p) => p.status === 'escalated');
+        const down = Object.values(s.agents).filter((a) => a.status !== 'RUNNING' && a.status !== 'NOT_FOUND');
+        const reasons = [
+          ...escalated.map((p) => `procedure ${p.id} escalated: ${p.escalation?.why ?? ''}`),
+          ...down.map((a) => `agent ${a.role} ${a.status}`),
+        ];
+        return { status: escalated.length || down.length ? 'degraded' : 'healthy', reasons };
+      },
+      onTopologyUpdate: (u) => {
+        if (u.version < agent.state.membersVersion) return;
+        agent.state.membersVersion = u.version;
+        agent.state.members = u.members.map((m) => ({ nodeId: m.nodeId, zone: m.zone, status: m.status }));
+      },
+    },
+    input,
+  );
+  const o = new Orchestrator(agent);
+
+  agent.onSignal(incidentSignal, IncidentPayload, (p) => {
+    o.incident({ ...p, at: Date.now() });
+  });
+  agent.onSignal(nodeHealthChangeSignal, NodeHealthChangePayload, (p) => o.nodeHealth(p));
+  agent.onSignal(healthEscalationInSignal, HealthEscalationIn, (p) => {
+    o.incident({
+      kind: 'node_failure',
+      subject: p.nodeId,
+      source: 'health-monitor',
+      detail: `escalation level ${p.level}: ${p.alert.severity} ${p.alert.kind}: ${p.reason}`,
+      at: Date.now(),
+    });
+  });
+  agent.onSignal(agentStatusUpdateSignal, AgentStatusUpdatePayload, (p) => o.agentStatus(p));
+  agent.onSignal(procedureReportSignal, ProcedureReport, (p) => o.report(p));
+  agent.onUpdate(emergencyUpdate, EmergencyPayload, (p) => o.emergency(p));
+  agent.onQuery(proceduresQuery, () => Object.values(agent.state.procedures));
+  agent.onQuery(goalsQuery, () => agent.state.goals);
+  agent.onQuery(incidentsQuery, () => agent.state.incidents);
+  agent.onQuery(agentsQuery, () => agent.state.agents);
+
+  await o.readMembers();
+  await agent.run({
+    timers: {
+      supervision: async () => {
+        agent.beside('supervision', () => o.supervise(), { abandonable: true });
+      },
+      goals: async () => {
+        agent.beside('goals', () => o.measure(), { abandonable: true });
+      },
+      topologySync: async () => {
+        agent.beside('members', () => o.readMembers(), { abandonable: true });
+      },
+    },
+    hasWork: () => o.hasWork(),
+    doWork: () => o.work(),
+  });
+}
+
+interface QueuedProcedure {
+  decision: Extract<PlaybookDecision, { action: 'start' | 'escalate' }>;
+  incident: Incident;
+}
+
+class Orchestrator {
+  private readonly queue: QueuedProcedure[] = [];
+
+  constructor(private readonly agent: Agent<OrchestratorConfig, OrchestratorState>) {}
+
+  private get s(): OrchestratorState {
+    return this.agent.state;
+  }
+  private get c(): OrchestratorConfig {
+    return this.agent.config;
+  }
+
+  /**
+   * The members as last known: a topologyUpdate is recorded in the base at once (its hook runs
+   * only once the loop started), so a verdict that arrives right behind it sees it.
+   */
+  private members(): OrchestratorState['members'] {
+    const t = this.agent.base.topology;
+    if (t && t.version > this.s.membersVersion)
+      return t.members.map((m) => ({ nodeId: m.nodeId, zone: m.zone, status: m.status }));
+    return this.s.members;
+  }
+
+  private running(): Record<string, { id: string; kind: string; subject: string; startedAt: number; joined: number }> {
+    const out: Record<string, { id: string; kind: string; subject: string; startedAt: number; joined: number }> = {};
+    for (const p of Object.values(this.s.procedures))
+      if (p.status === 'running' || p.status === 'escalated') out[p.id] = { ...p, joined: 0 };
+    for (const q of this.queue)
+      out[q.decision.id] = {
+        id: q.decision.id,
+        kind: q.decision.kind,
+        subject: q.decision.subject,
+        startedAt: q.incident.at,
+        joined: 0,
+      };
+    return out;
+  }
+
+  /** An incident: recorded; the playbook decides; a procedure to start is queued for the loop. */
+  incident(i: Incident): { procedureId: string; decision: string } {
+    const now = Date.now();
+    if (i.kind === 'node_failure') {
+      const zone = this.members().find((m) => m.nodeId === i.subject)?.zone ?? 'unknown';
+      if (!this.s.failures.some((f) => f.nodeId === i.subject && now - f.at < this.c.massFailure.windowMs))
+        this.s.failures.push({ nodeId: i.subject, zone, at: now });
+      this.s.failures = pruneFailures(this.s.failures, this.c.massFailure.windowMs, now);
+    }
+    const mass = massFailure(
+      this.s.failures,
+      this.members().filter((m) => m.status !== 'left'),
+      this.c.massFailure,
+      now,
+    );
+    const d = playbook(this.agent.clusterId, i, this.running(), mass);
+    let decision: string;
+    if (!this.c.autoHeal && i.source !== 'operator') decision = 'recorded (autoHeal is off)';
+    else if (d.action === 'join') {
+      decision = `joined ${d.id}`;
+    } else {
+      this.queue.push({ decision: d, incident: i });
+      decision = d.action === 'escalate' ? `started ${d.id}, escalated at once: ${d.why}` : `started ${d.id}`;
+    }
+    this.s.incidentSeq += 1;
+    pushBounded(this.s.incidents, { seq: this.s.incidentSeq, ...i, decision }, INCIDENTS_KEPT);
+    return { procedureId: d.id, decision };
+  }
+
+  nodeHealth(p: NodeHealthChangePayload): void {
+    if (p.status !== 'dead') return;
+    this.incident({
+      kind: 'node_failure',
+      subject: p.nodeId,
+      source: p.observer ?? 'failure-detector',
+      detail: p.reason ?? 'declared dead',
+      at: Date.now(),
+    });
+  }
+
+  emergency(p: EmergencyPayload): { procedureId: string; decision: string } {
+    const known = this.members().map((m) => m.nodeId);
+    if (known.length && !known.includes(p.nodeId))
+      throw new Error(`nodeId: expected one of ${known.join(', ')}, got ${JSON.stringify(p.nodeId)}`);
+    return this.incident({ kind: p.kind, subject: p.nodeId, source: 'operator', detail: p.reason, at: Date.now() });
+  }
+
+  agentStatus(p: AgentStatusUpdatePayload): void {
+    const a = (this.s.agents[p.role] ??= { role: p.role, status: 'RUNNING', checkedAt: Date.now(), restarts: 0 });
+    const was = a.health;
+    a.health = p.status;
+    a.reasons = p.reasons;
+    if (p.status === 'unhealthy' && was !== 'unhealthy') this.recordAgentIncident(p.role, p.reasons.join('; '));
+  }
+
+  report(p: ProcedureReport): void {
+    const known = this.s.procedures[p.id];
+    // Reports of one procedure arrive in order; an ended one stays ended.
+    if (known && (known.endedAt !== undefined || (known.timeline.at(-1)?.at ?? 0) > (p.timeline.at(-1)?.at ?? 0)))
+      return;
+    this.s.procedures[p.id] = p;
+    this.prune();
+    this.show();
+  }
+
+  private recordAgentIncident(role: string, detail: string): void {
+    this.s.incidentSeq += 1;
+    pushBounded(
+      this.s.incidents,
+      {
+        seq: this.s.incidentSeq,
+        kind: 'node_failure',
+        subject: `agent:${role}`,
+        source: 'supervision',
+        detail: `agent ${role} reports itself unhealthy: ${detail}`,
+        at: Date.now(),
+        decision: 'recorded: an agent is not a host; see its health and loop failures',
+      },
+      INCIDENTS_KEPT,
+    );
+  }
+
+  /** Ended procedures beyond procedureHistorySize are forgotten (oldest first). */
+  private prune(): void {
+    const ended = Object.values(this.s.procedures)
+      .filter((p) => p.endedAt !== undefined)
+      .sort((a, b) => (a.endedAt ?? 0) - (b.endedAt ?? 0));
+    for (const p of ended.slice(0, Math.max(0, ended.length - this.c.procedureHistorySize)))
+      delete this.s.procedures[p.id];
+  }
+
+  hasWork(): boolean {
+    return this.queue.length > 0;
+  }
+
+  /** Starts the queued procedures (invariant 1), each as an abandoned child with a business id. */
+  async work(): Promise<void> {
+    for (const q of this.queue.splice(0)) {
+      const { decision: d, incident: i } = q;
+      const now = Date.now();
+      const hook = this.c.replacementHook;
+      let notBefore: number | undefined;
+      if (hook && d.action === 'start') {
+        notBefore = nextReplacementAt(this.s.lastReplacementAt, this.c.replacementEveryMs, now);
+        this.s.lastReplacementAt = notBefore;
+      }
+      const input: NodeFailureInput = {
+        clusterId: this.agent.clusterId,
+        parentId: this.agent.workflowIdOf(ORCHESTRATOR_ROLE),
+        nodeId: d.subject,
+        reason: i.detail || i.kind,
+        source: i.source,
+        escalateAfterMs: this.c.escalateAfterMs[d.kind],
+        ...(d.action === 'escalate' ? { escalateNow: d.why } : {}),
+        ...(hook ? { replacementHook: hook } : {}),
+        ...(notBefore !== undefined ? { replacementNotBefore: notBefore } : {}),
+        ...(this.c.webhookUrl ? { webhookUrl: this.c.webhookUrl } : {}),
+      };
+      this.s.procedures[d.id] = {
+        id: d.id,
+        kind: d.kind,
+        subject: d.subject,
+        status: 'running',
+        step: 'starting',
+        startedAt: now,
+        timeline: [{ at: now, step: 'incident', status: 'info', detail: `${i.source}: ${i.detail}` }],
+      };
+      if (d.kind !== 'node_failure') {
+        this.s.procedures[d.id] = {
+          ...(this.s.procedures[d.id] as ProcedureReport),
+          status: 'failed',
+          endedAt: now,
+          outcome: `no ${d.kind} procedure in this build: recorded only`,
+        };
+        continue;
+      }
+      try {
+        await startChild('nodeFailureProcedure', {
+          workflowId: d.id,
+          args: [input],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          staticSummary: `node_failure procedure for ${d.subject} (cluster ${this.agent.clusterId})`,
+          staticDetails: `Started by ${i.source}: ${i.detail}. Steps: isolate_node, redistribute_load, start_replacement, await_recovery; escalates after ${Math.round(input.escalateAfterMs / 1000)} s. Acknowledge an escalation with \`npm run cluster -- ack ${d.id}\`.`,
+        });
+      } catch (err) {
+        // Already running (started by an earlier run of this orchestrator): joined (invariant 2).
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+          this.s.procedures[d.id] = {
+            ...(this.s.procedures[d.id] as ProcedureReport),
+            status: 'failed',
+            endedAt: Date.now(),
+            outcome: `could not start: ${(err as Error).message}`,
+          };
+        }
+      }
+    }
+    this.show();
+  }
+
+  async readMembers(): Promise<void> {
+    const read = await this.agent.readMembers();
+    if (!read || read.version < this.s.membersVersion) return;
+    this.s.membersVersion = read.version;
+    this.s.members = read.members.map((m) => ({ nodeId: m.nodeId, zone: m.zone, status: m.status }));
+  }
+
+  /**
+   * Every supervised agent is described; one that is not running (and was started once) is
+   * started again with its last input; one that reports itself unhealthy is an incident.
+   */
+  async supervise(): Promise<void> {
+    const { describeAgents, restartAgent } = proxyActivities<Activities>(ACTIVITY.supervision);
+    const seen = await describeAgents({ clusterId: this.agent.clusterId, roles: SUPERVISED });
+    const now = Date.now();
+    for (const d of seen) {
+      const a = (this.s.agents[d.role] ??= { role: d.role, status: d.status, checkedAt: now, restarts: 0 });
+      const wasHealth = a.health;
+      a.status = d.status;
+      a.checkedAt = now;
+      if (d.health) a.health = d.health;
+      if (d.reasons) a.reasons = d.reasons;
+      if (d.health === 'unhealthy' && wasHealth !== 'unhealthy')
+        this.recordAgentIncident(d.role, (d.reasons ?? []).join('; '));
+      if (d.status === 'RUNNING' || d.status === 'NOT_FOUND') continue;
+      try {
+        const r = await restartAgent({ clusterId: this.agent.clusterId, role: d.role });
+        a.restarts += r.restarted ? 1 : 0;
+        a.lastRestart = { at: Date.now(), from: r.from, ok: true, detail: r.detail };
+        if (r.restarted) a.status = 'RUNNING';
+      } catch (err) {
+        a.lastRestart = { at: Date.now(), from: d.status, ok: false, detail: (err as Error).message.slice(0, 300) };
+      }
+    }
+    this.show();
+  }
+
+  /** Availability from the members' statuses; CPU from the hosts' vitals memos; cost from the host count. */
+  async measure(): Promise<void> {
+    const now = Date.now();
+    await this.readMembers();
+    const hosts = this.s.members.filter((m) => m.status !== 'left');
+    this.s.availability = sampleAvailability(
+      this.s.availability,
+      hosts.map((m) => m.status),
+      now,
+    );
+    const { readNodeVitals } = proxyActivities<Activities>(ACTIVITY.vitalsRead);
+    let cpu: number | undefined;
+    try {
+      const alive = hosts.filter((m) => m.status === 'alive').map((m) => ({ nodeId: m.nodeId }));
+      const vitals = alive.length ? await readNodeVitals({ clusterId: this.agent.clusterId, nodes: alive }) : [];
+      const latest = vitals.map((v) => v.samples.at(-1)?.cpu).filter((x): x is number => x !== undefined);
+      if (latest.length) cpu = latest.reduce((a, b) => a + b, 0) / latest.length;
+    } catch {
+      // no vitals this round: efficiency stays unmeasured
+    }
+    this.s.goals = {
+      at: now,
+      goals: measureGoals(this.c.goals, {
+        availability: this.s.availability,
+        ...(cpu !== undefined ? { cpu } : {}),
+        hosts: hosts.filter((m) => m.status === 'alive' || m.status === 'suspect').length,
+        costPerHostHour: this.c.costPerHostHour,
+      }),
+    };
+    this.show();
+  }
+
+  /** The Web UI's current details: goals, procedures (escalated first), agents. */
+  show(): void {
+    const procs = Object.values(this.s.procedures).sort(
+      (a, b) => Number(b.status === 'escalated') - Number(a.status === 'escalated') || b.startedAt - a.startedAt,
+    );
+    const lines = [
+      `## Orchestrator of cluster ${this.agent.clusterId}`,
+      '',
+      '### Procedures',
+      procs.length ? '| procedure | status | step | outcome |' : 'none',
+      ...(procs.length ? ['|---|---|---|---|'] : []),
+      ...procs
+        .slice(0, 15)
+        .map(
+          (p) =>
+            `| ${p.id} | ${p.status === 'escalated' ? '**ESCALATED**' : p.status} | ${p.step ?? ''} | ${(p.outcome ?? p.escalation?.why ?? '').replace(/\|/g, '/')} |`,
+        ),
+      '',
+      '### Goals',
+      ...(this.s.goals
+        ? this.s.goals.goals.map(
+            (g) =>
+              `- ${g.goal}: ${g.measured ?? 'not measured'} (target ${g.target}, ${g.unit}) ${g.met === null ? '' : g.met ? 'met' : '**missed**'}`,
+          )
+        : ['not measured yet']),
+      '',
+      '### Agents',
+      ...Object.values(this.s.agents).map(
+        (a) =>
+          `- ${a.role}: ${a.status}${a.health ? `, ${a.health}` : ''}${a.restarts ? `, restarted ${a.restarts}×` : ''}`,
+      ),
+    ];
+    setCurrentDetails(lines.join('\n'));
+  }
+}

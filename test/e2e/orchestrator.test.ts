@@ -1,0 +1,234 @@
+/**
+ * The ClusterOrchestrator end to end, with real processes: three host worker processes, a
+ * replacement hook that starts a fourth (as `npm run up` configures one), the CLI as an operator
+ * runs it, a webhook receiver on loopback, and an in-process router following the routing table.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Member } from '../../src/contracts/node-discovery';
+import type { ProcedureReport } from '../../src/contracts/orchestrator';
+import { Router } from '../../src/router/router';
+import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
+import { cli, cliJson } from '../support/cli';
+import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
+import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
+const clusterId = uniqueId('orch');
+const env = { CLUSTER_ID: clusterId, CLUSTER_MULTICAST: 'off' };
+const dir = mkdtempSync(join(tmpdir(), 'orch-e2e-'));
+const hosts: HostProcess[] = [];
+const webhooks: { kind?: string; procedure?: ProcedureReport }[] = [];
+const replacementsAsked: { nodeId?: string; procedureId?: string }[] = [];
+let t: TestTemporal;
+let webhook: http.Server;
+let launcher: http.Server;
+let router: Router;
+
+const spawn = (nodeId: string, zone: string) => {
+  const h = spawnHostWorker({
+    nodeId,
+    args: ['--zone', zone, '--health-port', '0', '--lease-heartbeat', '500', '--lease-timeout', '1500'],
+    env,
+  });
+  hosts.push(h);
+  return h;
+};
+const nodes = async () => Object.fromEntries((await cliJson<Member[]>(['nodes'], env)).map((m) => [m.nodeId, m]));
+const procedures = () => cliJson<ProcedureReport[]>(['procedures'], env);
+
+function listen(handler: (body: string, res: http.ServerResponse) => void): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => handler(body, res));
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
+}
+const urlOf = (s: http.Server, path: string) => `http://127.0.0.1:${(s.address() as AddressInfo).port}${path}`;
+
+beforeAll(async () => {
+  t = await connect();
+  webhook = await listen((body, res) => {
+    webhooks.push(JSON.parse(body));
+    res.writeHead(204).end();
+  });
+  let n = 3;
+  launcher = await listen((body, res) => {
+    replacementsAsked.push(JSON.parse(body));
+    n += 1;
+    const h = spawn(`o-${n}`, 'zone-x');
+    res.writeHead(201).end(JSON.stringify({ nodeId: h.nodeId }));
+  });
+  for (const [id, zone] of [
+    ['o-1', 'zone-a'],
+    ['o-2', 'zone-b'],
+    ['o-3', 'zone-c'],
+  ] as const)
+    spawn(id, zone);
+  await Promise.all(hosts.map((h) => h.waitFor(/ ready /, 60_000)));
+  const config = join(dir, 'agents.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      orchestrator: {
+        supervisionIntervalMs: 1_000,
+        goalsIntervalMs: 1_000,
+        replacementHook: { http: { url: urlOf(launcher, '/hosts') }, timeoutMs: 5_000 },
+        webhookUrl: urlOf(webhook, '/escalations'),
+        escalateAfterMs: { node_failure: 60_000 },
+      },
+      'health-monitor': { basicIntervalMs: 1_000 },
+    }),
+  );
+  const started = await cli(['start', '--config', config], env);
+  expect(started.code).toBe(0);
+  expect(started.stdout).toMatch(/orchestrator/);
+  await eventually(
+    'three alive',
+    nodes,
+    (m) => ['o-1', 'o-2', 'o-3'].every((id) => m[id]?.status === 'alive'),
+    30_000,
+    300,
+  );
+  router = await new Router({ client: t.client, clusterId, name: 'orch-e2e' }).start();
+}, 120_000);
+
+afterAll(async () => {
+  await router?.close();
+  await Promise.all(hosts.map((h) => h.stop('SIGKILL')));
+  webhook?.close();
+  launcher?.close();
+  await t?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the orchestrator heals the cluster', () => {
+  it('SIGKILL a host: node_failure isolates it, routes exclude it, a replacement starts and is alive; the procedure completes', async () => {
+    const victim = hosts[1] as HostProcess; // o-2
+    const killedAt = Date.now();
+    await victim.stop('SIGKILL');
+    const done = await eventually(
+      'node_failure of o-2 completed',
+      async () => (await procedures()).find((p) => p.id === `${clusterId}/procedure/node_failure/o-2`),
+      (p) => p?.status === 'completed',
+      60_000,
+      500,
+    );
+    expect(router.table?.targets.some((x) => x.nodeId === 'o-2')).toBe(false);
+    expect(done?.outcome).toMatch(/^replacement alive: o-4/);
+    const steps = (done?.timeline ?? []).filter((x) => x.status === 'done').map((x) => x.step);
+    expect(steps).toEqual(['isolate_node', 'redistribute_load', 'start_replacement', 'await_recovery']);
+    expect(replacementsAsked).toEqual([expect.objectContaining({ nodeId: 'o-2', action: 'start_replacement' })]);
+    const m = await nodes();
+    expect(m['o-4']).toMatchObject({ status: 'alive', zone: 'zone-x' });
+    expect(m['o-2']?.status).toBe('dead');
+    // The procedure as an operator reads it.
+    const text = await cli(['procedure', 'node_failure/o-2'], env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/completed/);
+    expect(text.stdout).toMatch(/start_replacement\s+done/);
+    console.log(`kill → node_failure completed (replacement alive): ${(done?.endedAt ?? 0) - killedAt} ms`);
+  });
+
+  it('an operator triggers one by hand; it escalates to manual intervention (webhook, CLI) and `ack` hands it over', async () => {
+    // The next replacement slot is 10 minutes away (the rate limit) and the host does not come
+    // back as a new incarnation: the procedure escalates once its 2 s threshold passes.
+    const tight = { escalateAfterMs: { node_failure: 2_000 }, replacementEveryMs: 600_000 };
+    expect((await cli(['update', 'orchestrator', 'configure', JSON.stringify(tight)], env)).code).toBe(0);
+    const r = await cli(['emergency', 'node_failure', '--node', 'o-3', '--reason', 'disk failing'], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/started .*procedure\/node_failure\/o-3/);
+    const esc = await eventually(
+      'escalated',
+      async () => (await procedures()).find((p) => p.subject === 'o-3'),
+      (p) => p?.status === 'escalated',
+      30_000,
+      300,
+    );
+    expect(esc?.escalation?.why).toMatch(/not recovered 2 s after it began/);
+    await eventually(
+      'webhook',
+      async () => webhooks.find((w) => w.procedure?.subject === 'o-3'),
+      (w) => !!w,
+      15_000,
+      200,
+    );
+    const again = await cli(['emergency', 'node_failure', '--node', 'o-3'], env);
+    expect(again.stdout).toMatch(/joined .*node_failure\/o-3/); // one procedure per subject
+    const ack = await cli(['ack', 'node_failure/o-3', '--by', 'alice'], env);
+    expect(ack).toMatchObject({ code: 0, stdout: expect.stringMatching(/acknowledged .*o-3/) });
+    const handed = await eventually(
+      'acknowledged',
+      async () => (await procedures()).find((p) => p.subject === 'o-3'),
+      (p) => p?.status === 'acknowledged',
+      15_000,
+      300,
+    );
+    expect(handed?.ack?.by).toBe('alice');
+    expect(handed?.timeline.map((x) => `${x.step} ${x.status}`)).toEqual(
+      expect.arrayContaining(['start_replacement info', 'escalation escalated', 'start_replacement skipped']),
+    );
+    expect(replacementsAsked).toHaveLength(1); // none for o-3
+    // Bad input: the field named, exit 2.
+    const cases: [string[], number, RegExp][] = [
+      [['emergency', 'node_failure'], 2, /--node: required/],
+      [['emergency', 'meteor', '--node', 'o-1'], 2, /kind: /],
+      // checked by the agent itself (it knows the members): the update is refused, nothing starts
+      [['emergency', 'node_failure', '--node', 'nobody'], 1, /nodeId: expected one of/],
+      [['ack', 'node_failure/o-3'], 2, /is acknowledged, not escalated/],
+      [['procedure', 'node_failure/nobody'], 2, /ID: no procedure/],
+    ];
+    for (const [args, code, message] of cases) {
+      const res = await cli(args, env);
+      expect({ args, code: res.code }).toEqual({ args, code });
+      expect(res.stderr).toMatch(message);
+    }
+    expect((await cli(['release', 'o-3'], env)).code).toBe(0);
+  });
+
+  it('supervision: an agent that is terminated runs again with its state', async () => {
+    const lb = t.client.workflow.getHandle(`${clusterId}/load-balancer`);
+    const before = (await lb.query<{ agent: { tableVersion: number } }>('state')).agent.tableVersion;
+    await lb.terminate('test: an operator mistake');
+    const at = Date.now();
+    await eventually(
+      'load-balancer running again',
+      async () => (await lb.describe()).status.name,
+      (s) => s === 'RUNNING',
+      20_000,
+      200,
+    );
+    const after = (await lb.query<{ agent: { tableVersion: number } }>('state')).agent.tableVersion;
+    expect(after).toBeGreaterThanOrEqual(before); // carried, not reset
+    console.log(`agent terminated → running again: ${Date.now() - at} ms`);
+  });
+
+  it('status shows the goals against their targets', async () => {
+    const goals = await eventually(
+      'goals measured',
+      () =>
+        cliJson<{ goal: string; measured: number | null }[]>(['query', 'orchestrator', 'goals'], env).then(
+          (g) => (g as unknown as { goals: { goal: string; measured: number | null }[] } | null)?.goals ?? [],
+        ),
+      (g) => g.some((x) => x.goal === 'availability' && x.measured !== null),
+      15_000,
+      500,
+    );
+    expect(goals.map((g) => g.goal)).toEqual(['availability', 'latency', 'throughput', 'resource efficiency', 'cost']);
+  });
+});
+
+describe('recorded histories', () => {
+  it("the orchestrator's and the node_failure procedure's histories replay (fixtures)", async () => {
+    const orchestrator = t.client.workflow.getHandle(`${clusterId}/orchestrator`);
+    expect(await replayAndRecord(orchestrator, 'orchestrator-e2e', 10)).toBeGreaterThan(5);
+    const procedure = t.client.workflow.getHandle(`${clusterId}/procedure/node_failure/o-2`);
+    expect(await replayAndRecord(procedure, 'node-failure-procedure-e2e', 10)).toBeGreaterThan(5);
+  });
+});
+
+describeHistoriesOfThisFile(() => t.client, fileStartedAt);
