@@ -127,7 +127,7 @@ export interface FaultReport {
   ms: number;
 }
 
-const CLUSTER_ROLES = ['node-discovery', 'load-balancer', 'health-monitor', 'failure-detector'] as const;
+const CLUSTER_ROLES = ['node-discovery', 'load-balancer', 'health-monitor', 'failure-detector', 'orchestrator'] as const;
 type Role = (typeof CLUSTER_ROLES)[number];
 
 /** Agent timers short enough that a fault's effect shows within seconds. */
@@ -144,6 +144,9 @@ const AGENT_CONFIG: Record<Role, Record<string, unknown>> = {
     probeIntervalMs: 500,
     verdictHistorySize: 5_000,
   },
+  // Supervises the others, and runs node_failure for every host declared dead (no replacement
+  // hook here: a procedure waits for the host to come back and lifts its isolation then).
+  orchestrator: { heartbeatIntervalMs: 1_000, topologySyncIntervalMs: 2_000, supervisionIntervalMs: 2_000 },
 };
 
 type State = AgentStateView;
@@ -384,7 +387,11 @@ class Cluster {
 
   /** Terminates every running workflow of the cluster (its hosts are gone; nothing should run for it). */
   async retire(): Promise<void> {
-    for (const run of await clusterRuns(this.lab.client, this.id)) {
+    // The orchestrator first: it would start the agents terminated before it again.
+    const runs = (await clusterRuns(this.lab.client, this.id)).sort(
+      (a, b) => Number(b.workflowId.endsWith('/orchestrator')) - Number(a.workflowId.endsWith('/orchestrator')),
+    );
+    for (const run of runs) {
       await this.lab.client.workflow
         .getHandle(run.workflowId, run.runId)
         .terminate('fault suite: cluster retired')

@@ -89,6 +89,11 @@ const HEALTH_AUTHORITY = 'health-monitor';
  * change, from the loop (invariant 5); runs recorded before it issued no such command.
  */
 export const MEMBERS_IN_MEMO = 'nd-members-in-memo';
+/**
+ * Patch id: topology updates go to the orchestrator too, since it is an agent of this build. Runs
+ * from before it sent one signal fewer per update, and a replay of them must too.
+ */
+export const ND_TELLS_ORCHESTRATOR = 'nd-tells-orchestrator';
 
 export async function nodeDiscoveryWorkflow(input: unknown): Promise<void> {
   const agent = new Agent<NodeDiscoveryConfig, NodeDiscoveryState>(
@@ -165,6 +170,7 @@ class Discovery {
   /** The members last put in the memo (invariant 5), as JSON; undefined before the first. */
   private published: string | undefined;
   private readonly publishes = patched(MEMBERS_IN_MEMO);
+  private readonly tellsOrchestrator = patched(ND_TELLS_ORCHESTRATOR);
   /** Legacy: rounds run one after another; each starts from the state the previous one left. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -310,7 +316,8 @@ class Discovery {
       changes,
     };
     for (const role of Object.keys(AGENTS)) {
-      if (role !== NODE_DISCOVERY_ROLE) this.agent.notify(role, topologyUpdateSignal, update);
+      if (role === NODE_DISCOVERY_ROLE || (role === 'orchestrator' && !this.tellsOrchestrator)) continue;
+      this.agent.notify(role, topologyUpdateSignal, update);
     }
   }
 

@@ -43,6 +43,11 @@ describe('replay of recorded histories', () => {
         'node-agent-before-self-check.binpb',
         'health-monitor-before-lease-vitals.binpb',
         'load-balancer-before-observes.binpb',
+        // Runs from before agents published their health in the memo (agent-health-memo).
+        'load-balancer-before-health-memo.binpb',
+        // The orchestrator and its node_failure procedure (a child workflow).
+        'orchestrator-e2e.binpb',
+        'node-failure-procedure-e2e.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
         'node-discovery-legacy-e2e.binpb',
         'node-discovery-continued-legacy.binpb',
