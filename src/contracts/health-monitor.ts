@@ -224,7 +224,15 @@ export const QuarantineNodePayload = z.object({
 });
 export type QuarantineNodePayload = z.infer<typeof QuarantineNodePayload>;
 
-export const ReleaseNodePayload = z.object({ nodeId: NodeId, reason: z.string().max(500).optional() });
+export const ReleaseNodePayload = z.object({
+  nodeId: NodeId,
+  reason: z.string().max(500).optional(),
+  /**
+   * `node_failure` (the orchestrator's procedure lifting its isolation): releases only a quarantine
+   * of that reason, and a node without one is nothing to refuse. Default `manual`: an operator's.
+   */
+  cause: z.enum(['manual', 'node_failure']).default('manual'),
+});
 export type ReleaseNodePayload = z.infer<typeof ReleaseNodePayload>;
 
 /** Metrics with an anomaly model (src/core/health/anomaly.ts). */

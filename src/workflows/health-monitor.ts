@@ -227,12 +227,17 @@ class Monitor {
   }
 
   quarantine(p: QuarantineNodePayload): void {
-    if (!this.s.nodes[p.nodeId]) throw new Error(`nodeId: ${p.nodeId} is not a member`);
+    // A node the monitor no longer follows (declared dead) is isolated all the same when the
+    // orchestrator asks: it stays out of routing should it come back before the procedure ends.
+    if (!this.s.nodes[p.nodeId] && p.cause !== 'node_failure') throw new Error(`nodeId: ${p.nodeId} is not a member`);
     if (quarantineNode(this.s, this.c, p.nodeId, p.cause, p.reason, Date.now(), p.durationMs)) this.changed(p.nodeId);
   }
 
   release(p: ReleaseNodePayload): void {
-    if (!this.s.quarantine[p.nodeId]) throw new Error(`nodeId: ${p.nodeId} is not quarantined`);
+    if (p.cause === 'node_failure') {
+      // The procedure lifts its own isolation only, and only once.
+      if (this.s.quarantine[p.nodeId]?.reason !== 'node_failure') return;
+    } else if (!this.s.quarantine[p.nodeId]) throw new Error(`nodeId: ${p.nodeId} is not quarantined`);
     releaseNode(this.s, p.nodeId, p.reason ?? 'released by the operator', Date.now());
     this.changed(p.nodeId);
   }

@@ -327,6 +327,9 @@ export function reviewQuarantine(
     const recovered = q.recoveryPasses >= c.releaseAfterPasses;
     if (recovered && (!q.manual || now >= q.until)) {
       release.push({ nodeId: q.nodeId, why: `${q.recoveryPasses} recovery checks passed` });
+    } else if (q.reason === 'node_failure' && now >= q.until && !s.nodes[q.nodeId]) {
+      // The orchestrator's isolation of a node that is gone: nothing left to hold out of routing.
+      release.push({ nodeId: q.nodeId, why: 'isolation expired; the node is no longer a member' });
     } else if (now >= q.until && !recovered && !q.escalated) {
       q.escalated = true;
       expired.push(q);

@@ -161,7 +161,12 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
       });
       undo.push({
         step: 'isolate_node',
-        fn: () => hm.signal(releaseNodeSignal, { nodeId: input.nodeId, reason: `procedure ${id} undone` }),
+        fn: () =>
+          hm.signal(releaseNodeSignal, {
+            nodeId: input.nodeId,
+            reason: `procedure ${id} undone`,
+            cause: 'node_failure',
+          }),
       });
       await note('isolate_node', 'done', 'the health monitor was told to quarantine it (reason node_failure)');
     } catch (err) {
@@ -221,7 +226,11 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
       await note('await_recovery', 'done', recovered);
       if (recovered.startsWith('node back')) {
         await hm
-          .signal(releaseNodeSignal, { nodeId: input.nodeId, reason: `procedure ${id}: ${recovered}` })
+          .signal(releaseNodeSignal, {
+            nodeId: input.nodeId,
+            reason: `procedure ${id}: ${recovered}`,
+            cause: 'node_failure',
+          })
           .then(() => note('isolate_node', 'undone', 'isolation lifted: the node is back'))
           .catch(() => undefined);
       }
@@ -232,10 +241,12 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
       report.outcome = `handed over to ${report.ack?.by ?? 'the operator'} (escalated: ${report.escalation?.why ?? ''})`;
     }
   } catch (err) {
-    report.status = 'failed';
-    report.outcome = `step ${report.step ?? '?'} failed for good: ${errorText(err)}`;
-    await note(report.step ?? 'procedure', 'failed', errorText(err));
+    const failedStep = report.step ?? '?';
+    await note(failedStep, 'failed', errorText(err));
     await compensate();
+    // Failed once the done steps are undone: a reader who sees "failed" sees the undo too.
+    report.status = 'failed';
+    report.outcome = `step ${failedStep} failed for good: ${errorText(err)}`;
   }
   report.endedAt = Date.now();
   report.step = undefined;
