@@ -143,7 +143,12 @@ it('a host of `npm run up` killed with SIGKILL is declared dead while the rest k
   await eventually('node-2 dead', nodes, (n) => n['node-2'] === 'dead', 30_000, 250);
   // A while after the verdict, the launcher, its server and the other hosts are all still there.
   await new Promise((r) => setTimeout(r, 2_000));
-  expect(await nodes()).toEqual({ 'node-1': 'alive', 'node-2': 'dead', 'node-3': 'alive' });
+  // …and the orchestrator's node_failure asked up for a replacement: node-4 joins.
+  const after = await eventually('replacement node-4 alive', nodes, (n) => n['node-4'] === 'alive', 30_000, 250);
+  expect(after).toEqual({ 'node-1': 'alive', 'node-2': 'dead', 'node-3': 'alive', 'node-4': 'alive' });
+  expect(up.lines.join('\n')).toMatch(
+    /up: the orchestrator asks for a replacement of node-2: starting node-4 in zone-b/,
+  );
   expect(up.child.exitCode).toBeNull();
   for (const pid of [upPid, serverPid, hostPid['node-1'] as number, hostPid['node-3'] as number])
     expect({ pid, running: isRunning(pid) }).toEqual({ pid, running: true });
@@ -154,8 +159,9 @@ it('a host of `npm run up` killed with SIGKILL is declared dead while the rest k
   // Ctrl-C in a terminal signals the whole foreground process group (npm, bash, up.ts).
   process.kill(-(up.child.pid as number), 'SIGINT');
   const exit = await up.exited;
+  // The replacement the orchestrator asked for is one of up's hosts: stopped with the others.
   expect(up.lines.join('\n')).toMatch(
-    /up: SIGINT: stopping 2 host\(s\), then the Temporal server[\s\S]*\nup: stopped$/,
+    /up: SIGINT: stopping 3 host\(s\), then the Temporal server[\s\S]*\nup: stopped$/,
   );
   // npm passes on how its script ended, and dies of the SIGINT it got itself, as in a terminal.
   expect([0, 'SIGINT']).toContain(exit.signal ?? exit.code);
