@@ -77,6 +77,8 @@ export const HM_CHECKS_BESIDE_LOOP = 'hm-checks-beside-loop';
  * of that node at once (runs before it held self-reports as degraded at most).
  */
 export const HM_HOST_UNHEALTHY = 'hm-host-unhealthy';
+/** The host's word that it is healthy counts before the monitor's first check (DeriveOptions). */
+export const HM_HOST_WORD_BEFORE_CHECK = 'hm-host-word-before-check';
 /**
  * Patch: the CPU and memory models take the vitals the hosts' leases carry (read from the
  * NodeAgents' memos every vitalsIntervalMs), and every model judges on evidence (k of the last n
@@ -170,6 +172,8 @@ class Monitor {
   readonly beside: boolean;
   /** HM_HOST_UNHEALTHY. */
   private readonly hostUnhealthy: boolean;
+  /** HM_HOST_WORD_BEFORE_CHECK. */
+  private readonly hostWordBeforeCheck: boolean;
 
   constructor(
     private readonly agent: Agent<HealthMonitorConfig, HealthMonitorState>,
@@ -178,6 +182,7 @@ class Monitor {
   ) {
     this.beside = agent.loopActs && patched(HM_CHECKS_BESIDE_LOOP);
     this.hostUnhealthy = this.beside && patched(HM_HOST_UNHEALTHY);
+    this.hostWordBeforeCheck = this.hostUnhealthy && patched(HM_HOST_WORD_BEFORE_CHECK);
   }
 
   /** How samples are judged: on evidence (HM_LEASE_VITALS), else on the newest sample alone. */
@@ -496,7 +501,10 @@ class Monitor {
   }
 
   private refresh(nodeId: string): NodeHealthChangePayload | undefined {
-    const change = refreshHealth(this.s, this.c, nodeId, { hostUnhealthy: this.hostUnhealthy });
+    const change = refreshHealth(this.s, this.c, nodeId, {
+      hostUnhealthy: this.hostUnhealthy,
+      hostWordBeforeCheck: this.hostWordBeforeCheck,
+    });
     setCurrentDetails(healthDetails(this.s));
     return change && { ...change, observer: HEALTH_MONITOR_ROLE };
   }

@@ -160,8 +160,24 @@ describe('load balancing across host worker processes', () => {
 
       const fixedAt = Date.now();
       rmSync(faultFile);
-      const back = (await routerSays(true, fixedAt)) as { at: number };
+      // What every agent says of lb-1 when it is slow to come back (a failure here is read in CI's log).
+      const explain = async (label: string) =>
+        console.log(
+          label,
+          JSON.stringify({
+            seen: seen.filter((x) => x.at >= failedAt).map((x) => ({ ...x, at: x.at - failedAt })),
+            target: await lb1(),
+            procedures: (await cli(['procedures'], env)).stdout,
+            health: (await cliJson<{ nodes: Record<string, unknown> }>(['health'], env)).nodes['lb-1'],
+            member: (await cliJson<Member[]>(['nodes'], env)).find((m) => m.nodeId === 'lb-1'),
+          }),
+        );
+      const back = (await routerSays(true, fixedAt).catch(async (err) => {
+        await explain('lb-1 not routed again:');
+        throw err;
+      })) as { at: number };
       const backMs = back.at - fixedAt;
+      if (backMs >= 10_000) await explain('lb-1 slow to come back:');
       expect(backMs).toBeLessThan(10_000);
       // Routed again: healthy, or degraded by what the host reports of itself (a loaded CI machine).
       expect(['healthy', 'degraded']).toContain((await lb1())?.health);

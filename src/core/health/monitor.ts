@@ -342,6 +342,12 @@ export function reviewQuarantine(
 export interface DeriveOptions {
   /** A host that reports itself unhealthy (its own health endpoint fails, memory exhausted) is unhealthy. */
   hostUnhealthy?: boolean;
+  /**
+   * Before the monitor's first check of a node, the host's own word that it is healthy counts: a
+   * host that reported itself unhealthy and then recovered is routed again (without it the node
+   * went to `unknown`, which is never published, and stayed unhealthy everywhere until a check).
+   */
+  hostWordBeforeCheck?: boolean;
 }
 
 /** Invariant 1: the health a node has now, with the reasons. */
@@ -371,7 +377,10 @@ export function deriveHealth(
   if (n.selfReported && n.selfReported.health !== 'healthy' && n.selfReported.health !== 'unknown')
     reasons.push(`host reports ${n.selfReported.health}${n.selfReported.reason ? `: ${n.selfReported.reason}` : ''}`);
   if (reasons.length) return { health: 'degraded', reasons };
-  if (!n.lastCheck) return { health: 'unknown', reasons: ['not checked yet'] };
+  if (!n.lastCheck) {
+    if (o.hostWordBeforeCheck && n.selfReported?.health === 'healthy') return { health: 'healthy', reasons: [] };
+    return { health: 'unknown', reasons: ['not checked yet'] };
+  }
   return { health: 'healthy', reasons: [] };
 }
 

@@ -7,6 +7,7 @@ import {
   observeMetric,
   predictNode,
   quarantineNode,
+  refreshHealth,
   releaseNode,
   reviewQuarantine,
   syncMembers,
@@ -74,6 +75,23 @@ describe('health decisions', () => {
     });
     (s.nodes.a as NodeHealthRecord).selfReported = { health: 'healthy', at: 3 };
     expect(deriveHealth(s, c, 'a', { hostUnhealthy: true }).health).toBe('healthy');
+  });
+
+  it('before its first check, a host that said unhealthy and then healthy is published healthy again (hostWordBeforeCheck)', () => {
+    const o = { hostUnhealthy: true, hostWordBeforeCheck: true };
+    const s = fresh();
+    const rec = s.nodes.a as NodeHealthRecord;
+    rec.selfReported = { health: 'unhealthy', reason: 'health endpoint answers HTTP 500', at: 1 };
+    expect(refreshHealth(s, c, 'a', o)).toMatchObject({ health: 'unhealthy' });
+    rec.selfReported = { health: 'healthy', at: 2 };
+    expect(refreshHealth(s, c, 'a', o)).toEqual({ nodeId: 'a', health: 'healthy', reason: 'checks pass' });
+    // Without the option the node went to unknown, which is never published: it stayed unhealthy elsewhere.
+    const old = fresh();
+    (old.nodes.a as NodeHealthRecord).selfReported = { health: 'unhealthy', at: 1 };
+    refreshHealth(old, c, 'a', { hostUnhealthy: true });
+    (old.nodes.a as NodeHealthRecord).selfReported = { health: 'healthy', at: 2 };
+    expect(refreshHealth(old, c, 'a', { hostUnhealthy: true })).toBeUndefined();
+    expect(deriveHealth(old, c, 'a', { hostUnhealthy: true }).health).toBe('unknown');
   });
 
   it('no answer: degraded after one failure, unhealthy after two', () => {
