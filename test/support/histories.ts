@@ -30,22 +30,28 @@ export function recordedWorkflowIds(): Record<string, string> {
 export async function replayAll(client: Client, workflowType: string, since: Date): Promise<number> {
   const query = `WorkflowType = '${workflowType}' AND StartTime >= '${since.toISOString()}'`;
   const failures: string[] = [];
+  // The replay worker takes one history at a time: a result is the last one handed to it.
+  let current: { runId: string; history: temporal.api.history.v1.IHistory } | undefined;
   let n = 0;
-  // Replayed under their own workflow ids (a NodeAgent reads its node id from it), one at a time so
-  // that a failure names its run.
-  for await (const wf of client.workflow.list({ query })) {
-    const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-    n += 1;
-    for (const f of workflowTaskFailures(history)) failures.push(`${wf.workflowId} run ${wf.runId}: ${f}`);
-    try {
-      await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundle() } }, history, wf.workflowId);
-    } catch (err) {
-      // Keep the history that failed, to inspect it and to make it a replay fixture.
-      const dir = mkdtempSync(join(tmpdir(), 'replay-failure-'));
-      const file = join(dir, `${wf.workflowId.replace(/[^A-Za-z0-9_.-]/g, '_')}@${wf.runId}.binpb`);
-      writeFileSync(file, temporal.api.history.v1.History.encode(history).finish());
-      failures.push(`${wf.workflowId} run ${wf.runId} (history in ${file}): ${String(err).slice(0, 400)}`);
+  // Replayed under their own workflow ids (a NodeAgent reads its node id from it), all by one
+  // replay worker (one per history cost a second each: the bundle loaded again every time).
+  async function* histories() {
+    for await (const wf of client.workflow.list({ query })) {
+      const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      n += 1;
+      for (const f of workflowTaskFailures(history)) failures.push(`${wf.workflowId} run ${wf.runId}: ${f}`);
+      current = { runId: wf.runId, history };
+      yield { workflowId: wf.workflowId, history };
     }
+  }
+  for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: workflowBundle() } }, histories())) {
+    if (!r.error || !current) continue;
+    const { runId, history } = current;
+    // Keep the history that failed, to inspect it and to make it a replay fixture.
+    const dir = mkdtempSync(join(tmpdir(), 'replay-failure-'));
+    const file = join(dir, `${r.workflowId.replace(/[^A-Za-z0-9_.-]/g, '_')}@${runId}.binpb`);
+    writeFileSync(file, temporal.api.history.v1.History.encode(history).finish());
+    failures.push(`${r.workflowId} run ${runId} (history in ${file}): ${String(r.error).slice(0, 400)}`);
   }
   if (failures.length)
     throw new Error(`${failures.length} of ${n} ${workflowType} histories do not replay:\n${failures.join('\n')}`);
