@@ -12,7 +12,14 @@
  *    during a mass failure: the procedure escalates at once.
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ParentClosePolicy, defineQuery, proxyActivities, setCurrentDetails, startChild } from '@temporalio/workflow';
+import {
+  ParentClosePolicy,
+  defineQuery,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  startChild,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { AGENTS } from '../contracts/agents';
 import {
@@ -49,6 +56,8 @@ import type { NodeFailureInput } from './procedures/node-failure';
 
 export const ORCHESTRATOR_ROLE = 'orchestrator';
 const INCIDENTS_KEPT = 100;
+/** A dead verdict on a node that is not a member (e.g. a client's made-up id) is recorded, not acted on. */
+export const ORCH_MEMBERS_ONLY = 'orchestrator-members-only';
 
 export const incidentsQuery = defineQuery<RecordedIncident[]>('incidents');
 export const agentsQuery = defineQuery<OrchestratorState['agents']>('agents');
@@ -209,6 +218,24 @@ class Orchestrator {
 
   nodeHealth(p: NodeHealthChangePayload): void {
     if (p.status !== 'dead') return;
+    const members = this.members();
+    if (members.length && !members.some((m) => m.nodeId === p.nodeId) && patched(ORCH_MEMBERS_ONLY)) {
+      this.s.incidentSeq += 1;
+      pushBounded(
+        this.s.incidents,
+        {
+          seq: this.s.incidentSeq,
+          kind: 'node_failure',
+          subject: p.nodeId,
+          source: p.observer ?? 'failure-detector',
+          detail: p.reason ?? 'declared dead',
+          at: Date.now(),
+          decision: 'ignored: not a member of the cluster',
+        },
+        INCIDENTS_KEPT,
+      );
+      return;
+    }
     this.incident({
       kind: 'node_failure',
       subject: p.nodeId,

@@ -136,6 +136,23 @@ describe('ClusterOrchestrator', () => {
       () => o.query<{ decision: string }[]>('incidents'),
       (l) => /^joined .*node_failure\/m-1$/.test(l.at(-1)?.decision ?? ''),
     );
+    // A verdict on a node that is no member (a client's made-up id) is recorded, and nothing starts.
+    await o.signal('nodeHealthChange', {
+      nodeId: 'ghost-1',
+      status: 'dead',
+      reason: 'x',
+      observer: 'failure-detector',
+    });
+    await eventually(
+      'ghost recorded',
+      () => o.query<{ subject: string; decision: string }[]>('incidents'),
+      (l) => l.at(-1)?.subject === 'ghost-1',
+    ).then((l) => expect(l.at(-1)?.decision).toBe('ignored: not a member of the cluster'));
+    const ghost = await t.client.workflow
+      .getHandle(`${clusterId}/procedure/node_failure/ghost-1`)
+      .describe()
+      .catch(() => undefined);
+    expect(ghost).toBeUndefined();
   });
 
   it('a step that fails for good undoes the steps done, in reverse (the isolation is lifted)', async () => {
