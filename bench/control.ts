@@ -10,6 +10,9 @@
  *                               between 4 and 1, which moves its weight 100 ↔ 25 (well past the 10 %
  *                               rebalance threshold), so every run publishes a new version.
  *   distributeLoad round trip   client `executeUpdate('distributeLoad')` → its result, one at a time.
+ *   cordon → no new picks       `cordon` update of c1 sent (a drain's first step) → the last of the N
+ *                               routers installed the table without c1 (from then on no router picks
+ *                               it); uncordoned between runs.
  */
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { AGENTS, TASK_QUEUE, agentWorkflowId } from '../src/contracts/agents';
@@ -34,6 +37,8 @@ export interface ControlResult {
   firstRouter: number[];
   allRouters: number[];
   distribute: number[];
+  /** cordon update sent → the last router holds a table without the node. */
+  cordon: number[];
 }
 
 const HOSTS = 3;
@@ -113,9 +118,13 @@ export async function benchControl(opts: ControlOptions): Promise<ControlResult>
       routers.push(await router.start());
     }
 
-    const result: ControlResult = { signalSent: [], firstRouter: [], allRouters: [], distribute: [] };
+    const result: ControlResult = { signalSent: [], firstRouter: [], allRouters: [], distribute: [], cordon: [] };
     const warmUp = 3;
-    for (let run = 0; run < warmUp + opts.updates; run++) {
+    /** One change sent to the agent → every router installed the version it caused. */
+    const measured = async (
+      run: number,
+      send: () => Promise<unknown>,
+    ): Promise<{ sent: number; installs: number[] }> => {
       const version = (await lb.query<RoutingTable>('routingTable')).version;
       await waitUntil(
         'routers in step',
@@ -126,9 +135,8 @@ export async function benchControl(opts: ControlOptions): Promise<ControlResult>
       expected = version + 1;
       installs = [];
       const done = new Promise<void>((ok) => (allIn = ok));
-      const cap = run % 2 === 0 ? 4 : 1;
       sentAt = performance.now();
-      await lb.signal('nodeCapacityUpdate', { nodeId: 'c1', capacity: { cpu: cap, memory: cap, network: cap } });
+      await send();
       const sent = performance.now() - sentAt;
       await Promise.race([
         done,
@@ -136,10 +144,29 @@ export async function benchControl(opts: ControlOptions): Promise<ControlResult>
           throw new Error(`run ${run}: ${installs.length}/${opts.routers} routers got v${expected} within 30 s`);
         }),
       ]);
+      return { sent, installs };
+    };
+    for (let run = 0; run < warmUp + opts.updates; run++) {
+      const cap = run % 2 === 0 ? 4 : 1;
+      const m = await measured(run, () =>
+        lb.signal('nodeCapacityUpdate', { nodeId: 'c1', capacity: { cpu: cap, memory: cap, network: cap } }),
+      );
       if (run < warmUp) continue;
-      result.signalSent.push(sent);
-      result.firstRouter.push(Math.min(...installs));
-      result.allRouters.push(Math.max(...installs));
+      result.signalSent.push(m.sent);
+      result.firstRouter.push(Math.min(...m.installs));
+      result.allRouters.push(Math.max(...m.installs));
+      process.stderr.write('.');
+    }
+    // A drain's cordon, then uncordon (not measured) before the next.
+    for (let run = 0; run < 2 * (warmUp + opts.updates); run++) {
+      const cordon = run % 2 === 0;
+      const m = await measured(run, () =>
+        lb.executeUpdate(cordon ? 'cordon' : 'uncordon', { args: [{ nodeId: 'c1', reason: 'bench' }] }),
+      );
+      if (!cordon || run < 2 * warmUp) continue;
+      const held = routers.filter((r) => r.table?.targets.some((t) => t.nodeId === 'c1'));
+      if (held.length) throw new Error(`run ${run}: ${held.length} router(s) still route to c1 after its cordon`);
+      result.cordon.push(Math.max(...m.installs));
       process.stderr.write('.');
     }
     expected = Infinity;
@@ -167,6 +194,7 @@ export function controlRows(r: ControlResult, routers: number): (string | number
     ['capacity update → first router has the table', r.firstRouter],
     [`capacity update → all ${routers} routers have the table`, r.allRouters],
     ['distributeLoad update round trip', r.distribute],
+    [`cordon (drain) → all ${routers} routers pick it no more`, r.cordon],
   ].map(([name, values]) => {
     const s = summary(values as number[]);
     return [name as string, s.n, s.p50, s.p99, s.min, s.max];

@@ -112,6 +112,9 @@ export const TEMPLATES: Record<string, unknown> = {
   distributeLoad: { key: 'garbage' },
   setStrategy: { strategy: 'round_robin' },
   awaitRoutingTable: { knownVersion: 0, waitMs: 0 },
+  cordon: { nodeId: 'ghost-1', reason: 'garbage', by: 'garbage' },
+  uncordon: { nodeId: 'ghost-1' },
+  maintenance: { nodeId: 'ghost-1', reason: 'garbage', deadlineMs: 1_000, stop: false },
   configure: { rejectionHistorySize: 20 },
   nodeSuspect: {
     nodeId: 'ghost-1',

@@ -31,7 +31,7 @@ import {
   tlsExpiry,
 } from './health';
 import { multicastDiscover } from './multicast-discovery';
-import { awaitUnrouted, describeAgents, restartAgent, runHook } from './orchestrator';
+import { awaitDrained, awaitUnrouted, describeAgents, restartAgent, runHook, setCordon } from './orchestrator';
 
 export interface ActivityContext {
   /** The host this worker runs on. */
@@ -172,6 +172,29 @@ export function createActivities(ctx: ActivityContext) {
     /** Until the LoadBalancer's table routes nothing to the node. */
     awaitUnrouted: (input: { clusterId: string; nodeId: string; timeoutMs: number }) =>
       awaitUnrouted(ctx.client, input),
+    setCordon: (input: { clusterId: string; nodeId: string; cordon: boolean; reason?: string; by?: string }) =>
+      setCordon(ctx.client, input),
+    awaitDrained: (input: {
+      clusterId: string;
+      nodeId: string;
+      deadlineMs: number;
+      since?: number;
+      settleMs?: number;
+    }) => awaitDrained(ctx.client, input),
+    /**
+     * Stops this host gracefully (a drain with --stop), as SIGTERM does: it says goodbye and leaves.
+     * Runs on the host's own queue; answers first, then the host stops.
+     */
+    async stopHost(input: { nodeId: string; reason: string }): Promise<{ stopping: boolean }> {
+      if (!ctx.host?.requestStop || input.nodeId !== ctx.nodeId)
+        throw ApplicationFailure.nonRetryable(
+          `stopHost runs only on host ${input.nodeId}'s own worker (this is ${ctx.nodeId ?? 'no host'})`,
+          'NotThisHost',
+        );
+      const stop = ctx.host.requestStop;
+      setTimeout(() => stop(input.reason), 200).unref();
+      return { stopping: true };
+    },
   };
 }
 

@@ -24,6 +24,8 @@ export interface LeaseHost {
   lagPeakMs?(sinceMs: number): number;
   /** Aborted when the host worker is stopping: the lease ends at once instead of at its next beat. */
   stopping?: AbortSignal;
+  /** Stops the host gracefully, as SIGTERM does (a drain with --stop). */
+  requestStop?(reason: string): void;
   /** One request to the host's own health endpoint, as peers reach it (never throws); undefined while the host leaves. */
   probeSelf?: () => Promise<SelfProbe | undefined>;
 }

@@ -4,12 +4,13 @@
  * exclude a node. Failures throw (ApplicationFailure), so the callers' retry policies run.
  */
 import { execFile } from 'node:child_process';
+import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { AGENTS, agentStartOptions, agentWorkflowId } from '../contracts/agents';
 import { AgentHealth, HEALTH_MEMO } from '../contracts/common';
-import type { RoutingTable } from '../contracts/load-balancer';
+import type { CordonPayload, CordonResult, RoutingTable, Target } from '../contracts/load-balancer';
 import type { Hook } from '../contracts/orchestrator';
 
 export interface AgentDescription {
@@ -195,4 +196,65 @@ export async function awaitUnrouted(
     type: 'StillRouted',
     message: `the routing table still routes to ${input.nodeId} after ${input.timeoutMs} ms`,
   });
+}
+
+/** Cordons (or uncordons) a node at the LoadBalancer: its `cordon`/`uncordon` update. Bad input is not retried. */
+export async function setCordon(
+  client: Client,
+  input: { clusterId: string; nodeId: string; cordon: boolean; reason?: string; by?: string },
+): Promise<CordonResult> {
+  const handle = client.workflow.getHandle(agentWorkflowId(input.clusterId, 'load-balancer'));
+  try {
+    return input.cordon
+      ? await handle.executeUpdate<CordonResult, [CordonPayload]>('cordon', {
+          args: [{ nodeId: input.nodeId, reason: input.reason ?? 'maintenance', by: input.by ?? 'operator' }],
+        })
+      : await handle.executeUpdate<CordonResult, [{ nodeId: string }]>('uncordon', {
+          args: [{ nodeId: input.nodeId }],
+        });
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      throw ApplicationFailure.nonRetryable('the load-balancer agent does not run', 'NoLoadBalancer');
+    const refusal = err instanceof WorkflowUpdateFailedError ? (err.cause?.message ?? err.message) : undefined;
+    // Uncordoned already (by an operator at the LoadBalancer): the goal is reached.
+    if (refusal && !input.cordon && / is not cordoned/.test(refusal))
+      return { nodeId: input.nodeId, cordoned: false, tableVersion: -1 };
+    if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'Refused');
+    throw err;
+  }
+}
+
+/**
+ * A drain's wait: until the LoadBalancer's table routes nothing to `nodeId` and the routers report
+ * no request in flight on its targets, or `deadlineMs` passed (then it says how many were left).
+ * Zero counts only from `settleMs` after the cordon (`since`) on: a router reports a request it
+ * began just before the cordon at its next report (every second by default; at once when the
+ * cordon's table reaches it). Reads the agent's `targets` every 100 ms, heartbeating.
+ */
+export async function awaitDrained(
+  client: Client,
+  input: { clusterId: string; nodeId: string; deadlineMs: number; since?: number; settleMs?: number },
+): Promise<{ drained: boolean; inFlight: number; waitedMs: number }> {
+  const settledAt = (input.since ?? Date.now()) + (input.settleMs ?? 1_500);
+  const handle = client.workflow.getHandle(agentWorkflowId(input.clusterId, 'load-balancer'));
+  const started = Date.now();
+  let inFlight = Number.NaN;
+  for (;;) {
+    try {
+      const [table, targets] = await Promise.all([
+        handle.query<RoutingTable>('routingTable'),
+        handle.query<Target[]>('targets'),
+      ]);
+      inFlight = targets.filter((t) => t.nodeId === input.nodeId).reduce((n, t) => n + t.load.connections, 0);
+      const routed = table.targets.some((t) => t.nodeId === input.nodeId);
+      if (!routed && inFlight === 0 && Date.now() >= settledAt)
+        return { drained: true, inFlight: 0, waitedMs: Date.now() - started };
+    } catch {
+      // The agent did not answer this time (a failover): the next read tries again.
+    }
+    if (Date.now() - started >= input.deadlineMs)
+      return { drained: false, inFlight: Number.isNaN(inFlight) ? -1 : inFlight, waitedMs: Date.now() - started };
+    Context.current().heartbeat({ inFlight });
+    await Context.current().sleep(100);
+  }
 }

@@ -27,6 +27,10 @@ const USAGE = `usage: npm run cluster -- <command>
   procedure ID [--json]             one procedure: its steps, timeline and outcome
   ack ID [--by NAME]                acknowledge an escalated procedure (an operator takes over)
   emergency KIND --node N [--reason R]   start a procedure by hand (KIND: node_failure)
+  drain NODE [--deadline D] [--reason R] [--stop]   cordon NODE (no new picks), wait for its requests
+                                    in flight (D: 30s, 500ms, 2m; default 30s), then maintenance;
+                                    --stop stops its worker gracefully once drained
+  uncordon NODE                     return a cordoned (drained) node to rotation
 env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, CLUSTER_ID`;
 
 function parseJson(what: string, text: string | undefined): unknown {
@@ -57,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
         service: { type: 'string' },
         reason: { type: 'string' },
         duration: { type: 'string' },
+        deadline: { type: 'string' },
+        stop: { type: 'boolean' },
         node: { type: 'string' },
         by: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -88,6 +94,8 @@ export async function main(argv: string[]): Promise<number> {
     procedure: 1,
     ack: 1,
     emergency: 1,
+    drain: 1,
+    uncordon: 1,
   };
   const optional = new Set(['health']);
   const expected = arity[command];
@@ -100,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   const names =
     command === 'strategy'
       ? ['NAME']
-      : ['health', 'quarantine', 'release'].includes(command)
+      : ['health', 'quarantine', 'release', 'drain', 'uncordon'].includes(command)
         ? ['NODE']
         : ['procedure', 'ack'].includes(command)
           ? ['ID']
@@ -150,19 +158,38 @@ export async function main(argv: string[]): Promise<number> {
           const summary = t
             ? `cluster ${s.clusterId}: ${t.counts.alive} alive, ${t.counts.suspect} suspect, ${t.counts.dead} dead, ${t.counts.left} left; zones ${Object.keys(t.zones).join(', ') || '-'}; topology v${t.version}`
             : `cluster ${s.clusterId}: ${s.unanswered ?? 'node-discovery is not running (start it with: npm run cluster -- start)'}`;
-          return `${agents}\n\n${summary}`;
+          const goals = s.goals?.goals.length
+            ? table(
+                ['GOAL', 'TARGET', 'MEASURED', 'MET', 'NOTE'],
+                s.goals.goals.map((g) => [
+                  g.goal,
+                  `${g.target} ${g.unit}`.trim(),
+                  g.measured === null ? 'not measured' : `${Math.round(g.measured * 1000) / 1000} ${g.unit}`.trim(),
+                  g.met === null ? '-' : g.met ? 'yes' : 'NO',
+                  g.note,
+                ]),
+              )
+            : undefined;
+          return [agents, summary, ...(goals ? [`goals (measured ${ago(s.goals?.at ?? 0)}):\n${goals}`] : [])].join(
+            '\n\n',
+          );
         });
         return 0;
       }
       case 'nodes': {
         const nodes = await cluster.nodes();
-        print(nodes, json, () =>
+        // Cordoned (drained) hosts as the LoadBalancer holds them; without an answer, nodes alone.
+        const cordoned = await cluster
+          .cordoned()
+          .catch(() => ({}) as Record<string, { since: number; reason: string }>);
+        const view = nodes.map((n) => (cordoned[n.nodeId] ? { ...n, cordoned: cordoned[n.nodeId] } : n));
+        print(view, json, () =>
           nodes.length
             ? table(
                 ['NODE', 'STATUS', 'HEALTH', 'ADDRESS', 'ZONE', 'LAST SEEN', 'INCARNATION', 'SOURCES'],
                 nodes.map((n) => [
                   n.nodeId,
-                  n.status,
+                  cordoned[n.nodeId] ? `${n.status},cordoned` : n.status,
                   n.health,
                   `${n.address}:${n.healthPort}`,
                   n.zone,
@@ -376,6 +403,34 @@ export async function main(argv: string[]): Promise<number> {
         const r = await cluster.emergency(rest[0] as string, values.node, values.reason);
         console.log(`${r.decision} (see: npm run cluster -- procedure ${r.procedureId})`);
         return 0;
+      }
+      case 'drain': {
+        let deadlineMs: number | undefined;
+        if (values.deadline !== undefined) {
+          const m = /^(\d+)(ms|s|m)?$/.exec(values.deadline);
+          if (!m)
+            throw new UsageError(
+              `--deadline: expected a duration such as 30s, 500ms or 2m, got ${JSON.stringify(values.deadline)}`,
+            );
+          deadlineMs = Number(m[1]) * (m[2] === 'm' ? 60_000 : m[2] === 's' ? 1_000 : 1);
+        }
+        const r = await cluster.drain(rest[0] as string, {
+          ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+          ...(values.reason !== undefined ? { reason: values.reason } : {}),
+          by: values.by ?? process.env.USER ?? 'operator',
+          stop: values.stop ?? false,
+        });
+        print(r, json, () => `draining ${rest[0]}: ${r.decision} (see: npm run cluster -- procedure ${r.procedureId})`);
+        return 0;
+      }
+      case 'uncordon': {
+        const r = await cluster.uncordon(rest[0] as string, values.by ?? process.env.USER ?? 'operator');
+        print(r, json, () =>
+          r.via === 'procedure'
+            ? `${rest[0]} is back in rotation: ${r.report.id} ${r.report.status}${r.report.outcome ? ` (${r.report.outcome})` : ''}`
+            : `${rest[0]} is back in rotation (routing table v${r.tableVersion})`,
+        );
+        return r.via === 'procedure' && r.report.status !== 'completed' ? 1 : 0;
       }
       case 'update': {
         const result = await cluster.update(rest[0] as string, rest[1] as string, payload);

@@ -1,12 +1,24 @@
 /** The typed client of a cluster's agents, used by the CLI, `npm run up`, the tests and the benchmarks. */
 import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { AGENTS, agentStartOptions, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
 import { AgentHealth, HEALTH_MEMO, type AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
-import { LbStrategy, type DistributeRequest, type RouteDecision, type Target } from '../contracts/load-balancer';
+import {
+  LbStrategy,
+  type Cordon,
+  type DistributeRequest,
+  type RouteDecision,
+  type Target,
+} from '../contracts/load-balancer';
 import { describeZodError, unknownFields } from '../core/validation';
-import { EmergencyPayload, PROCEDURE_MEMO, ProcedureReport } from '../contracts/orchestrator';
+import {
+  EmergencyPayload,
+  MaintenancePayload,
+  PROCEDURE_MEMO,
+  ProcedureReport,
+  type GoalStatus,
+} from '../contracts/orchestrator';
 import { ConfigError, clusterIdFrom, connectionSettings } from './connection';
 import { isUpdateTaskFailure, retryRefusals, retrySignalRefusals } from './refusals';
 
@@ -41,6 +53,8 @@ export interface ClusterStatus {
   topology?: Topology;
   /** Set when node-discovery runs but did not answer (no worker polling). */
   unanswered?: string;
+  /** The orchestrator's last measure of the goals (when it runs and answered). */
+  goals?: { at: number; goals: GoalStatus[] };
 }
 
 export class ClusterClient {
@@ -148,11 +162,20 @@ export class ClusterClient {
       };
     }
     if (!discovery?.running) return { clusterId: this.clusterId, agents };
-    // The agents' health came from their memos; the topology needs NodeDiscovery's worker.
+    // The agents' health came from their memos; the topology and the goals need a worker.
+    const orchestrator = agents.find((a) => a.role === 'orchestrator');
+    const goals = orchestrator?.running
+      ? await this.query<ClusterStatus['goals'] | null>('orchestrator', 'goals').catch(() => undefined)
+      : undefined;
     try {
-      return { clusterId: this.clusterId, agents, topology: await this.query<Topology>('node-discovery', 'topology') };
+      return {
+        clusterId: this.clusterId,
+        agents,
+        topology: await this.query<Topology>('node-discovery', 'topology'),
+        ...(goals ? { goals } : {}),
+      };
     } catch (err) {
-      return { clusterId: this.clusterId, agents, unanswered: (err as Error).message };
+      return { clusterId: this.clusterId, agents, unanswered: (err as Error).message, ...(goals ? { goals } : {}) };
     }
   }
 
@@ -167,6 +190,13 @@ export class ClusterClient {
 
   async targets(): Promise<Target[]> {
     return this.query<Target[]>('load-balancer', 'targets');
+  }
+
+  /** Cordoned nodes, as the LoadBalancer holds them (its state: a drain's cordon). */
+  async cordoned(): Promise<Record<string, Cordon>> {
+    const out: Record<string, Cordon> = {};
+    for (const t of await this.targets()) if (t.cordoned) out[t.nodeId] = t.cordoned;
+    return out;
   }
 
   /** Every procedure of this cluster (running and ended), newest first: from their memos, no query. */
@@ -227,6 +257,50 @@ export class ClusterClient {
     const parsed = EmergencyPayload.safeParse({ kind, nodeId, ...(reason !== undefined ? { reason } : {}) });
     if (!parsed.success) throw new UsageError(`invalid emergency: ${describeZodError(parsed.error)}`);
     return this.update('orchestrator', 'emergency', parsed.data);
+  }
+
+  /**
+   * `cluster drain`: the orchestrator starts a maintenance_window procedure (cordon, drain, stop).
+   * An unknown node or one already draining is the caller's mistake (UsageError, the field named).
+   */
+  async drain(
+    nodeId: string,
+    o: { deadlineMs?: number; reason?: string; by?: string; stop?: boolean },
+  ): Promise<{ procedureId: string; decision: string }> {
+    const parsed = MaintenancePayload.safeParse({ nodeId, ...o });
+    if (!parsed.success) throw new UsageError(`invalid drain: ${describeZodError(parsed.error)}`);
+    return refusedAsUsage(() => this.update('orchestrator', 'maintenance', parsed.data));
+  }
+
+  /**
+   * `cluster uncordon`: ends the node's maintenance_window procedure (it returns the node to
+   * rotation), or, with none running, uncordons it at the LoadBalancer directly.
+   */
+  async uncordon(
+    nodeId: string,
+    by: string,
+  ): Promise<{ via: 'procedure'; report: ProcedureReport } | { via: 'load-balancer'; tableVersion: number }> {
+    const parsed = MaintenancePayload.pick({ nodeId: true }).safeParse({ nodeId });
+    if (!parsed.success) throw new UsageError(`invalid uncordon: ${describeZodError(parsed.error)}`);
+    const handle = this.client.workflow.getHandle(this.procedureId(`maintenance_window/${nodeId}`));
+    const running = await handle.describe().then(
+      (d) => d.status.name === 'RUNNING',
+      () => false,
+    );
+    if (running) {
+      await handle.signal('uncordon', { by });
+      // The procedure uncordons and ends within a second or two; its memo says how it ended.
+      for (const end = Date.now() + 15_000; Date.now() < end;) {
+        const p = await this.procedure(handle.workflowId);
+        if (p.endedAt !== undefined) return { via: 'procedure', report: p };
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`procedure ${handle.workflowId} did not end within 15 s of the uncordon (see: procedure ID)`);
+    }
+    const r = await refusedAsUsage(() =>
+      this.update<{ tableVersion: number }>('load-balancer', 'uncordon', { nodeId: parsed.data.nodeId }),
+    );
+    return { via: 'load-balancer', tableVersion: r.tableVersion };
   }
 
   async setStrategy(name: string): Promise<{ strategy: string; tableVersion: number }> {
@@ -324,4 +398,17 @@ export { ConfigError };
 function withRunStatus(p: ProcedureReport, runStatus: string): ProcedureReport {
   if (runStatus === 'RUNNING' || p.endedAt !== undefined) return p;
   return { ...p, status: 'failed', outcome: p.outcome ?? `its workflow ended ${runStatus.toLowerCase()}` };
+}
+
+/** An agent's refusal that names a field ("nodeId: …") is the caller's mistake: exit 2, not 1. */
+async function refusedAsUsage<R>(call: () => Promise<R>): Promise<R> {
+  try {
+    return await call();
+  } catch (err) {
+    const cause = err instanceof WorkflowUpdateFailedError ? err.cause?.message : undefined;
+    // The agent says "<update> failed: <field>: <what was expected>".
+    const field = cause ? /^(?:\w+ failed: )?([a-zA-Z]+: [\s\S]*)$/.exec(cause) : null;
+    if (field) throw new UsageError(field[1] as string);
+    throw err;
+  }
 }

@@ -2,7 +2,7 @@
 import { isPrime } from './primes';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import { BaseConfig, type NodeHealth, type NodeStatus } from './common';
+import { BaseConfig, NodeId, type NodeHealth, type NodeStatus } from './common';
 import { NodeHealthChangePayload } from './node-discovery';
 
 export const LB_STRATEGIES = [
@@ -174,6 +174,8 @@ export interface Target {
   ewmaMs?: number;
   requests: number;
   failures: number;
+  /** In the `targets` query only: the node's cordon (a drain), when it has one. */
+  cordoned?: Cordon;
 }
 
 /** One target as routers see it. */
@@ -348,6 +350,31 @@ export interface LoadBalancerState {
   traffic?: TrafficWindow;
   /** Thresholds adapted to what the agent observed, with when and why (see thresholdAdaptIntervalMs). */
   adapted?: { at: number; thresholds: Thresholds; reasons: string[] };
+  /** Nodes an operator cordoned (a drain): none of their targets is routed to, not even in panic. */
+  cordoned?: Record<string, Cordon>;
+}
+
+export interface Cordon {
+  since: number;
+  reason: string;
+  by: string;
+}
+
+/** `cordon` update: take a node out of every routing table (a drain's first step). */
+export const CordonPayload = z.object({
+  nodeId: NodeId,
+  reason: z.string().min(1).max(500).default('maintenance'),
+  by: z.string().min(1).max(200).default('operator'),
+});
+export type CordonPayload = z.infer<typeof CordonPayload>;
+/** `uncordon` update: return a cordoned node to rotation. */
+export const UncordonPayload = z.object({ nodeId: NodeId });
+export type UncordonPayload = z.infer<typeof UncordonPayload>;
+export interface CordonResult {
+  nodeId: string;
+  cordoned: boolean;
+  since?: number;
+  tableVersion: number;
 }
 
 export interface TrafficWindow {
@@ -369,6 +396,8 @@ export const setStrategyUpdate = defineUpdate<
 export const awaitRoutingTableUpdate = defineUpdate<RoutingTable, [{ knownVersion: number; waitMs?: number }]>(
   'awaitRoutingTable',
 );
+export const cordonUpdate = defineUpdate<CordonResult, [CordonPayload]>('cordon');
+export const uncordonUpdate = defineUpdate<CordonResult, [UncordonPayload]>('uncordon');
 export const trafficSurgeDetectedSignal = defineSignal<[TrafficSurge]>('trafficSurgeDetected');
 export const nodeCapacityUpdateSignal = defineSignal<[CapacityUpdate]>('nodeCapacityUpdate');
 export const reportOutcomeSignal = defineSignal<[OutcomeReport]>('reportOutcome');
@@ -390,4 +419,6 @@ export const LOAD_BALANCER_UPDATES = {
   distributeLoad: DistributeRequest,
   setStrategy: SetStrategy,
   awaitRoutingTable: AwaitTable,
+  cordon: CordonPayload,
+  uncordon: UncordonPayload,
 } as const;

@@ -137,6 +137,21 @@ export const PROCEDURE_MEMO = 'procedure';
 export const AckPayload = z.object({ by: z.string().min(1).max(200).default('operator') });
 export type AckPayload = z.infer<typeof AckPayload>;
 
+/** `maintenance` update (`cluster drain`): cordon a node, wait for its requests, optionally stop it. */
+export const MaintenancePayload = z.object({
+  nodeId: NodeId,
+  reason: z.string().min(1).max(500).default('maintenance'),
+  by: z.string().min(1).max(200).default('operator'),
+  /** Longest wait for the requests in flight on the node (ms, default 30 s). */
+  deadlineMs: z.number().int().min(0).max(3_600_000).default(30_000),
+  /** Stop the host's worker gracefully once drained. */
+  stop: z.boolean().default(false),
+});
+export type MaintenancePayload = z.infer<typeof MaintenancePayload>;
+/** To a maintenance_window procedure: return the node to rotation and end (`cluster uncordon`). */
+export const UncordonSignalPayload = z.object({ by: z.string().min(1).max(200).default('operator') });
+export type UncordonSignalPayload = z.infer<typeof UncordonSignalPayload>;
+
 /** One goal against its measure (src/core/orchestrator/goals.ts). */
 export interface GoalStatus {
   goal: string;
@@ -193,6 +208,10 @@ export const procedureReportSignal = defineSignal<[ProcedureReport]>('procedureR
 /** To a procedure: an operator takes over its escalation. */
 export const acknowledgeSignal = defineSignal<[AckPayload]>('acknowledge');
 export const emergencyUpdate = defineUpdate<{ procedureId: string; decision: string }, [EmergencyPayload]>('emergency');
+export const maintenanceUpdate = defineUpdate<{ procedureId: string; decision: string }, [MaintenancePayload]>(
+  'maintenance',
+);
+export const uncordonSignal = defineSignal<[UncordonSignalPayload]>('uncordon');
 export const proceduresQuery = defineQuery<ProcedureReport[]>('procedures');
 export const goalsQuery = defineQuery<OrchestratorState['goals']>('goals');
 
@@ -201,5 +220,5 @@ export const ORCHESTRATOR_SIGNALS = {
   agentStatusUpdate: AgentStatusUpdatePayload,
   procedureReport: ProcedureReport,
 } as const;
-export const ORCHESTRATOR_UPDATES = { emergency: EmergencyPayload } as const;
+export const ORCHESTRATOR_UPDATES = { emergency: EmergencyPayload, maintenance: MaintenancePayload } as const;
 export const ORCHESTRATOR_QUERIES = ['procedures', 'goals', 'incidents', 'agents'] as const;

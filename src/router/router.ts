@@ -64,6 +64,12 @@ export class Router {
   readonly name: string;
   private picker: Picker | undefined;
   private pending = new Map<string, Pending>();
+  /**
+   * Requests in flight per target id, whatever table is held: a target that left the table (a
+   * cordon, a dead node) keeps its requests until they end, and the agent hears of them (a drain
+   * waits for them).
+   */
+  private readonly flights = new Map<string, number>();
   /** The in-flight counts the agent last heard from this router, and when. */
   private reportedInFlight = new Map<string, number>();
   private lastReportAt = Date.now();
@@ -135,12 +141,19 @@ export class Router {
 
   /** Marks a request in flight (least-connections counts it) until `end`. */
   begin(target: RouteTarget): void {
-    this.picker?.begin(this.picker.indexOf(target.id));
+    this.flights.set(target.id, (this.flights.get(target.id) ?? 0) + 1);
+    const p = this.picker;
+    const i = p ? p.indexOf(target.id) : -1;
+    if (p && i >= 0) p.begin(i);
   }
 
   end(target: RouteTarget, ok: boolean, latencyMs: number): void {
+    const n = (this.flights.get(target.id) ?? 0) - 1;
+    if (n > 0) this.flights.set(target.id, n);
+    else this.flights.delete(target.id);
     const p = this.picker;
-    if (p) p.end(p.indexOf(target.id), latencyMs);
+    const i = p ? p.indexOf(target.id) : -1;
+    if (p && i >= 0) p.end(i, latencyMs);
     this.report(target.id, ok, latencyMs);
   }
 
@@ -159,10 +172,7 @@ export class Router {
 
   /** Requests in flight per target now (targets with none left out). */
   private inFlightNow(): Map<string, number> {
-    const out = new Map<string, number>();
-    const p = this.picker;
-    if (p) p.table.targets.forEach((t, i) => (p.inFlight[i] as number) > 0 && out.set(t.id, p.inFlight[i] as number));
-    return out;
+    return new Map(this.flights);
   }
 
   /** Sends the aggregated outcomes and in-flight counts now (also runs every reportIntervalMs). */
@@ -253,12 +263,16 @@ export class Router {
       prev.table.targets.forEach((target, i) => {
         const j = next.indexOf(target.id);
         if (j < 0) return;
-        next.inFlight[j] = prev.inFlight[i] as number;
         next.localEwma[j] = prev.localEwma[i] as number;
       });
     }
+    // In flight as this router counts them (a target back in the table finds its requests again).
+    next.table.targets.forEach((target, j) => (next.inFlight[j] = this.flights.get(target.id) ?? 0));
     this.picker = next;
     this.stats.tables += 1;
+    // Requests in flight on a target this table dropped (a cordon): the agent hears of them now, so
+    // a drain waits for them.
+    if ([...this.flights.keys()].some((id) => next.indexOf(id) < 0)) void this.flush();
     this.opts.onTable?.(t);
     return true;
   }

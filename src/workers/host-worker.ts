@@ -99,6 +99,8 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
   });
   const client = new Client({ connection, namespace: settings.namespace });
   const leaving = new AbortController();
+  /** A drain's stopHost: set once `stop` exists below. */
+  const stopHook: { request?: (reason: string) => void } = {};
   /** Set on SIGTERM/SIGINT: the host is leaving. */
   let stopping = false;
   const activities = createActivities({
@@ -109,6 +111,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
       vitals: () => vitals.current(),
       lagPeakMs: (since: number) => vitals.lagPeakMs(since),
       stopping: leaving.signal,
+      requestStop: (reason: string) => stopHook.request?.(reason),
       // While the host leaves, /healthz answers 503 "leaving": that is a goodbye, not a failure.
       probeSelf: async () => {
         const p = await probeSelf(reachableAddress(cfg.address), health.port, SELF_PROBE_TIMEOUT_MS);
@@ -261,6 +264,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     log(cfg.nodeId, 'stopped');
     process.exit(0);
   };
+  stopHook.request = (reason) => void stop(`stop requested: ${reason}`.slice(0, 200));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }

@@ -5,3 +5,4 @@ export { failureDetectorWorkflow } from './failure-detector';
 export { healthMonitorWorkflow } from './health-monitor';
 export { clusterOrchestratorWorkflow } from './orchestrator';
 export { nodeFailureProcedure } from './procedures/node-failure';
+export { maintenanceProcedure } from './procedures/maintenance';

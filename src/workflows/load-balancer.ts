@@ -17,6 +17,11 @@ import type { AgentHealthStatus } from '../contracts/common';
 import {
   AwaitTable,
   CapacityUpdate,
+  CordonPayload,
+  UncordonPayload,
+  cordonUpdate,
+  uncordonUpdate,
+  type CordonResult,
   DistributeRequest,
   HealthVerdict,
   LoadBalancerConfig,
@@ -65,6 +70,8 @@ export const LB_MEMBERS_BESIDE_LOOP = 'lb-members-beside-loop';
  * their request rate detects surges — and adapts its thresholds every thresholdAdaptIntervalMs.
  */
 export const LB_OBSERVES = 'lb-observes-routers';
+/** Patch: a host's load report keeps the connections the routers reported (it zeroed them before). */
+export const LB_CONNECTIONS_FROM_ROUTERS = 'lb-connections-from-routers';
 
 export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   // The agent's hooks need the balancer, which needs the agent.
@@ -98,7 +105,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
     },
     input,
   );
-  const balancer = new Balancer(agent);
+  const balancer = new Balancer(agent, observes && patched(LB_CONNECTIONS_FROM_ROUTERS));
   ref.lb = balancer;
 
   // Message-handling API
@@ -122,6 +129,8 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
         );
     },
   );
+  agent.onUpdate(cordonUpdate, CordonPayload, (p) => balancer.cordon(p));
+  agent.onUpdate(uncordonUpdate, UncordonPayload, (p) => balancer.uncordon(p));
   agent.onSignal(trafficSurgeDetectedSignal, TrafficSurge, (u) => {
     applySurge(agent.state, u, agent.config, Date.now());
     balancer.publish();
@@ -144,7 +153,11 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
     if (applyVerdict(agent.state, v, Date.now())) balancer.publish();
   });
   agent.onQuery(routingTableQuery, () => balancer.view());
-  agent.onQuery(targetsQuery, () => Object.values(agent.state.targets).sort((a, b) => a.id.localeCompare(b.id)));
+  agent.onQuery(targetsQuery, () =>
+    Object.values(agent.state.targets)
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((t) => (agent.state.cordoned?.[t.nodeId] ? { ...t, cordoned: agent.state.cordoned[t.nodeId] } : t)),
+  );
   agent.onQuery(breakersQuery, () => agent.state.breakers);
   agent.onQuery(historyQuery, () => agent.state.history);
 
@@ -173,7 +186,11 @@ class Balancer {
   private current: RoutingTable | undefined;
   private picker: Picker | undefined;
 
-  constructor(private readonly agent: Agent<LoadBalancerConfig, LoadBalancerState>) {}
+  constructor(
+    private readonly agent: Agent<LoadBalancerConfig, LoadBalancerState>,
+    /** LB_CONNECTIONS_FROM_ROUTERS. */
+    private readonly connectionsFromRouters = false,
+  ) {}
 
   private get state(): LoadBalancerState {
     return this.agent.state;
@@ -212,7 +229,42 @@ class Balancer {
       breakers: this.state.breakers,
       loadHistory: this.state.loadHistory,
       previousMaglevTableSize: this.state.maglevTableSize,
+      cordoned: this.state.cordoned,
     });
+  }
+
+  /**
+   * Cordon: the node's targets leave the table at once (a new version: long-polls return with it).
+   * A node the agent does not route is refused with the field named; cordoning twice keeps the first.
+   */
+  cordon(p: CordonPayload): CordonResult {
+    const known = [...new Set(Object.values(this.state.targets).map((t) => t.nodeId))].sort();
+    if (!known.includes(p.nodeId))
+      throw new Error(
+        `nodeId: expected a node the load balancer routes to (${known.join(', ') || 'none'}), got ${JSON.stringify(p.nodeId)}`,
+      );
+    const cordoned = (this.state.cordoned ??= {});
+    if (!cordoned[p.nodeId]) {
+      cordoned[p.nodeId] = { since: Date.now(), reason: p.reason, by: p.by };
+      this.publish();
+    }
+    return {
+      nodeId: p.nodeId,
+      cordoned: true,
+      since: cordoned[p.nodeId]?.since,
+      tableVersion: this.state.tableVersion,
+    };
+  }
+
+  uncordon(p: UncordonPayload): CordonResult {
+    const cordoned = this.state.cordoned ?? {};
+    if (!cordoned[p.nodeId])
+      throw new Error(
+        `nodeId: ${p.nodeId} is not cordoned (cordoned: ${Object.keys(cordoned).sort().join(', ') || 'none'})`,
+      );
+    delete cordoned[p.nodeId];
+    this.publish();
+    return { nodeId: p.nodeId, cordoned: false, tableVersion: this.state.tableVersion };
   }
 
   publish(): void {
@@ -271,7 +323,8 @@ class Balancer {
 
   capacity(u: CapacityUpdate): void {
     const before = weightsById(this.table());
-    if (!applyCapacity(this.state, u, Date.now()).length) return;
+    if (!applyCapacity(this.state, u, Date.now(), { connectionsFromRouters: this.connectionsFromRouters }).length)
+      return;
     const candidate = this.build(this.state.tableVersion + 1);
     const overloadChanged = candidate.targets.some(
       (t) => this.table().targets.find((x) => x.id === t.id)?.overloaded !== t.overloaded,

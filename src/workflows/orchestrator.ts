@@ -27,6 +27,7 @@ import {
   EmergencyPayload,
   HealthEscalationIn,
   IncidentPayload,
+  MaintenancePayload,
   OrchestratorConfig,
   ProcedureReport,
   agentStatusUpdateSignal,
@@ -34,6 +35,7 @@ import {
   goalsQuery,
   healthEscalationInSignal,
   incidentSignal,
+  maintenanceUpdate,
   procedureReportSignal,
   proceduresQuery,
   type OrchestratorState,
@@ -46,12 +48,14 @@ import {
   massFailure,
   nextReplacementAt,
   playbook,
+  procedureId,
   pruneFailures,
   type Incident,
   type PlaybookDecision,
 } from '../core/orchestrator/playbook';
 import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
+import type { MaintenanceInput } from './procedures/maintenance';
 import type { NodeFailureInput } from './procedures/node-failure';
 
 export const ORCHESTRATOR_ROLE = 'orchestrator';
@@ -121,6 +125,7 @@ export async function clusterOrchestratorWorkflow(input: unknown): Promise<void>
   agent.onSignal(agentStatusUpdateSignal, AgentStatusUpdatePayload, (p) => o.agentStatus(p));
   agent.onSignal(procedureReportSignal, ProcedureReport, (p) => o.report(p));
   agent.onUpdate(emergencyUpdate, EmergencyPayload, (p) => o.emergency(p));
+  agent.onUpdate(maintenanceUpdate, MaintenancePayload, (p) => o.maintenance(p));
   agent.onQuery(proceduresQuery, () => Object.values(agent.state.procedures));
   agent.onQuery(goalsQuery, () => agent.state.goals);
   agent.onQuery(incidentsQuery, () => agent.state.incidents);
@@ -151,6 +156,8 @@ interface QueuedProcedure {
 
 class Orchestrator {
   private readonly queue: QueuedProcedure[] = [];
+  /** Drains to start (maintenance_window), queued by the `maintenance` update. */
+  private readonly drains: { id: string; input: MaintenanceInput }[] = [];
 
   constructor(private readonly agent: Agent<OrchestratorConfig, OrchestratorState>) {}
 
@@ -252,6 +259,47 @@ class Orchestrator {
     return this.incident({ kind: p.kind, subject: p.nodeId, source: 'operator', detail: p.reason, at: Date.now() });
   }
 
+  /**
+   * `cluster drain`: a maintenance_window procedure for a member that is not already in one. The
+   * handler decides and queues; the loop starts the child.
+   */
+  maintenance(p: MaintenancePayload): { procedureId: string; decision: string } {
+    const known = this.members()
+      .filter((m) => m.status !== 'left' && m.status !== 'dead')
+      .map((m) => m.nodeId);
+    if (!known.includes(p.nodeId))
+      throw new Error(
+        `nodeId: expected a live member (${known.join(', ') || 'none'}), got ${JSON.stringify(p.nodeId)}`,
+      );
+    const id = procedureId(this.agent.clusterId, 'maintenance_window', p.nodeId);
+    const running = this.s.procedures[id];
+    if ((running && running.endedAt === undefined) || this.drains.some((d) => d.id === id))
+      throw new Error(`nodeId: ${p.nodeId} is already draining or in maintenance (procedure ${id}); uncordon it first`);
+    const now = Date.now();
+    this.drains.push({
+      id,
+      input: {
+        clusterId: this.agent.clusterId,
+        parentId: this.agent.workflowIdOf(ORCHESTRATOR_ROLE),
+        nodeId: p.nodeId,
+        reason: p.reason,
+        by: p.by,
+        deadlineMs: p.deadlineMs,
+        stop: p.stop,
+      },
+    });
+    this.s.procedures[id] = {
+      id,
+      kind: 'maintenance_window',
+      subject: p.nodeId,
+      status: 'running',
+      step: 'starting',
+      startedAt: now,
+      timeline: [{ at: now, step: 'request', status: 'info', detail: `${p.by}: ${p.reason}` }],
+    };
+    return { procedureId: id, decision: `started ${id}` };
+  }
+
   agentStatus(p: AgentStatusUpdatePayload): void {
     const a = (this.s.agents[p.role] ??= { role: p.role, status: 'RUNNING', checkedAt: Date.now(), restarts: 0 });
     const was = a.health;
@@ -297,11 +345,30 @@ class Orchestrator {
   }
 
   hasWork(): boolean {
-    return this.queue.length > 0;
+    return this.queue.length > 0 || this.drains.length > 0;
   }
 
   /** Starts the queued procedures (invariant 1), each as an abandoned child with a business id. */
   async work(): Promise<void> {
+    for (const d of this.drains.splice(0)) {
+      try {
+        await startChild('maintenanceProcedure', {
+          workflowId: d.id,
+          args: [d.input],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          staticSummary: `maintenance_window (drain) of ${d.input.nodeId} (cluster ${this.agent.clusterId})`,
+          staticDetails: `Requested by ${d.input.by}: ${d.input.reason}. Steps: cordon, drain (deadline ${Math.round(d.input.deadlineMs / 1000)} s)${d.input.stop ? ', stop_host' : ''}, in_maintenance until \`npm run cluster -- uncordon ${d.input.nodeId}\`.`,
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError))
+          this.s.procedures[d.id] = {
+            ...(this.s.procedures[d.id] as ProcedureReport),
+            status: 'failed',
+            endedAt: Date.now(),
+            outcome: `could not start: ${(err as Error).message}`,
+          };
+      }
+    }
     for (const q of this.queue.splice(0)) {
       const { decision: d, incident: i } = q;
       const now = Date.now();

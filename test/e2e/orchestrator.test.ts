@@ -190,6 +190,112 @@ describe('the orchestrator heals the cluster', () => {
     expect((await cli(['release', 'o-3'], env)).code).toBe(0);
   });
 
+  it('drain with a request in flight: no new picks after the cordon, the request finishes, then maintenance; uncordon returns it', async () => {
+    const onO1 = () => router.table?.targets.find((x) => x.nodeId === 'o-1');
+    const target = await eventually(
+      'o-1 routed',
+      async () => onO1(),
+      (x) => !!x,
+      15_000,
+      100,
+    );
+    router.begin(target!); // a request in flight on o-1, held open
+    const asked = Date.now();
+    const r = await cli(['drain', 'o-1', '--deadline', '20s', '--reason', 'kernel update', '--by', 'bob'], env);
+    expect(r).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/draining o-1: started .*maintenance_window\/o-1/),
+    });
+    await eventually(
+      'o-1 out of the router',
+      async () => onO1(),
+      (x) => x === undefined,
+      10_000,
+      20,
+    );
+    const outMs = Date.now() - asked;
+    const picks = Array.from({ length: 50 }, () => router.pick()?.nodeId);
+    expect(picks).not.toContain('o-1');
+    // The request still in flight holds the drain.
+    const draining = await eventually(
+      'draining',
+      async () => (await procedures()).find((p) => p.id.endsWith('/procedure/maintenance_window/o-1')),
+      (p) => p?.step === 'drain',
+      15_000,
+      200,
+    );
+    expect(draining?.status).toBe('running');
+    await new Promise((ok) => setTimeout(ok, 1_500));
+    const still = (await procedures()).find((p) => p.subject === 'o-1' && p.kind === 'maintenance_window');
+    expect(still?.step).toBe('drain');
+    const listed = await cliJson<(Member & { cordoned?: { reason: string } })[]>(['nodes'], env);
+    expect(listed.find((m) => m.nodeId === 'o-1')?.cordoned?.reason).toBe('kernel update');
+    expect((await cli(['nodes'], env)).stdout).toMatch(/o-1\s+alive,cordoned/);
+    // A second drain of the same node, and nodes that are not there: refused, the field named, exit 2.
+    const cases: [string[], RegExp][] = [
+      [['drain', 'o-1'], /nodeId: o-1 is already draining/],
+      [['drain', 'nobody'], /nodeId: expected a live member/],
+      [['drain', 'o-1', '--deadline', 'soon'], /--deadline: expected a duration/],
+      [['uncordon', 'o-3'], /nodeId: o-3 is not cordoned/],
+      [['drain'], /drain: NODE is required/],
+    ];
+    for (const [args, message] of cases) {
+      const res = await cli(args, env);
+      expect({ args, code: res.code, stderr: res.stderr }).toEqual({
+        args,
+        code: 2,
+        stderr: expect.stringMatching(message),
+      });
+    }
+    router.end(target!, true, 5);
+    const maintained = await eventually(
+      'in maintenance',
+      async () => (await procedures()).find((p) => p.subject === 'o-1' && p.kind === 'maintenance_window'),
+      (p) => p?.step === 'in_maintenance',
+      15_000,
+      200,
+    );
+    expect(maintained?.timeline.find((x) => x.step === 'drain' && x.status === 'done')?.detail).toMatch(
+      /no request in flight after \d+ ms/,
+    );
+    const back = await cli(['uncordon', 'o-1', '--by', 'bob'], env);
+    expect(back).toMatchObject({ code: 0, stdout: expect.stringMatching(/o-1 is back in rotation: .* completed/) });
+    await eventually(
+      'o-1 routed again',
+      async () => onO1(),
+      (x) => !!x,
+      10_000,
+      50,
+    );
+    const ended = (await procedures()).find((p) => p.subject === 'o-1' && p.kind === 'maintenance_window');
+    expect(ended?.timeline.filter((x) => x.status === 'done').map((x) => x.step)).toEqual([
+      'cordon',
+      'drain',
+      'uncordon',
+    ]);
+    console.log(`drain asked → o-1 out of a router's table: ${outMs} ms (CLI process start included)`);
+  });
+
+  it('drain --stop: the host leaves gracefully once drained (left, never suspected), and no replacement starts', async () => {
+    const replacements = replacementsAsked.length;
+    const host = hosts.find((h) => h.nodeId === 'o-4') as HostProcess;
+    expect((await cli(['drain', 'o-4', '--stop', '--deadline', '2s'], env)).code).toBe(0);
+    expect(await host.exited).toMatchObject({ code: 0 });
+    const m = await eventually('o-4 left', nodes, (x) => x['o-4']?.status === 'left', 15_000, 200);
+    expect(m['o-4']?.status).toBe('left');
+    const p = await eventually(
+      'in maintenance',
+      async () => (await procedures()).find((x) => x.subject === 'o-4' && x.kind === 'maintenance_window'),
+      (x) => x?.step === 'in_maintenance',
+      15_000,
+      200,
+    );
+    expect(p?.timeline.find((x) => x.step === 'stop_host' && x.status === 'done')).toBeDefined();
+    expect((await procedures()).some((x) => x.subject === 'o-4' && x.kind === 'node_failure')).toBe(false);
+    expect(replacementsAsked).toHaveLength(replacements);
+    expect((await cli(['uncordon', 'o-4'], env)).code).toBe(0);
+  });
+
   it('supervision: an agent that is terminated runs again with its state', async () => {
     const lb = t.client.workflow.getHandle(`${clusterId}/load-balancer`);
     const before = (await lb.query<{ agent: { tableVersion: number } }>('state')).agent.tableVersion;
@@ -228,6 +334,8 @@ describe('recorded histories', () => {
     expect(await replayAndRecord(orchestrator, 'orchestrator-e2e', 10)).toBeGreaterThan(5);
     const procedure = t.client.workflow.getHandle(`${clusterId}/procedure/node_failure/o-2`);
     expect(await replayAndRecord(procedure, 'node-failure-procedure-e2e', 10)).toBeGreaterThan(5);
+    const drain = t.client.workflow.getHandle(`${clusterId}/procedure/maintenance_window/o-1`);
+    expect(await replayAndRecord(drain, 'maintenance-procedure-e2e', 10)).toBeGreaterThan(5);
   });
 });
 

@@ -48,6 +48,13 @@ describe('replay of recorded histories', () => {
         // The orchestrator and its node_failure procedure (a child workflow).
         'orchestrator-e2e.binpb',
         'node-failure-procedure-e2e.binpb',
+        'maintenance-procedure-e2e.binpb',
+        // The orchestrator from before it ignored verdicts on non-members (orchestrator-members-only)
+        // and took drains.
+        'orchestrator-before-members-only.binpb',
+        // The balancer from before a host's load report kept the routers' connections
+        // (lb-connections-from-routers).
+        'load-balancer-before-connections-from-routers.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
         'node-discovery-legacy-e2e.binpb',
         'node-discovery-continued-legacy.binpb',

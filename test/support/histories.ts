@@ -119,6 +119,7 @@ export const AGENT_WORKFLOW_TYPES = [
   'nodeAgentWorkflow',
   'clusterOrchestratorWorkflow',
   'nodeFailureProcedure',
+  'maintenanceProcedure',
 ] as const;
 
 /**

@@ -174,13 +174,26 @@ export function applyVerdict(s: LoadBalancerState, v: HealthVerdict, now: number
 }
 
 /** Applies a capacity/load report; returns the ids of the targets it touched. */
-export function applyCapacity(s: LoadBalancerState, u: CapacityUpdate, now: number): string[] {
+export function applyCapacity(
+  s: LoadBalancerState,
+  u: CapacityUpdate,
+  now: number,
+  o: {
+    /**
+     * Connections are the routers' in-flight counts (agents that observe routers): a host's load
+     * report (whose schema fills connections with 0) must not wipe them until the next router report.
+     */
+    connectionsFromRouters?: boolean;
+  } = {},
+): string[] {
   const touched: string[] = [];
   for (const t of Object.values(s.targets)) {
     if (t.nodeId !== u.nodeId || (u.service !== undefined && t.service !== u.service)) continue;
     if (u.capacity) t.capacity = { ...t.capacity, ...u.capacity };
     if (u.load) {
-      t.load = { ...t.load, ...u.load };
+      t.load = o.connectionsFromRouters
+        ? { ...t.load, ...u.load, connections: t.load.connections }
+        : { ...t.load, ...u.load };
       t.loadUpdatedAt = now;
       pushBounded((s.loadHistory[t.id] ??= []), { at: now, cpu: t.load.cpu }, LOAD_SAMPLES_KEPT);
     }

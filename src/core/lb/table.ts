@@ -35,6 +35,8 @@ export interface TableInputs {
   loadHistory?: Record<string, { at: number; cpu: number }[]>;
   /** Maglev size of the table in use: an automatic size keeps it while it still fits (maglevTableSizeFor). */
   previousMaglevTableSize?: number;
+  /** Cordoned nodes: their targets are left out before anything else (never routed, not even in panic). */
+  cordoned?: Readonly<Record<string, unknown>>;
 }
 
 export function isLive(t: Target): boolean {
@@ -99,9 +101,17 @@ export function weightsFromFreeCapacity(targets: Target[]): number[] {
 }
 
 export function buildRoutingTable(input: TableInputs): RoutingTable {
-  const all = Object.values(input.targets).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const live = all.filter(isLive);
+  const cordoned = input.cordoned ?? {};
   const excluded: { id: string; reason: string }[] = [];
+  // A cordoned node is out on purpose: it neither routes nor counts toward panic.
+  const all = Object.values(input.targets)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .filter((t) => {
+      if (!Object.hasOwn(cordoned, t.nodeId)) return true;
+      excluded.push({ id: t.id, reason: 'cordoned' });
+      return false;
+    });
+  const live = all.filter(isLive);
   const eligible: Target[] = [];
   for (const t of all) {
     const b = input.breakers[t.id];

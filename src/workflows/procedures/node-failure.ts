@@ -17,29 +17,19 @@
  * done are undone in reverse, in a scope that a cancellation cannot interrupt.
  */
 import {
-  ActivityFailure,
   CancellationScope,
   condition,
   getExternalWorkflowHandle,
   proxyActivities,
-  setCurrentDetails,
   setHandler,
-  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { MemberSummary } from '../../contracts/common';
 import { quarantineNodeSignal, releaseNodeSignal } from '../../contracts/health-monitor';
-import {
-  AckPayload,
-  PROCEDURE_MEMO,
-  acknowledgeSignal,
-  procedureReportSignal,
-  type Hook,
-  type ProcedureReport,
-  type TimelineEntry,
-} from '../../contracts/orchestrator';
+import { AckPayload, acknowledgeSignal, type Hook, type ProcedureReport } from '../../contracts/orchestrator';
 import { ACTIVITY } from '../activity-options';
+import { errorText, reporter, timelineTable } from './report';
 
 export interface NodeFailureInput {
   clusterId: string;
@@ -56,8 +46,6 @@ export interface NodeFailureInput {
   replacementNotBefore?: number;
   webhookUrl?: string;
 }
-
-const TIMELINE_KEPT = 60;
 
 export async function nodeFailureProcedure(input: NodeFailureInput): Promise<ProcedureReport> {
   const id = workflowInfo().workflowId;
@@ -77,20 +65,7 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
     report.ack = { at: Date.now(), by: p.data.by };
   });
 
-  // Published by the steps (and awaited there), never from a handler.
-  const publish = async () => {
-    upsertMemo({ [PROCEDURE_MEMO]: report });
-    setCurrentDetails(details(report, input));
-    await getExternalWorkflowHandle(input.parentId)
-      .signal(procedureReportSignal, { ...report, timeline: report.timeline.slice(-10) })
-      .catch(() => undefined); // the orchestrator reads the memo when it starts again
-  };
-  const note = async (step: string, status: TimelineEntry['status'], detail = '') => {
-    report.timeline.push({ at: Date.now(), step, status, detail: detail.slice(0, 1_000) });
-    if (report.timeline.length > TIMELINE_KEPT) report.timeline.splice(0, report.timeline.length - TIMELINE_KEPT);
-    if (status === 'started') report.step = step;
-    await publish();
-  };
+  const { note } = reporter(input.parentId, report, () => details(report, input));
 
   const hm = getExternalWorkflowHandle(`${input.clusterId}/health-monitor`);
   const { awaitUnrouted } = proxyActivities<Activities>(ACTIVITY.procedureStep(30_000));
@@ -288,19 +263,7 @@ function details(r: ProcedureReport, input: NodeFailureInput): string {
     r.ack ? `- acknowledged by ${r.ack.by} at ${new Date(r.ack.at).toISOString()}` : '',
     r.outcome ? `- outcome: ${r.outcome}` : '',
     '',
-    '| time | step | status | detail |',
-    '|---|---|---|---|',
-    ...r.timeline
-      .slice(-15)
-      .map(
-        (t) =>
-          `| ${new Date(t.at).toISOString().slice(11, 23)} | ${t.step} | ${t.status} | ${t.detail.replace(/\|/g, '/')} |`,
-      ),
+    ...timelineTable(r),
   ];
   return lines.filter((l, i) => l !== '' || i === 1 || i > 5).join('\n');
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,4 +1,4 @@
-import { LoadBalancerConfig } from '../../../src/contracts/load-balancer';
+import { CapacityUpdate, LoadBalancerConfig } from '../../../src/contracts/load-balancer';
 import {
   applyCapacity,
   applyOutcomes,
@@ -118,6 +118,19 @@ describe('load balancer state', () => {
     for (let i = 0; i < 40; i++) applyCapacity(s, { nodeId: 'n1', load: { cpu: i / 100 } }, i);
     expect(s.loadHistory['n1/b']).toHaveLength(30);
     expect(applyCapacity(s, { nodeId: 'nx', load: { cpu: 1 } }, 0)).toEqual([]);
+  });
+
+  it("a host's load report (its schema fills connections with 0) keeps the routers' connections (connectionsFromRouters)", () => {
+    const s = emptyLbState();
+    syncTargets(s, [member('n1')], 0);
+    const report = CapacityUpdate.parse({ nodeId: 'n1', load: { cpu: 0.5, memory: 0.2 } });
+    expect(report.load?.connections).toBe(0);
+    (s.targets['n1/host'] as { load: { connections: number } }).load.connections = 3;
+    applyCapacity(s, report, 1, { connectionsFromRouters: true });
+    expect(s.targets['n1/host']?.load).toMatchObject({ cpu: 0.5, memory: 0.2, connections: 3 });
+    // Runs before the patch: wiped until the next router report (a drain then saw none in flight).
+    applyCapacity(s, report, 2);
+    expect(s.targets['n1/host']?.load.connections).toBe(0);
   });
 
   it.each([

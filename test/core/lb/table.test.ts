@@ -49,6 +49,29 @@ describe('routing table', () => {
     expect(t.healthyShare).toBeCloseTo(4 / 6);
   });
 
+  it('a cordoned node is routed to by no strategy, not even in panic, and does not count toward panic; sticky keys move', () => {
+    const targets = [target('a/w'), target('a/api'), target('b/w'), target('c/w', { health: 'unhealthy' })];
+    const before = buildRoutingTable(base(targets, { strategy: 'consistent_hash' }));
+    const t = buildRoutingTable(
+      base(targets, { strategy: 'consistent_hash', cordoned: { a: { since: 1, reason: 'kernel update', by: 'op' } } }),
+    );
+    expect(t.targets.map((x) => x.id)).toEqual(['b/w']);
+    expect(t.excluded).toEqual([
+      { id: 'a/api', reason: 'cordoned' },
+      { id: 'a/w', reason: 'cordoned' },
+      { id: 'c/w', reason: 'unhealthy' },
+    ]);
+    // 1 routable of 2 live (the cordoned node is out on purpose): the threshold, not panic.
+    expect(t.panic).toBe(false);
+    // Panic routes to every live target, but never to a cordoned one.
+    const panic = buildRoutingTable(
+      base([...targets, target('d/w', { health: 'unhealthy' })], { cordoned: { a: { since: 1 } } }),
+    );
+    expect(panic.panic).toBe(true);
+    expect(panic.targets.map((x) => x.id)).toEqual(['b/w', 'c/w', 'd/w']);
+    expect(before.targets.some((x) => x.nodeId === 'a')).toBe(true);
+  });
+
   it.each([
     ['3 of 4 routable: normal', 1, false, 3],
     ['2 of 4 routable: exactly the threshold, normal', 2, false, 2],

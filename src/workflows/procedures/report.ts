@@ -1,0 +1,58 @@
+/**
+ * What every procedure shares: its report (memo `procedure`, current details in the Web UI, a
+ * signal to the orchestrator) and the timeline it appends to. Published by the steps, and awaited
+ * there, never from a handler.
+ */
+import { ActivityFailure, getExternalWorkflowHandle, setCurrentDetails, upsertMemo } from '@temporalio/workflow';
+import {
+  PROCEDURE_MEMO,
+  procedureReportSignal,
+  type ProcedureReport,
+  type TimelineEntry,
+} from '../../contracts/orchestrator';
+
+const TIMELINE_KEPT = 60;
+
+export interface Reporter {
+  /** Memo, current details and a report to the orchestrator. */
+  publish(): Promise<void>;
+  /** One timeline entry (a `started` entry makes it the current step), then publish. */
+  note(step: string, status: TimelineEntry['status'], detail?: string): Promise<void>;
+}
+
+export function reporter(parentId: string, report: ProcedureReport, details: () => string): Reporter {
+  const publish = async () => {
+    upsertMemo({ [PROCEDURE_MEMO]: report });
+    setCurrentDetails(details());
+    await getExternalWorkflowHandle(parentId)
+      .signal(procedureReportSignal, { ...report, timeline: report.timeline.slice(-10) })
+      .catch(() => undefined); // the orchestrator reads the memo when it starts again
+  };
+  const note = async (step: string, status: TimelineEntry['status'], detail = '') => {
+    report.timeline.push({ at: Date.now(), step, status, detail: detail.slice(0, 1_000) });
+    if (report.timeline.length > TIMELINE_KEPT) report.timeline.splice(0, report.timeline.length - TIMELINE_KEPT);
+    if (status === 'started') report.step = step;
+    await publish();
+  };
+  return { publish, note };
+}
+
+/** The timeline as a Markdown table (the last 15 entries), for current details. */
+export function timelineTable(r: ProcedureReport): string[] {
+  return [
+    '| time | step | status | detail |',
+    '|---|---|---|---|',
+    ...r.timeline
+      .slice(-15)
+      .map(
+        (t) =>
+          `| ${new Date(t.at).toISOString().slice(11, 23)} | ${t.step} | ${t.status} | ${t.detail.replace(/\|/g, '/')} |`,
+      ),
+  ];
+}
+
+/** An activity's own message (not "Activity task failed"), else the error's. */
+export function errorText(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
