@@ -115,6 +115,8 @@ export const TEMPLATES: Record<string, unknown> = {
   cordon: { nodeId: 'ghost-1', reason: 'garbage', by: 'garbage' },
   uncordon: { nodeId: 'ghost-1' },
   maintenance: { nodeId: 'ghost-1', reason: 'garbage', deadlineMs: 1_000, stop: false },
+  // Out of range on purpose (1-100): a valid target would really start or stop hosts.
+  scale: { target: 65_536, reason: 'garbage' },
   configure: { rejectionHistorySize: 20 },
   nodeSuspect: {
     nodeId: 'ghost-1',

@@ -163,8 +163,11 @@ async function main(): Promise<void> {
         if (req.method !== 'POST' || req.url !== '/hosts') return res.writeHead(404).end('POST /hosts only\n');
         if (stopping) return res.writeHead(503).end('stopping\n');
         let replaces = '?';
+        let action = 'start_replacement';
         try {
-          replaces = String((JSON.parse(body || '{}') as { nodeId?: unknown }).nodeId ?? '?');
+          const ctx = JSON.parse(body || '{}') as { nodeId?: unknown; action?: unknown };
+          replaces = String(ctx.nodeId ?? '?');
+          action = String(ctx.action ?? action);
         } catch {
           return res.writeHead(400).end('expected JSON\n');
         }
@@ -172,7 +175,11 @@ async function main(): Promise<void> {
         const nodeId = `node-${n}`;
         const old = hosts.find((h) => h.nodeId === replaces);
         const zone = old ? (hostArgs.get(old)?.[1] ?? 'zone-x') : 'zone-x';
-        console.log(`up: the orchestrator asks for a replacement of ${replaces}: starting ${nodeId} in ${zone}`);
+        console.log(
+          action === 'scale_up'
+            ? `up: the orchestrator scales the cluster up: starting ${nodeId} in ${zone}`
+            : `up: the orchestrator asks for a replacement of ${replaces}: starting ${nodeId} in ${zone}`,
+        );
         const h = launch(nodeId, zone, opts.healthBase + n - 1);
         res
           .writeHead(201, { 'content-type': 'application/json' })

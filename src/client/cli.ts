@@ -31,6 +31,8 @@ const USAGE = `usage: npm run cluster -- <command>
                                     in flight (D: 30s, 500ms, 2m; default 30s), then maintenance;
                                     --stop stops its worker gracefully once drained
   uncordon NODE                     return a cordoned (drained) node to rotation
+  scale N [--reason R]              bring the alive hosts to N (up: the replacement hook; down: the
+                                    newest hosts drained and stopped gracefully)
 env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, CLUSTER_ID`;
 
 function parseJson(what: string, text: string | undefined): unknown {
@@ -96,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     emergency: 1,
     drain: 1,
     uncordon: 1,
+    scale: 1,
   };
   const optional = new Set(['health']);
   const expected = arity[command];
@@ -114,7 +117,9 @@ export async function main(argv: string[]): Promise<number> {
           ? ['ID']
           : command === 'emergency'
             ? ['KIND']
-            : ['AGENT', command === 'query' ? 'QUERY' : command === 'signal' ? 'SIGNAL' : 'UPDATE', 'JSON'];
+            : command === 'scale'
+              ? ['N']
+              : ['AGENT', command === 'query' ? 'QUERY' : command === 'signal' ? 'SIGNAL' : 'UPDATE', 'JSON'];
   for (let i = 0; i < Math.min(expected, 2) && !optional.has(command); i++) {
     if (rest[i] === undefined) throw new UsageError(`${command}: ${names[i]} is required\n${USAGE}`);
   }
@@ -160,12 +165,13 @@ export async function main(argv: string[]): Promise<number> {
             : `cluster ${s.clusterId}: ${s.unanswered ?? 'node-discovery is not running (start it with: npm run cluster -- start)'}`;
           const goals = s.goals?.goals.length
             ? table(
-                ['GOAL', 'TARGET', 'MEASURED', 'MET', 'NOTE'],
+                ['GOAL', 'TARGET', 'MEASURED', 'MET', 'UNIT', 'NOTE'],
                 s.goals.goals.map((g) => [
                   g.goal,
-                  `${g.target} ${g.unit}`.trim(),
-                  g.measured === null ? 'not measured' : `${Math.round(g.measured * 1000) / 1000} ${g.unit}`.trim(),
+                  g.target,
+                  g.measured === null ? 'not measured' : Math.round(g.measured * 1000) / 1000,
                   g.met === null ? '-' : g.met ? 'yes' : 'NO',
+                  g.unit,
                   g.note,
                 ]),
               )
@@ -421,6 +427,14 @@ export async function main(argv: string[]): Promise<number> {
           stop: values.stop ?? false,
         });
         print(r, json, () => `draining ${rest[0]}: ${r.decision} (see: npm run cluster -- procedure ${r.procedureId})`);
+        return 0;
+      }
+      case 'scale': {
+        const r = await cluster.scale(rest[0] as string, {
+          by: values.by ?? process.env.USER ?? 'operator',
+          ...(values.reason !== undefined ? { reason: values.reason } : {}),
+        });
+        print(r, json, () => `${r.decision} (see: npm run cluster -- procedure ${r.procedureId})`);
         return 0;
       }
       case 'uncordon': {

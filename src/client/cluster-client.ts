@@ -16,6 +16,7 @@ import {
   EmergencyPayload,
   MaintenancePayload,
   PROCEDURE_MEMO,
+  ScalePayload,
   ProcedureReport,
   type GoalStatus,
 } from '../contracts/orchestrator';
@@ -270,6 +271,15 @@ export class ClusterClient {
     const parsed = MaintenancePayload.safeParse({ nodeId, ...o });
     if (!parsed.success) throw new UsageError(`invalid drain: ${describeZodError(parsed.error)}`);
     return refusedAsUsage(() => this.update('orchestrator', 'maintenance', parsed.data));
+  }
+
+  /** `cluster scale N`: the orchestrator's scale_cluster procedure brings the alive hosts to N. */
+  async scale(target: string, o: { by?: string; reason?: string }): Promise<{ procedureId: string; decision: string }> {
+    if (!/^\d+$/.test(target))
+      throw new UsageError(`N: expected a whole number of hosts (1-100), got ${JSON.stringify(target)}`);
+    const parsed = ScalePayload.safeParse({ target: Number(target), ...o });
+    if (!parsed.success) throw new UsageError(`N: ${describeZodError(parsed.error)}`);
+    return refusedAsUsage(() => this.update('orchestrator', 'scale', parsed.data));
   }
 
   /**

@@ -148,6 +148,13 @@ export const MaintenancePayload = z.object({
   stop: z.boolean().default(false),
 });
 export type MaintenancePayload = z.infer<typeof MaintenancePayload>;
+/** `scale` update (`cluster scale N`): bring the number of alive hosts to `target`. */
+export const ScalePayload = z.object({
+  target: z.number().int().min(1).max(100),
+  reason: z.string().min(1).max(500).default('operator scale'),
+  by: z.string().min(1).max(200).default('operator'),
+});
+export type ScalePayload = z.infer<typeof ScalePayload>;
 /** To a maintenance_window procedure: return the node to rotation and end (`cluster uncordon`). */
 export const UncordonSignalPayload = z.object({ by: z.string().min(1).max(200).default('operator') });
 export type UncordonSignalPayload = z.infer<typeof UncordonSignalPayload>;
@@ -211,6 +218,7 @@ export const emergencyUpdate = defineUpdate<{ procedureId: string; decision: str
 export const maintenanceUpdate = defineUpdate<{ procedureId: string; decision: string }, [MaintenancePayload]>(
   'maintenance',
 );
+export const scaleUpdate = defineUpdate<{ procedureId: string; decision: string }, [ScalePayload]>('scale');
 export const uncordonSignal = defineSignal<[UncordonSignalPayload]>('uncordon');
 export const proceduresQuery = defineQuery<ProcedureReport[]>('procedures');
 export const goalsQuery = defineQuery<OrchestratorState['goals']>('goals');
@@ -220,5 +228,9 @@ export const ORCHESTRATOR_SIGNALS = {
   agentStatusUpdate: AgentStatusUpdatePayload,
   procedureReport: ProcedureReport,
 } as const;
-export const ORCHESTRATOR_UPDATES = { emergency: EmergencyPayload, maintenance: MaintenancePayload } as const;
+export const ORCHESTRATOR_UPDATES = {
+  emergency: EmergencyPayload,
+  maintenance: MaintenancePayload,
+  scale: ScalePayload,
+} as const;
 export const ORCHESTRATOR_QUERIES = ['procedures', 'goals', 'incidents', 'agents'] as const;

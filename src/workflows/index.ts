@@ -6,3 +6,4 @@ export { healthMonitorWorkflow } from './health-monitor';
 export { clusterOrchestratorWorkflow } from './orchestrator';
 export { nodeFailureProcedure } from './procedures/node-failure';
 export { maintenanceProcedure } from './procedures/maintenance';
+export { scaleProcedure } from './procedures/scale';

@@ -28,6 +28,7 @@ import {
   HealthEscalationIn,
   IncidentPayload,
   MaintenancePayload,
+  ScalePayload,
   OrchestratorConfig,
   ProcedureReport,
   agentStatusUpdateSignal,
@@ -36,6 +37,7 @@ import {
   healthEscalationInSignal,
   incidentSignal,
   maintenanceUpdate,
+  scaleUpdate,
   procedureReportSignal,
   proceduresQuery,
   type OrchestratorState,
@@ -57,6 +59,7 @@ import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 import type { MaintenanceInput } from './procedures/maintenance';
 import type { NodeFailureInput } from './procedures/node-failure';
+import type { ScaleInput } from './procedures/scale';
 
 export const ORCHESTRATOR_ROLE = 'orchestrator';
 const INCIDENTS_KEPT = 100;
@@ -126,6 +129,7 @@ export async function clusterOrchestratorWorkflow(input: unknown): Promise<void>
   agent.onSignal(procedureReportSignal, ProcedureReport, (p) => o.report(p));
   agent.onUpdate(emergencyUpdate, EmergencyPayload, (p) => o.emergency(p));
   agent.onUpdate(maintenanceUpdate, MaintenancePayload, (p) => o.maintenance(p));
+  agent.onUpdate(scaleUpdate, ScalePayload, (p) => o.scale(p));
   agent.onQuery(proceduresQuery, () => Object.values(agent.state.procedures));
   agent.onQuery(goalsQuery, () => agent.state.goals);
   agent.onQuery(incidentsQuery, () => agent.state.incidents);
@@ -158,6 +162,8 @@ class Orchestrator {
   private readonly queue: QueuedProcedure[] = [];
   /** Drains to start (maintenance_window), queued by the `maintenance` update. */
   private readonly drains: { id: string; input: MaintenanceInput }[] = [];
+  /** A scale to start (scale_cluster), queued by the `scale` update. */
+  private scaling: { id: string; input: ScaleInput } | undefined;
 
   constructor(private readonly agent: Agent<OrchestratorConfig, OrchestratorState>) {}
 
@@ -300,6 +306,43 @@ class Orchestrator {
     return { procedureId: id, decision: `started ${id}` };
   }
 
+  /** `cluster scale N`: one scale_cluster procedure at a time; the loop starts it. */
+  scale(p: ScalePayload): { procedureId: string; decision: string } {
+    const id = procedureId(this.agent.clusterId, 'scale_cluster', 'cluster');
+    const running = this.s.procedures[id];
+    if ((running && running.endedAt === undefined) || this.scaling)
+      throw new Error(`target: a scale is already running (procedure ${id}); wait for it to end`);
+    const alive = this.members().filter((m) => m.status === 'alive').length;
+    if (p.target > alive && !this.c.replacementHook)
+      throw new Error(
+        `target: ${p.target} needs ${p.target - alive} more host(s) and no replacementHook is configured to start one (${alive} alive)`,
+      );
+    const now = Date.now();
+    this.scaling = {
+      id,
+      input: {
+        clusterId: this.agent.clusterId,
+        parentId: this.agent.workflowIdOf(ORCHESTRATOR_ROLE),
+        target: p.target,
+        by: p.by,
+        reason: p.reason,
+        ...(this.c.replacementHook ? { replacementHook: this.c.replacementHook } : {}),
+        drainDeadlineMs: 30_000,
+        settleTimeoutMs: 60_000,
+      },
+    };
+    this.s.procedures[id] = {
+      id,
+      kind: 'scale_cluster',
+      subject: 'cluster',
+      status: 'running',
+      step: 'starting',
+      startedAt: now,
+      timeline: [{ at: now, step: 'request', status: 'info', detail: `${p.by}: scale to ${p.target}` }],
+    };
+    return { procedureId: id, decision: `started ${id} (${alive} alive, target ${p.target})` };
+  }
+
   agentStatus(p: AgentStatusUpdatePayload): void {
     const a = (this.s.agents[p.role] ??= { role: p.role, status: 'RUNNING', checkedAt: Date.now(), restarts: 0 });
     const was = a.health;
@@ -345,30 +388,23 @@ class Orchestrator {
   }
 
   hasWork(): boolean {
-    return this.queue.length > 0 || this.drains.length > 0;
+    return this.queue.length > 0 || this.drains.length > 0 || this.scaling !== undefined;
   }
 
   /** Starts the queued procedures (invariant 1), each as an abandoned child with a business id. */
   async work(): Promise<void> {
-    for (const d of this.drains.splice(0)) {
-      try {
-        await startChild('maintenanceProcedure', {
-          workflowId: d.id,
-          args: [d.input],
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-          staticSummary: `maintenance_window (drain) of ${d.input.nodeId} (cluster ${this.agent.clusterId})`,
-          staticDetails: `Requested by ${d.input.by}: ${d.input.reason}. Steps: cordon, drain (deadline ${Math.round(d.input.deadlineMs / 1000)} s)${d.input.stop ? ', stop_host' : ''}, in_maintenance until \`npm run cluster -- uncordon ${d.input.nodeId}\`.`,
-        });
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError))
-          this.s.procedures[d.id] = {
-            ...(this.s.procedures[d.id] as ProcedureReport),
-            status: 'failed',
-            endedAt: Date.now(),
-            outcome: `could not start: ${(err as Error).message}`,
-          };
-      }
-    }
+    const scaling = this.scaling;
+    this.scaling = undefined;
+    if (scaling)
+      await this.startProcedure(scaling.id, 'scaleProcedure', scaling.input, {
+        staticSummary: `scale_cluster to ${scaling.input.target} alive hosts (cluster ${this.agent.clusterId})`,
+        staticDetails: `Requested by ${scaling.input.by}: ${scaling.input.reason}. Up: the replacementHook once per missing host, then wait until ${scaling.input.target} are alive. Down: the newest hosts drained and stopped gracefully, one at a time.`,
+      });
+    for (const d of this.drains.splice(0))
+      await this.startProcedure(d.id, 'maintenanceProcedure', d.input, {
+        staticSummary: `maintenance_window (drain) of ${d.input.nodeId} (cluster ${this.agent.clusterId})`,
+        staticDetails: `Requested by ${d.input.by}: ${d.input.reason}. Steps: cordon, drain (deadline ${Math.round(d.input.deadlineMs / 1000)} s)${d.input.stop ? ', stop_host' : ''}, in_maintenance until \`npm run cluster -- uncordon ${d.input.nodeId}\`.`,
+      });
     for (const q of this.queue.splice(0)) {
       const { decision: d, incident: i } = q;
       const now = Date.now();
@@ -429,6 +465,31 @@ class Orchestrator {
       }
     }
     this.show();
+  }
+
+  /** Starts a procedure as an abandoned child; one that already runs under the id is joined. */
+  private async startProcedure(
+    id: string,
+    workflowType: string,
+    input: unknown,
+    meta: { staticSummary: string; staticDetails: string },
+  ): Promise<void> {
+    try {
+      await startChild(workflowType, {
+        workflowId: id,
+        args: [input],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        ...meta,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError))
+        this.s.procedures[id] = {
+          ...(this.s.procedures[id] as ProcedureReport),
+          status: 'failed',
+          endedAt: Date.now(),
+          outcome: `could not start: ${(err as Error).message}`,
+        };
+    }
   }
 
   async readMembers(): Promise<void> {

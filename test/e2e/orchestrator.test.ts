@@ -22,7 +22,7 @@ const env = { CLUSTER_ID: clusterId, CLUSTER_MULTICAST: 'off' };
 const dir = mkdtempSync(join(tmpdir(), 'orch-e2e-'));
 const hosts: HostProcess[] = [];
 const webhooks: { kind?: string; procedure?: ProcedureReport }[] = [];
-const replacementsAsked: { nodeId?: string; procedureId?: string }[] = [];
+const replacementsAsked: { nodeId?: string; procedureId?: string; action?: string }[] = [];
 let t: TestTemporal;
 let webhook: http.Server;
 let launcher: http.Server;
@@ -296,6 +296,52 @@ describe('the orchestrator heals the cluster', () => {
     expect((await cli(['uncordon', 'o-4'], env)).code).toBe(0);
   });
 
+  it('scale N: up through the replacement hook, down by draining and stopping the newest host', async () => {
+    const aliveNow = async () =>
+      Object.values(await nodes())
+        .filter((m) => m.status === 'alive')
+        .map((m) => m.nodeId)
+        .sort();
+    const before = await aliveNow(); // o-1, o-3 (o-2 was killed, o-4 stopped by its drain)
+    const scaleDone = (startedAfter: number) =>
+      eventually(
+        'scale ended',
+        async () => (await procedures()).find((p) => p.kind === 'scale_cluster' && p.startedAt >= startedAfter),
+        (p) => p?.endedAt !== undefined,
+        60_000,
+        300,
+      );
+    let at = Date.now() - 1;
+    const up = await cli(['scale', String(before.length + 1), '--reason', 'more traffic'], env);
+    expect(up).toMatchObject({ code: 0, stdout: expect.stringMatching(/started .*scale_cluster\/cluster/) });
+    const grown = await scaleDone(at);
+    expect(grown?.status).toBe('completed');
+    const added = (await aliveNow()).filter((id) => !before.includes(id));
+    expect(added).toHaveLength(1);
+    expect(replacementsAsked.at(-1)).toMatchObject({ action: 'scale_up' });
+    at = Date.now() - 1;
+    expect((await cli(['scale', String(before.length)], env)).code).toBe(0);
+    const shrunk = await scaleDone(at);
+    expect(shrunk?.status).toBe('completed');
+    expect(shrunk?.timeline.find((x) => x.step === 'stop_host' && x.status === 'done')?.detail).toMatch(
+      new RegExp(`^${added[0]} left`),
+    );
+    expect(await aliveNow()).toEqual(before);
+    const cases: [string[], RegExp][] = [
+      [['scale', '0'], /N: .*target/],
+      [['scale', 'many'], /N: expected a whole number/],
+      [['scale'], /scale: N is required/],
+    ];
+    for (const [args, message] of cases) {
+      const res = await cli(args, env);
+      expect({ args, code: res.code, stderr: res.stderr }).toEqual({
+        args,
+        code: 2,
+        stderr: expect.stringMatching(message),
+      });
+    }
+  });
+
   it('supervision: an agent that is terminated runs again with its state', async () => {
     const lb = t.client.workflow.getHandle(`${clusterId}/load-balancer`);
     const before = (await lb.query<{ agent: { tableVersion: number } }>('state')).agent.tableVersion;
@@ -325,6 +371,12 @@ describe('the orchestrator heals the cluster', () => {
       500,
     );
     expect(goals.map((g) => g.goal)).toEqual(['availability', 'latency', 'throughput', 'resource efficiency', 'cost']);
+    // As an operator reads them: goal, target, measure, met.
+    const status = await cli(['status'], env);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/GOAL\s+TARGET\s+MEASURED\s+MET/);
+    expect(status.stdout).toMatch(/availability\s+0\.999/);
+    expect(status.stdout).toMatch(/latency\s+100\s+not measured\s+-\s+ms/);
   });
 });
 
@@ -336,6 +388,8 @@ describe('recorded histories', () => {
     expect(await replayAndRecord(procedure, 'node-failure-procedure-e2e', 10)).toBeGreaterThan(5);
     const drain = t.client.workflow.getHandle(`${clusterId}/procedure/maintenance_window/o-1`);
     expect(await replayAndRecord(drain, 'maintenance-procedure-e2e', 10)).toBeGreaterThan(5);
+    const scale = t.client.workflow.getHandle(`${clusterId}/procedure/scale_cluster/cluster`);
+    expect(await replayAndRecord(scale, 'scale-procedure-e2e', 10)).toBeGreaterThan(5);
   });
 });
 

@@ -49,6 +49,7 @@ describe('replay of recorded histories', () => {
         'orchestrator-e2e.binpb',
         'node-failure-procedure-e2e.binpb',
         'maintenance-procedure-e2e.binpb',
+        'scale-procedure-e2e.binpb',
         // The orchestrator from before it ignored verdicts on non-members (orchestrator-members-only)
         // and took drains.
         'orchestrator-before-members-only.binpb',

@@ -120,6 +120,7 @@ export const AGENT_WORKFLOW_TYPES = [
   'clusterOrchestratorWorkflow',
   'nodeFailureProcedure',
   'maintenanceProcedure',
+  'scaleProcedure',
 ] as const;
 
 /**

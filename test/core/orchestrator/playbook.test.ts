@@ -1,3 +1,5 @@
+import type { MemberSummary } from '../../../src/contracts/common';
+import { hostsToStop } from '../../../src/core/orchestrator/scale';
 import {
   massFailure,
   nextReplacementAt,
@@ -190,5 +192,33 @@ describe('goals', () => {
       'resource efficiency': true,
       cost: false,
     });
+  });
+});
+
+describe('scale_cluster: hosts to stop', () => {
+  const m = (nodeId: string, status: MemberSummary['status'] = 'alive') =>
+    ({
+      nodeId,
+      status,
+      health: 'healthy',
+      address: '127.0.0.1',
+      healthPort: 1,
+      zone: 'z',
+      incarnation: 1,
+    }) as MemberSummary;
+  it.each([
+    ['the newest first, numbers as numbers', ['node-9', 'node-10', 'node-2'], 1, ['node-10', 'node-9']],
+    ['nothing when at or below the target', ['node-1', 'node-2'], 2, []],
+    ['nothing when the target is above', ['node-1'], 3, []],
+  ])('%s', (_n, ids, target, stop) => {
+    expect(
+      hostsToStop(
+        ids.map((id) => m(id)),
+        target,
+      ),
+    ).toEqual(stop);
+  });
+  it('counts only alive hosts', () => {
+    expect(hostsToStop([m('a-1'), m('a-2', 'dead'), m('a-3', 'left'), m('a-4')], 1)).toEqual(['a-4']);
   });
 });
