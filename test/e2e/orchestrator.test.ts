@@ -50,6 +50,18 @@ function listen(handler: (body: string, res: http.ServerResponse) => void): Prom
 }
 const urlOf = (s: http.Server, path: string) => `http://127.0.0.1:${(s.address() as AddressInfo).port}${path}`;
 
+/** Each command is refused as the caller's mistake: exit 2, the field named on stderr. */
+async function expectUsageErrors(cases: [string[], RegExp][]): Promise<void> {
+  for (const [args, message] of cases) {
+    const res = await cli(args, env);
+    expect({ args, code: res.code, stderr: res.stderr }).toEqual({
+      args,
+      code: 2,
+      stderr: expect.stringMatching(message),
+    });
+  }
+}
+
 beforeAll(async () => {
   t = await connect();
   webhook = await listen((body, res) => {
@@ -239,14 +251,7 @@ describe('the orchestrator heals the cluster', () => {
       [['uncordon', 'o-3'], /nodeId: o-3 is not cordoned/],
       [['drain'], /drain: NODE is required/],
     ];
-    for (const [args, message] of cases) {
-      const res = await cli(args, env);
-      expect({ args, code: res.code, stderr: res.stderr }).toEqual({
-        args,
-        code: 2,
-        stderr: expect.stringMatching(message),
-      });
-    }
+    await expectUsageErrors(cases);
     router.end(target!, true, 5);
     const maintained = await eventually(
       'in maintenance',
@@ -332,14 +337,7 @@ describe('the orchestrator heals the cluster', () => {
       [['scale', 'many'], /N: expected a whole number/],
       [['scale'], /scale: N is required/],
     ];
-    for (const [args, message] of cases) {
-      const res = await cli(args, env);
-      expect({ args, code: res.code, stderr: res.stderr }).toEqual({
-        args,
-        code: 2,
-        stderr: expect.stringMatching(message),
-      });
-    }
+    await expectUsageErrors(cases);
   });
 
   it('supervision: an agent that is terminated runs again with its state', async () => {

@@ -11,11 +11,11 @@
  *    returns it to rotation and completes the procedure.
  * A step that fails for good undoes the cordon (compensation a cancellation cannot interrupt).
  */
-import { CancellationScope, condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { UncordonSignalPayload, uncordonSignal, type ProcedureReport } from '../../contracts/orchestrator';
 import { ACTIVITY } from '../activity-options';
-import { errorText, reporter, timelineTable } from './report';
+import { errorText, failed, finish, reporter, timelineTable, undoStep } from './report';
 
 export interface MaintenanceInput {
   clusterId: string;
@@ -91,21 +91,10 @@ export async function maintenanceProcedure(input: MaintenanceInput): Promise<Pro
     const failedStep = report.step ?? '?';
     await note(failedStep, 'failed', errorText(err));
     if (cordoned)
-      await CancellationScope.nonCancellable(async () => {
-        try {
-          await setCordon({ ...cordon, cordon: false });
-          await note('cordon', 'undone', `${input.nodeId} is routed again`);
-        } catch (e) {
-          await note('cordon', 'failed', `undo failed: ${errorText(e)}`);
-        }
-      });
-    report.status = 'failed';
-    report.outcome = `step ${failedStep} failed for good: ${errorText(err)}`;
+      await undoStep(note, 'cordon', () => setCordon({ ...cordon, cordon: false }), `${input.nodeId} is routed again`);
+    failed(report, failedStep, err);
   }
-  report.endedAt = Date.now();
-  report.step = undefined;
-  await note('procedure', 'info', `${report.status}: ${report.outcome ?? ''}`);
-  return report;
+  return finish(report, note);
 }
 
 function details(r: ProcedureReport, input: MaintenanceInput): string {

@@ -29,7 +29,7 @@ import type { MemberSummary } from '../../contracts/common';
 import { quarantineNodeSignal, releaseNodeSignal } from '../../contracts/health-monitor';
 import { AckPayload, acknowledgeSignal, type Hook, type ProcedureReport } from '../../contracts/orchestrator';
 import { ACTIVITY } from '../activity-options';
-import { errorText, reporter, timelineTable } from './report';
+import { errorText, failed, finish, reporter, timelineTable } from './report';
 
 export interface NodeFailureInput {
   clusterId: string;
@@ -220,12 +220,9 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
     await note(failedStep, 'failed', errorText(err));
     await compensate();
     // Failed once the done steps are undone: a reader who sees "failed" sees the undo too.
-    report.status = 'failed';
-    report.outcome = `step ${failedStep} failed for good: ${errorText(err)}`;
+    failed(report, failedStep, err);
   }
-  report.endedAt = Date.now();
-  report.step = undefined;
-  await note('procedure', 'info', `${report.status}: ${report.outcome ?? ''}`);
+  await finish(report, note);
   await escalation;
   return report;
 }

@@ -3,7 +3,13 @@
  * signal to the orchestrator) and the timeline it appends to. Published by the steps, and awaited
  * there, never from a handler.
  */
-import { ActivityFailure, getExternalWorkflowHandle, setCurrentDetails, upsertMemo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  CancellationScope,
+  getExternalWorkflowHandle,
+  setCurrentDetails,
+  upsertMemo,
+} from '@temporalio/workflow';
 import {
   PROCEDURE_MEMO,
   procedureReportSignal,
@@ -55,4 +61,35 @@ export function timelineTable(r: ProcedureReport): string[] {
 export function errorText(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** One undo step (compensation), where a cancellation cannot interrupt it; the timeline says how it went. */
+export async function undoStep(
+  note: Reporter['note'],
+  step: string,
+  fn: () => Promise<unknown>,
+  detail: string,
+): Promise<void> {
+  await CancellationScope.nonCancellable(async () => {
+    try {
+      await fn();
+      await note(step, 'undone', detail);
+    } catch (e) {
+      await note(step, 'failed', `undo failed: ${errorText(e)}`);
+    }
+  });
+}
+
+/** The procedure failed at its current step (after its undo). */
+export function failed(report: ProcedureReport, step: string, err: unknown): void {
+  report.status = 'failed';
+  report.outcome = `step ${step} failed for good: ${errorText(err)}`;
+}
+
+/** Ends the procedure: its end time, no current step, and the last timeline entry. */
+export async function finish(report: ProcedureReport, note: Reporter['note']): Promise<ProcedureReport> {
+  report.endedAt = Date.now();
+  report.step = undefined;
+  await note('procedure', 'info', `${report.status}: ${report.outcome ?? ''}`);
+  return report;
 }

@@ -12,13 +12,13 @@
  * cordon it set and fails the procedure (hosts already started or stopped stay so: the outcome says
  * how many are alive).
  */
-import { CancellationScope, condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { MemberSummary } from '../../contracts/common';
 import type { Hook, ProcedureReport } from '../../contracts/orchestrator';
 import { hostsToStop } from '../../core/orchestrator/scale';
 import { ACTIVITY } from '../activity-options';
-import { errorText, reporter, timelineTable } from './report';
+import { errorText, failed, finish, reporter, timelineTable, undoStep } from './report';
 
 export interface ScaleInput {
   clusterId: string;
@@ -137,21 +137,15 @@ export async function scaleProcedure(input: ScaleInput): Promise<ProcedureReport
     await note(failedStep, 'failed', errorText(err));
     const node = cordoned;
     if (node)
-      await CancellationScope.nonCancellable(async () => {
-        try {
-          await setCordon({ clusterId: input.clusterId, nodeId: node, cordon: false });
-          await note('stop_host', 'undone', `${node} uncordoned`);
-        } catch (e) {
-          await note('stop_host', 'failed', `undo failed: ${errorText(e)}`);
-        }
-      });
-    report.status = 'failed';
-    report.outcome = `step ${failedStep} failed for good: ${errorText(err)}`;
+      await undoStep(
+        note,
+        'stop_host',
+        () => setCordon({ clusterId: input.clusterId, nodeId: node, cordon: false }),
+        `${node} uncordoned`,
+      );
+    failed(report, failedStep, err);
   }
-  report.endedAt = Date.now();
-  report.step = undefined;
-  await note('procedure', 'info', `${report.status}: ${report.outcome ?? ''}`);
-  return report;
+  return finish(report, note);
 }
 
 function details(r: ProcedureReport, input: ScaleInput): string {
