@@ -224,28 +224,29 @@ class Orchestrator {
       this.queue.push({ decision: d, incident: i });
       decision = d.action === 'escalate' ? `started ${d.id}, escalated at once: ${d.why}` : `started ${d.id}`;
     }
+    this.recordIncident(i, decision);
+    return { procedureId: d.id, decision };
+  }
+
+  /** An incident in the bounded list, with what was decided about it. */
+  private recordIncident(i: Incident, decision: string): void {
     this.s.incidentSeq += 1;
     pushBounded(this.s.incidents, { seq: this.s.incidentSeq, ...i, decision }, INCIDENTS_KEPT);
-    return { procedureId: d.id, decision };
   }
 
   nodeHealth(p: NodeHealthChangePayload): void {
     if (p.status !== 'dead') return;
     const members = this.members();
     if (members.length && !members.some((m) => m.nodeId === p.nodeId) && patched(ORCH_MEMBERS_ONLY)) {
-      this.s.incidentSeq += 1;
-      pushBounded(
-        this.s.incidents,
+      this.recordIncident(
         {
-          seq: this.s.incidentSeq,
           kind: 'node_failure',
           subject: p.nodeId,
           source: p.observer ?? 'failure-detector',
           detail: p.reason ?? 'declared dead',
           at: Date.now(),
-          decision: 'ignored: not a member of the cluster',
         },
-        INCIDENTS_KEPT,
+        'ignored: not a member of the cluster',
       );
       return;
     }
@@ -294,15 +295,7 @@ class Orchestrator {
         stop: p.stop,
       },
     });
-    this.s.procedures[id] = {
-      id,
-      kind: 'maintenance_window',
-      subject: p.nodeId,
-      status: 'running',
-      step: 'starting',
-      startedAt: now,
-      timeline: [{ at: now, step: 'request', status: 'info', detail: `${p.by}: ${p.reason}` }],
-    };
+    this.starting(id, 'maintenance_window', p.nodeId, now, 'request', `${p.by}: ${p.reason}`);
     return { procedureId: id, decision: `started ${id}` };
   }
 
@@ -331,15 +324,7 @@ class Orchestrator {
         settleTimeoutMs: 60_000,
       },
     };
-    this.s.procedures[id] = {
-      id,
-      kind: 'scale_cluster',
-      subject: 'cluster',
-      status: 'running',
-      step: 'starting',
-      startedAt: now,
-      timeline: [{ at: now, step: 'request', status: 'info', detail: `${p.by}: scale to ${p.target}` }],
-    };
+    this.starting(id, 'scale_cluster', 'cluster', now, 'request', `${p.by}: scale to ${p.target}`);
     return { procedureId: id, decision: `started ${id} (${alive} alive, target ${p.target})` };
   }
 
@@ -362,19 +347,15 @@ class Orchestrator {
   }
 
   private recordAgentIncident(role: string, detail: string): void {
-    this.s.incidentSeq += 1;
-    pushBounded(
-      this.s.incidents,
+    this.recordIncident(
       {
-        seq: this.s.incidentSeq,
         kind: 'node_failure',
         subject: `agent:${role}`,
         source: 'supervision',
         detail: `agent ${role} reports itself unhealthy: ${detail}`,
         at: Date.now(),
-        decision: 'recorded: an agent is not a host; see its health and loop failures',
       },
-      INCIDENTS_KEPT,
+      'recorded: an agent is not a host; see its health and loop failures',
     );
   }
 
@@ -426,15 +407,7 @@ class Orchestrator {
         ...(notBefore !== undefined ? { replacementNotBefore: notBefore } : {}),
         ...(this.c.webhookUrl ? { webhookUrl: this.c.webhookUrl } : {}),
       };
-      this.s.procedures[d.id] = {
-        id: d.id,
-        kind: d.kind,
-        subject: d.subject,
-        status: 'running',
-        step: 'starting',
-        startedAt: now,
-        timeline: [{ at: now, step: 'incident', status: 'info', detail: `${i.source}: ${i.detail}` }],
-      };
+      this.starting(d.id, d.kind, d.subject, now, 'incident', `${i.source}: ${i.detail}`);
       if (d.kind !== 'node_failure') {
         this.s.procedures[d.id] = {
           ...(this.s.procedures[d.id] as ProcedureReport),
@@ -444,30 +417,31 @@ class Orchestrator {
         };
         continue;
       }
-      try {
-        await startChild('nodeFailureProcedure', {
-          workflowId: d.id,
-          args: [input],
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-          staticSummary: `node_failure procedure for ${d.subject} (cluster ${this.agent.clusterId})`,
-          staticDetails: `Started by ${i.source}: ${i.detail}. Steps: isolate_node, redistribute_load, start_replacement, await_recovery; escalates after ${Math.round(input.escalateAfterMs / 1000)} s. Acknowledge an escalation with \`npm run cluster -- ack ${d.id}\`.`,
-        });
-      } catch (err) {
-        // Already running (started by an earlier run of this orchestrator): joined (invariant 2).
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-          this.s.procedures[d.id] = {
-            ...(this.s.procedures[d.id] as ProcedureReport),
-            status: 'failed',
-            endedAt: Date.now(),
-            outcome: `could not start: ${(err as Error).message}`,
-          };
-        }
-      }
+      await this.startProcedure(d.id, 'nodeFailureProcedure', input, {
+        staticSummary: `node_failure procedure for ${d.subject} (cluster ${this.agent.clusterId})`,
+        staticDetails: `Started by ${i.source}: ${i.detail}. Steps: isolate_node, redistribute_load, start_replacement, await_recovery; escalates after ${Math.round(input.escalateAfterMs / 1000)} s. Acknowledge an escalation with \`npm run cluster -- ack ${d.id}\`.`,
+      });
     }
     this.show();
   }
 
-  /** Starts a procedure as an abandoned child; one that already runs under the id is joined. */
+  /** A procedure the loop is about to start, as `cluster procedures` shows it until its first report. */
+  private starting(id: string, kind: string, subject: string, at: number, step: string, detail: string): void {
+    this.s.procedures[id] = {
+      id,
+      kind,
+      subject,
+      status: 'running',
+      step: 'starting',
+      startedAt: at,
+      timeline: [{ at, step, status: 'info', detail }],
+    };
+  }
+
+  /**
+   * Starts a procedure as an abandoned child. One already running under the id (started by an
+   * earlier run of this orchestrator) is joined (invariant 2).
+   */
   private async startProcedure(
     id: string,
     workflowType: string,

@@ -12,7 +12,7 @@
  * cordon it set and fails the procedure (hosts already started or stopped stay so: the outcome says
  * how many are alive).
  */
-import { condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { MemberSummary } from '../../contracts/common';
 import type { Hook, ProcedureReport } from '../../contracts/orchestrator';
@@ -63,7 +63,7 @@ export async function scaleProcedure(input: ScaleInput): Promise<ProcedureReport
       const ms = await members();
       if (done(ms)) return ms;
       if (Date.now() >= until) throw new Error(`${what}: not within ${Math.round(input.settleTimeoutMs / 1000)} s`);
-      await condition(() => false, 500);
+      await sleep(500);
     }
   };
 
