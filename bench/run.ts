@@ -18,6 +18,7 @@ import { benchDiscovery, discoveryRows } from './discovery';
 import { benchDetection, benchFalsePositives, benchSignals, detectionRows } from './failure';
 import { FAULT_ARGS, FAULT_USAGE, benchFaults } from './faults';
 import { printTable } from './stats';
+import { MASS_WINDOW_MS, benchRecovery, recoveryRows } from './recovery';
 import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
 import { benchQueryFailover, queryFailoverRows } from './query-failover';
@@ -34,6 +35,7 @@ const BENCHES = [
   'fd-scale',
   'faults',
   'query-failover',
+  'recovery',
   'all',
 ];
 const USAGE =
@@ -41,6 +43,7 @@ const USAGE =
   ' [--routers N (default 5)] [--calls N (default 200)]\n' +
   '       npm run bench -- load [--runs N (default 20)] [--routers N (default 5)]\n' +
   '       npm run bench -- query-failover [--kills N (default 20)]\n' +
+  '       npm run bench -- recovery [--kills N (default 20)] [--runs N drains (default 20)] [--routers N (default 5)] [--terminations N (default 12)]\n' +
   '       npm run bench -- [failure|false-positives|fd-scale] [--kills N (default 20)] [--fp-hosts N (default 10)]' +
   ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]\n' +
   FAULT_USAGE;
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
       'fp-seconds': { type: 'string' },
       hosts: { type: 'string' },
       window: { type: 'string' },
+      terminations: { type: 'string' },
       ...FAULT_ARGS,
     },
   });
@@ -83,6 +87,7 @@ async function main(): Promise<void> {
   const fpSeconds = count('fp-seconds', values['fp-seconds'], 300);
   const simHosts = count('hosts', values.hosts, 50);
   const windowS = count('window', values.window, 60);
+  const terminations = count('terminations', values.terminations, 12);
   console.log(
     `bench: node ${process.version}, ${(await import('node:os')).cpus().length} cpus, ${new Date().toISOString()}`,
   );
@@ -100,6 +105,25 @@ async function main(): Promise<void> {
     );
     for (const l of [...r.wftFailed.slice(0, 3), ...r.ndeRuns.slice(0, 5)]) console.log(`  ${l}`);
     if (r.wftFailed.length > 0 || !r.answers.startsWith('answers')) process.exitCode = 1;
+    return;
+  }
+  if (which === 'recovery') {
+    await withServer(`bench-recovery-${Date.now()}`, async (_client, env, address) => {
+      const r = await benchRecovery({ address, env, kills, routers, drains: runs, terminations });
+      printTable(
+        `the orchestrator heals, ms (5 host workers, 0.5 s heartbeats / 1.5 s lease; replacement hook = a local launcher that starts a host worker; ${routers} routers; ${kills} SIGKILLs spaced past the 10 s replacement rate limit and the mass-failure window (set to ${MASS_WINDOW_MS / 1000} s), ${runs} drains, ${terminations} agents terminated)`,
+        ['measure', 'n', 'p50', 'p99', 'min', 'max', 'target'],
+        recoveryRows(r, routers),
+      );
+      const outcomes: Record<string, number> = {};
+      for (const o of r.outcomes) {
+        const k = o.replace(/[rs]-\d+/g, 'X').replace(/\d+/g, 'n');
+        outcomes[k] = (outcomes[k] ?? 0) + 1;
+      }
+      console.log(`node_failure outcomes: ${JSON.stringify(outcomes)}`);
+      console.log(`agents terminated: ${r.terminated.join(', ')}`);
+      for (const l of r.slow) console.log(l);
+    });
     return;
   }
   if (which === 'router' || which === 'all') {

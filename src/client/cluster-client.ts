@@ -299,11 +299,14 @@ export class ClusterClient {
     );
     if (running) {
       await handle.signal('uncordon', { by });
-      // The procedure uncordons and ends within a second or two; its memo says how it ended.
+      // The procedure uncordons and ends within a second or two; its memo says how it ended. It
+      // closes only once its last report reached the orchestrator, so a drain right after this
+      // one returns is not refused as "already in maintenance".
       for (const end = Date.now() + 15_000; Date.now() < end;) {
+        const closed = (await handle.describe()).status.name !== 'RUNNING';
         const p = await this.procedure(handle.workflowId);
-        if (p.endedAt !== undefined) return { via: 'procedure', report: p };
-        await new Promise((r) => setTimeout(r, 200));
+        if (closed && p.endedAt !== undefined) return { via: 'procedure', report: p };
+        await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`procedure ${handle.workflowId} did not end within 15 s of the uncordon (see: procedure ID)`);
     }

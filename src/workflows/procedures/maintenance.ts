@@ -11,11 +11,14 @@
  *    returns it to rotation and completes the procedure.
  * A step that fails for good undoes the cordon (compensation a cancellation cannot interrupt).
  */
-import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { UncordonSignalPayload, uncordonSignal, type ProcedureReport } from '../../contracts/orchestrator';
 import { ACTIVITY } from '../activity-options';
 import { errorText, failed, finish, reporter, timelineTable, undoStep } from './report';
+
+/** The cordon's activity starts in the same workflow task as its 'started' report (not after the report's signal). */
+export const MAINTENANCE_CORDON_AT_ONCE = 'maintenance-cordon-at-once';
 
 export interface MaintenanceInput {
   clusterId: string;
@@ -54,8 +57,16 @@ export async function maintenanceProcedure(input: MaintenanceInput): Promise<Pro
   await note('request', 'info', `${input.by}: ${input.reason}`);
   let cordoned = false;
   try {
-    await note('cordon', 'started');
-    const c = await setCordon({ ...cordon, cordon: true, reason: input.reason, by: input.by });
+    const cordonIt = () => setCordon({ ...cordon, cordon: true, reason: input.reason, by: input.by });
+    let c: Awaited<ReturnType<typeof cordonIt>>;
+    if (patched(MAINTENANCE_CORDON_AT_ONCE)) {
+      // The cordon and its report leave in one workflow task: the report's signal to the
+      // orchestrator no longer holds up the routers (it took ~100 ms of a 166 ms cordon).
+      [c] = await Promise.all([cordonIt(), note('cordon', 'started')]);
+    } else {
+      await note('cordon', 'started');
+      c = await cordonIt();
+    }
     cordoned = true;
     await note('cordon', 'done', `no new picks: routing table v${c.tableVersion} leaves ${input.nodeId} out`);
 
