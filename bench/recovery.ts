@@ -21,6 +21,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
+import { nodeAgentWorkflowId } from '../src/contracts/node-agent';
 import type { RoutingTable } from '../src/contracts/load-balancer';
 import type { ProcedureReport } from '../src/contracts/orchestrator';
 import { ClusterClient } from '../src/client/cluster-client';
@@ -237,6 +238,13 @@ export async function benchRecovery(opts: RecoveryOptions): Promise<RecoveryResu
       for (const role of ['failure-detector', 'node-discovery', 'load-balancer', 'orchestrator', 'health-monitor'])
         if ((await stickyHolder(cluster.client, `${clusterId}/${role}`).catch(() => undefined)) === victim.nodeId)
           onVictim.push(role);
+      // Its own NodeAgent, whose lease times out: a task for it that waits on the dead host's
+      // sticky queue goes to another worker only after stickyQueueScheduleToStartTimeout.
+      if (
+        (await stickyHolder(cluster.client, nodeAgentWorkflowId(clusterId, victim.nodeId)).catch(() => undefined)) ===
+        victim.nodeId
+      )
+        onVictim.push(`its own node-agent`);
       const killedAt = Date.now();
       victim.child.kill('SIGKILL');
       const id = `${clusterId}/procedure/node_failure/${victim.nodeId}`;

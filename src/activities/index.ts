@@ -31,7 +31,17 @@ import {
   tlsExpiry,
 } from './health';
 import { multicastDiscover } from './multicast-discovery';
-import { awaitDrained, awaitUnrouted, describeAgents, restartAgent, runHook, setCordon } from './orchestrator';
+import {
+  awaitBalanced,
+  awaitDrained,
+  awaitUnrouted,
+  describeAgents,
+  readLbTraffic,
+  rebalanceLb,
+  restartAgent,
+  runHook,
+  setCordon,
+} from './orchestrator';
 
 export interface ActivityContext {
   /** The host this worker runs on. */
@@ -174,6 +184,10 @@ export function createActivities(ctx: ActivityContext) {
       awaitUnrouted(ctx.client, input),
     setCordon: (input: { clusterId: string; nodeId: string; cordon: boolean; reason?: string; by?: string }) =>
       setCordon(ctx.client, input),
+    readLbTraffic: (input: { clusterId: string }) => readLbTraffic(ctx.client, input),
+    rebalanceLb: (input: { clusterId: string; strategy?: string; reason: string }) => rebalanceLb(ctx.client, input),
+    awaitBalanced: (input: { clusterId: string; tableVersion: number; threshold: number; settleMs: number }) =>
+      awaitBalanced(ctx.client, input),
     awaitDrained: (input: {
       clusterId: string;
       nodeId: string;

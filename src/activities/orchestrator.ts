@@ -10,7 +10,15 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/cl
 import { ApplicationFailure } from '@temporalio/common';
 import { AGENTS, agentStartOptions, agentWorkflowId } from '../contracts/agents';
 import { AgentHealth, HEALTH_MEMO } from '../contracts/common';
-import type { CordonPayload, CordonResult, RoutingTable, Target } from '../contracts/load-balancer';
+import {
+  TRAFFIC_MEMO,
+  TrafficMemo,
+  type CordonPayload,
+  type CordonResult,
+  type RebalanceResult,
+  type RoutingTable,
+  type Target,
+} from '../contracts/load-balancer';
 import type { Hook } from '../contracts/orchestrator';
 
 export interface AgentDescription {
@@ -256,5 +264,70 @@ export async function awaitDrained(
       return { drained: false, inFlight: Number.isNaN(inFlight) ? -1 : inFlight, waitedMs: Date.now() - started };
     Context.current().heartbeat({ inFlight });
     await Context.current().sleep(100);
+  }
+}
+
+/** The LoadBalancer's traffic summary from its memo (describe: no worker needed); null when none yet. */
+export async function readLbTraffic(client: Client, input: { clusterId: string }): Promise<TrafficMemo | null> {
+  try {
+    const d = await client.workflow.getHandle(agentWorkflowId(input.clusterId, 'load-balancer')).describe();
+    const parsed = TrafficMemo.safeParse(d.memo?.[TRAFFIC_MEMO]);
+    return parsed.success ? parsed.data : null;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      throw ApplicationFailure.nonRetryable('the load-balancer agent does not run', 'NoLoadBalancer');
+    throw err;
+  }
+}
+
+/** A rebalance at the LoadBalancer (`rebalance` update); with a strategy, also a switch to it. */
+export async function rebalanceLb(
+  client: Client,
+  input: { clusterId: string; strategy?: string; reason: string },
+): Promise<RebalanceResult> {
+  const handle = client.workflow.getHandle(agentWorkflowId(input.clusterId, 'load-balancer'));
+  try {
+    return await handle.executeUpdate<RebalanceResult, [Record<string, unknown>]>('rebalance', {
+      args: [{ reason: input.reason, ...(input.strategy ? { strategy: input.strategy } : {}) }],
+    });
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      throw ApplicationFailure.nonRetryable('the load-balancer agent does not run', 'NoLoadBalancer');
+    if (err instanceof WorkflowUpdateFailedError)
+      throw ApplicationFailure.nonRetryable(err.cause?.message ?? err.message, 'Refused');
+    throw err;
+  }
+}
+
+/**
+ * A rebalance's check: until a traffic summary of table `tableVersion` or later says the imbalance is
+ * at most `threshold`, or `settleMs` passed (then it says what it last read). Reads every 500 ms,
+ * heartbeating.
+ */
+export async function awaitBalanced(
+  client: Client,
+  input: { clusterId: string; tableVersion: number; threshold: number; settleMs: number },
+): Promise<{ balanced: boolean; imbalance: number; basis: string; waitedMs: number }> {
+  const started = Date.now();
+  let last: TrafficMemo | null = null;
+  for (;;) {
+    const t = await readLbTraffic(client, input).catch((err: unknown) => {
+      if (err instanceof ApplicationFailure) throw err;
+      return null; // the server did not answer this time: the next read tries again
+    });
+    if (t && t.tableVersion >= input.tableVersion) {
+      last = t;
+      if (t.imbalance <= input.threshold)
+        return { balanced: true, imbalance: t.imbalance, basis: t.basis, waitedMs: Date.now() - started };
+    }
+    if (Date.now() - started >= input.settleMs)
+      return {
+        balanced: false,
+        imbalance: last?.imbalance ?? Number.NaN,
+        basis: last?.basis ?? 'none',
+        waitedMs: Date.now() - started,
+      };
+    Context.current().heartbeat({ imbalance: last?.imbalance });
+    await Context.current().sleep(500);
   }
 }

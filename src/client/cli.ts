@@ -33,6 +33,8 @@ const USAGE = `usage: npm run cluster -- <command>
   uncordon NODE                     return a cordoned (drained) node to rotation
   scale N [--reason R]              bring the alive hosts to N (up: the replacement hook; down: the
                                     newest hosts drained and stopped gracefully)
+  rebalance [--strategy S] [--reason R]   a routing table from the latest loads now, then check the
+                                    imbalance falls (a round_robin table, or S, switches strategy)
 env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, CLUSTER_ID`;
 
 function parseJson(what: string, text: string | undefined): unknown {
@@ -67,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
         stop: { type: 'boolean' },
         node: { type: 'string' },
         by: { type: 'string' },
+        strategy: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -99,6 +102,7 @@ export async function main(argv: string[]): Promise<number> {
     drain: 1,
     uncordon: 1,
     scale: 1,
+    rebalance: 0,
   };
   const optional = new Set(['health']);
   const expected = arity[command];
@@ -432,6 +436,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'scale': {
         const r = await cluster.scale(rest[0] as string, {
           by: values.by ?? process.env.USER ?? 'operator',
+          ...(values.reason !== undefined ? { reason: values.reason } : {}),
+        });
+        print(r, json, () => `${r.decision} (see: npm run cluster -- procedure ${r.procedureId})`);
+        return 0;
+      }
+      case 'rebalance': {
+        const r = await cluster.rebalance({
+          by: values.by ?? process.env.USER ?? 'operator',
+          ...(values.strategy !== undefined ? { strategy: values.strategy } : {}),
           ...(values.reason !== undefined ? { reason: values.reason } : {}),
         });
         print(r, json, () => `${r.decision} (see: npm run cluster -- procedure ${r.procedureId})`);

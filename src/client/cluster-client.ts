@@ -16,6 +16,7 @@ import {
   EmergencyPayload,
   MaintenancePayload,
   PROCEDURE_MEMO,
+  RebalanceRequest,
   ScalePayload,
   ProcedureReport,
   type GoalStatus,
@@ -280,6 +281,17 @@ export class ClusterClient {
     const parsed = ScalePayload.safeParse({ target: Number(target), ...o });
     if (!parsed.success) throw new UsageError(`N: ${describeZodError(parsed.error)}`);
     return refusedAsUsage(() => this.update('orchestrator', 'scale', parsed.data));
+  }
+
+  /** `cluster rebalance`: the orchestrator's rebalance_load procedure, one at a time. */
+  async rebalance(o: {
+    by?: string;
+    reason?: string;
+    strategy?: string;
+  }): Promise<{ procedureId: string; decision: string }> {
+    const parsed = RebalanceRequest.safeParse(o);
+    if (!parsed.success) throw new UsageError(`invalid rebalance: ${describeZodError(parsed.error)}`);
+    return refusedAsUsage(() => this.update('orchestrator', 'rebalance', parsed.data));
   }
 
   /**

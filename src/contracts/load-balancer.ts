@@ -104,6 +104,8 @@ export const LoadBalancerConfig = BaseConfig.extend({
    * configured thresholds, which stay the ceiling (src/core/lb/observe.ts).
    */
   thresholdAdaptIntervalMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
+  /** How often the traffic summary (rate, latency, imbalance) is published in the memo for the orchestrator (ms, default 5 s). */
+  trafficMemoIntervalMs: z.number().int().min(500).max(3_600_000).default(5_000),
   /**
    * Surge detection from the request rate the routers report: a window's rate past `factor` × the
    * baseline (the mean rate of earlier windows) and at least `minRequestsPerSecond` is a surge,
@@ -388,6 +390,34 @@ export interface TrafficWindow {
   windows: number;
 }
 
+/** The memo key of the LoadBalancer's traffic summary (src/core/lb/traffic.ts), read by the orchestrator. */
+export const TRAFFIC_MEMO = 'traffic';
+export const TrafficMemo = z.object({
+  at: z.number(),
+  tableVersion: z.number(),
+  strategy: LbStrategy,
+  requestRate: z.number().optional(),
+  latencyMs: z.number().optional(),
+  meanLoad: z.number().optional(),
+  imbalance: z.number(),
+  basis: z.enum(['cpu', 'connections', 'none']),
+  loads: z.array(z.object({ nodeId: z.string(), load: z.number(), capacity: z.number() })),
+});
+export type TrafficMemo = z.infer<typeof TrafficMemo>;
+
+/** `rebalance` update (the rebalance_load procedure, `cluster rebalance`): a table from the latest loads now. */
+export const RebalancePayload = z.object({
+  /** Switch to this strategy as well (the previous one comes back with another rebalance). */
+  strategy: LbStrategy.optional(),
+  reason: z.string().min(1).max(500).default('rebalance'),
+});
+export type RebalancePayload = z.infer<typeof RebalancePayload>;
+export interface RebalanceResult {
+  tableVersion: number;
+  strategy: LbStrategy;
+  previousStrategy: LbStrategy;
+}
+
 export const distributeLoadUpdate = defineUpdate<RouteDecision, [DistributeRequest]>('distributeLoad');
 export const setStrategyUpdate = defineUpdate<
   { strategy: LbStrategy; tableVersion: number },
@@ -397,6 +427,7 @@ export const awaitRoutingTableUpdate = defineUpdate<RoutingTable, [{ knownVersio
   'awaitRoutingTable',
 );
 export const cordonUpdate = defineUpdate<CordonResult, [CordonPayload]>('cordon');
+export const rebalanceUpdate = defineUpdate<RebalanceResult, [RebalancePayload]>('rebalance');
 export const uncordonUpdate = defineUpdate<CordonResult, [UncordonPayload]>('uncordon');
 export const trafficSurgeDetectedSignal = defineSignal<[TrafficSurge]>('trafficSurgeDetected');
 export const nodeCapacityUpdateSignal = defineSignal<[CapacityUpdate]>('nodeCapacityUpdate');
@@ -421,4 +452,5 @@ export const LOAD_BALANCER_UPDATES = {
   awaitRoutingTable: AwaitTable,
   cordon: CordonPayload,
   uncordon: UncordonPayload,
+  rebalance: RebalancePayload,
 } as const;

@@ -5,6 +5,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import { BaseConfig, NodeId } from './common';
+import { LB_STRATEGIES } from './load-balancer';
 
 const Ms = (min: number, def: number) => z.number().int().min(min).max(86_400_000).default(def);
 
@@ -65,6 +66,20 @@ export const OrchestratorConfig = BaseConfig.extend({
   webhookUrl: z.url().optional(),
   /** Ended procedures kept in state (default 50). */
   procedureHistorySize: z.number().int().min(1).max(1_000).default(50),
+  /**
+   * rebalance_load: when the LoadBalancer's imbalance (max / mean load per unit capacity) stays
+   * above `threshold` for `windowMs`, a rebalance runs (`auto`), at most one per `cooldownMs`;
+   * it verifies the imbalance fell within `settleMs`.
+   */
+  rebalance: z
+    .object({
+      threshold: z.number().gt(1).max(100).default(1.25),
+      windowMs: Ms(1_000, 60_000),
+      settleMs: Ms(1_000, 15_000),
+      cooldownMs: Ms(0, 300_000),
+      auto: z.boolean().default(true),
+    })
+    .prefault({}),
   /** Act on incidents (default true); false records them only. */
   autoHeal: z.boolean().default(true),
 });
@@ -155,6 +170,14 @@ export const ScalePayload = z.object({
   by: z.string().min(1).max(200).default('operator'),
 });
 export type ScalePayload = z.infer<typeof ScalePayload>;
+/** `rebalance` update (`cluster rebalance`): a rebalance_load procedure on demand. */
+export const RebalanceRequest = z.object({
+  /** Switch the LoadBalancer to this strategy (undone if the imbalance does not fall). */
+  strategy: z.enum(LB_STRATEGIES).optional(),
+  reason: z.string().min(1).max(500).default('operator rebalance'),
+  by: z.string().min(1).max(200).default('operator'),
+});
+export type RebalanceRequest = z.infer<typeof RebalanceRequest>;
 /** To a maintenance_window procedure: return the node to rotation and end (`cluster uncordon`). */
 export const UncordonSignalPayload = z.object({ by: z.string().min(1).max(200).default('operator') });
 export type UncordonSignalPayload = z.infer<typeof UncordonSignalPayload>;
@@ -205,6 +228,19 @@ export interface OrchestratorState {
   /** Members as last read (zones, statuses): the guard and availability need them. */
   members: { nodeId: string; zone: string; status: string }[];
   membersVersion: number;
+  /** The LoadBalancer's traffic summary as last read (its memo). */
+  traffic?: {
+    at: number;
+    requestRate?: number;
+    latencyMs?: number;
+    imbalance: number;
+    basis: string;
+    strategy: string;
+  };
+  /** Imbalance samples of the last rebalance window (bounded). */
+  imbalance?: { at: number; value: number }[];
+  /** When the last rebalance_load started (the cooldown counts from it). */
+  lastRebalanceAt?: number;
 }
 
 /** The HealthMonitor's `healthEscalation`, as the orchestrator reads it (the alert's fields it needs). */
@@ -219,6 +255,7 @@ export const maintenanceUpdate = defineUpdate<{ procedureId: string; decision: s
   'maintenance',
 );
 export const scaleUpdate = defineUpdate<{ procedureId: string; decision: string }, [ScalePayload]>('scale');
+export const rebalanceUpdate = defineUpdate<{ procedureId: string; decision: string }, [RebalanceRequest]>('rebalance');
 export const uncordonSignal = defineSignal<[UncordonSignalPayload]>('uncordon');
 export const proceduresQuery = defineQuery<ProcedureReport[]>('procedures');
 export const goalsQuery = defineQuery<OrchestratorState['goals']>('goals');
@@ -232,5 +269,6 @@ export const ORCHESTRATOR_UPDATES = {
   emergency: EmergencyPayload,
   maintenance: MaintenancePayload,
   scale: ScalePayload,
+  rebalance: RebalanceRequest,
 } as const;
 export const ORCHESTRATOR_QUERIES = ['procedures', 'goals', 'incidents', 'agents'] as const;

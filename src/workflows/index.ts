@@ -7,3 +7,4 @@ export { clusterOrchestratorWorkflow } from './orchestrator';
 export { nodeFailureProcedure } from './procedures/node-failure';
 export { maintenanceProcedure } from './procedures/maintenance';
 export { scaleProcedure } from './procedures/scale';
+export { rebalanceProcedure } from './procedures/rebalance';

@@ -12,13 +12,17 @@
  * 3. At most `maxLongPolls` long-polls wait at once, so router long-polls never take all of the
  *    server's in-flight update slots (10 per workflow by default) from distributeLoad and the rest.
  */
-import { condition, patched } from '@temporalio/workflow';
+import { condition, patched, upsertMemo } from '@temporalio/workflow';
 import type { AgentHealthStatus } from '../contracts/common';
 import {
   AwaitTable,
   CapacityUpdate,
   CordonPayload,
+  RebalancePayload,
+  TRAFFIC_MEMO,
   UncordonPayload,
+  rebalanceUpdate,
+  type RebalanceResult,
   cordonUpdate,
   uncordonUpdate,
   type CordonResult,
@@ -60,6 +64,7 @@ import {
 } from '../core/lb/state';
 import { adaptThresholds, expireRouters, observeReport, sameThresholds } from '../core/lb/observe';
 import { buildRoutingTable } from '../core/lb/table';
+import { trafficChanged, trafficSummary, type TrafficSummary } from '../core/lb/traffic';
 import { Agent } from './agent-base';
 
 export const LOAD_BALANCER_ROLE = 'load-balancer';
@@ -72,11 +77,14 @@ export const LB_MEMBERS_BESIDE_LOOP = 'lb-members-beside-loop';
 export const LB_OBSERVES = 'lb-observes-routers';
 /** Patch: a host's load report keeps the connections the routers reported (it zeroed them before). */
 export const LB_CONNECTIONS_FROM_ROUTERS = 'lb-connections-from-routers';
+/** Patch: every trafficMemoIntervalMs the traffic summary (rate, latency, imbalance) goes to the memo `traffic`. */
+export const LB_TRAFFIC_MEMO = 'lb-traffic-memo';
 
 export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   // The agent's hooks need the balancer, which needs the agent.
   const ref: { lb?: Balancer } = {};
   const observes = patched(LB_OBSERVES);
+  const publishesTraffic = observes && patched(LB_TRAFFIC_MEMO);
   const agent = new Agent<LoadBalancerConfig, LoadBalancerState>(
     {
       role: LOAD_BALANCER_ROLE,
@@ -85,6 +93,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
       intervals: (c) => ({
         topologySync: c.topologySyncIntervalMs,
         ...(observes ? { adapt: c.thresholdAdaptIntervalMs } : {}),
+        ...(publishesTraffic ? { traffic: c.trafficMemoIntervalMs } : {}),
       }),
       health: (s) => {
         const t = ref.lb?.view();
@@ -131,6 +140,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   );
   agent.onUpdate(cordonUpdate, CordonPayload, (p) => balancer.cordon(p));
   agent.onUpdate(uncordonUpdate, UncordonPayload, (p) => balancer.uncordon(p));
+  agent.onUpdate(rebalanceUpdate, RebalancePayload, (p) => balancer.rebalance(p));
   agent.onSignal(trafficSurgeDetectedSignal, TrafficSurge, (u) => {
     applySurge(agent.state, u, agent.config, Date.now());
     balancer.publish();
@@ -165,6 +175,8 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   // loop, so that a read whose attempt went to a paused or dying host holds up no tick or signal.
   const membersBeside = agent.loopActs && patched(LB_MEMBERS_BESIDE_LOOP);
   if (agent.base.runs === 0) await balancer.reconcile();
+  // The orchestrator can read a summary from the start, not only after the first interval.
+  if (publishesTraffic) balancer.publishTraffic();
   await agent.run({
     timers: {
       // Runs before the patch: the same call as they recorded, not wrapped.
@@ -174,6 +186,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
           }
         : () => balancer.reconcile(),
       adapt: async () => balancer.adapt(),
+      traffic: async () => balancer.publishTraffic(),
     },
     dueAt: () => balancer.dueAt(),
     onDue: () => {
@@ -265,6 +278,31 @@ class Balancer {
     delete cordoned[p.nodeId];
     this.publish();
     return { nodeId: p.nodeId, cordoned: false, tableVersion: this.state.tableVersion };
+  }
+
+  /**
+   * `rebalance`: a table from the latest loads now, past the rebalance threshold that holds small
+   * moves back; with a strategy, that one from now on (the result says which was in force before).
+   */
+  rebalance(p: RebalancePayload): RebalanceResult {
+    const previousStrategy = this.table().strategy;
+    if (p.strategy) {
+      this.state.strategy = p.strategy;
+      if (this.state.surge) this.state.surge.previousStrategy = p.strategy;
+    }
+    this.publish();
+    this.publishTraffic();
+    return { tableVersion: this.state.tableVersion, strategy: this.table().strategy, previousStrategy };
+  }
+
+  private traffic: TrafficSummary | undefined;
+
+  /** The traffic summary in the memo, when it changed (not state: a new run publishes again). */
+  publishTraffic(): void {
+    const t = trafficSummary(this.state, this.table(), Date.now());
+    if (!trafficChanged(this.traffic, t)) return;
+    this.traffic = t;
+    upsertMemo({ [TRAFFIC_MEMO]: t });
   }
 
   publish(): void {

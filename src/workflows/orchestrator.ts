@@ -28,6 +28,7 @@ import {
   HealthEscalationIn,
   IncidentPayload,
   MaintenancePayload,
+  RebalanceRequest,
   ScalePayload,
   OrchestratorConfig,
   ProcedureReport,
@@ -37,6 +38,7 @@ import {
   healthEscalationInSignal,
   incidentSignal,
   maintenanceUpdate,
+  rebalanceUpdate,
   scaleUpdate,
   procedureReportSignal,
   proceduresQuery,
@@ -46,6 +48,7 @@ import {
 import { NodeHealthChangePayload, nodeHealthChangeSignal } from '../contracts/node-discovery';
 import { pushBounded } from '../core/bounded';
 import { measureGoals, sampleAvailability } from '../core/orchestrator/goals';
+import { imbalanceSustained } from '../core/orchestrator/imbalance';
 import {
   massFailure,
   nextReplacementAt,
@@ -59,12 +62,19 @@ import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 import type { MaintenanceInput } from './procedures/maintenance';
 import type { NodeFailureInput } from './procedures/node-failure';
+import type { RebalanceInput } from './procedures/rebalance';
 import type { ScaleInput } from './procedures/scale';
 
 export const ORCHESTRATOR_ROLE = 'orchestrator';
 const INCIDENTS_KEPT = 100;
 /** A dead verdict on a node that is not a member (e.g. a client's made-up id) is recorded, not acted on. */
 export const ORCH_MEMBERS_ONLY = 'orchestrator-members-only';
+/**
+ * Patch: each goals round reads the LoadBalancer's traffic summary (latency, throughput, imbalance)
+ * and a sustained imbalance starts rebalance_load.
+ */
+export const ORCH_TRAFFIC = 'orchestrator-traffic';
+const IMBALANCE_SAMPLES_KEPT = 120;
 
 export const incidentsQuery = defineQuery<RecordedIncident[]>('incidents');
 export const agentsQuery = defineQuery<OrchestratorState['agents']>('agents');
@@ -130,6 +140,7 @@ export async function clusterOrchestratorWorkflow(input: unknown): Promise<void>
   agent.onUpdate(emergencyUpdate, EmergencyPayload, (p) => o.emergency(p));
   agent.onUpdate(maintenanceUpdate, MaintenancePayload, (p) => o.maintenance(p));
   agent.onUpdate(scaleUpdate, ScalePayload, (p) => o.scale(p));
+  agent.onUpdate(rebalanceUpdate, RebalanceRequest, (p) => o.rebalance(p));
   agent.onQuery(proceduresQuery, () => Object.values(agent.state.procedures));
   agent.onQuery(goalsQuery, () => agent.state.goals);
   agent.onQuery(incidentsQuery, () => agent.state.incidents);
@@ -164,6 +175,8 @@ class Orchestrator {
   private readonly drains: { id: string; input: MaintenanceInput }[] = [];
   /** A scale to start (scale_cluster), queued by the `scale` update. */
   private scaling: { id: string; input: ScaleInput } | undefined;
+  /** A rebalance to start (rebalance_load): the `rebalance` update or a sustained imbalance. */
+  private rebalancing: { id: string; input: RebalanceInput } | undefined;
 
   constructor(private readonly agent: Agent<OrchestratorConfig, OrchestratorState>) {}
 
@@ -328,6 +341,34 @@ class Orchestrator {
     return { procedureId: id, decision: `started ${id} (${alive} alive, target ${p.target})` };
   }
 
+  /**
+   * `cluster rebalance`, or a sustained imbalance (`by` the orchestrator): one rebalance_load at a
+   * time; the loop starts it.
+   */
+  rebalance(p: RebalanceRequest): { procedureId: string; decision: string } {
+    const id = procedureId(this.agent.clusterId, 'rebalance_load', 'cluster');
+    const running = this.s.procedures[id];
+    if ((running && running.endedAt === undefined) || this.rebalancing)
+      throw new Error(`strategy: a rebalance is already running (procedure ${id}); wait for it to end`);
+    const now = Date.now();
+    const c = this.c.rebalance;
+    this.rebalancing = {
+      id,
+      input: {
+        clusterId: this.agent.clusterId,
+        parentId: this.agent.workflowIdOf(ORCHESTRATOR_ROLE),
+        reason: p.reason,
+        by: p.by,
+        ...(p.strategy ? { strategy: p.strategy } : {}),
+        threshold: c.threshold,
+        settleMs: c.settleMs,
+      },
+    };
+    this.s.lastRebalanceAt = now;
+    this.starting(id, 'rebalance_load', 'cluster', now, 'request', `${p.by}: ${p.reason}`);
+    return { procedureId: id, decision: `started ${id}` };
+  }
+
   agentStatus(p: AgentStatusUpdatePayload): void {
     const a = (this.s.agents[p.role] ??= { role: p.role, status: 'RUNNING', checkedAt: Date.now(), restarts: 0 });
     const was = a.health;
@@ -369,7 +410,9 @@ class Orchestrator {
   }
 
   hasWork(): boolean {
-    return this.queue.length > 0 || this.drains.length > 0 || this.scaling !== undefined;
+    return (
+      this.queue.length > 0 || this.drains.length > 0 || this.scaling !== undefined || this.rebalancing !== undefined
+    );
   }
 
   /** Starts the queued procedures (invariant 1), each as an abandoned child with a business id. */
@@ -380,6 +423,13 @@ class Orchestrator {
       await this.startProcedure(scaling.id, 'scaleProcedure', scaling.input, {
         staticSummary: `scale_cluster to ${scaling.input.target} alive hosts (cluster ${this.agent.clusterId})`,
         staticDetails: `Requested by ${scaling.input.by}: ${scaling.input.reason}. Up: the replacementHook once per missing host, then wait until ${scaling.input.target} are alive. Down: the newest hosts drained and stopped gracefully, one at a time.`,
+      });
+    const rebalancing = this.rebalancing;
+    this.rebalancing = undefined;
+    if (rebalancing)
+      await this.startProcedure(rebalancing.id, 'rebalanceProcedure', rebalancing.input, {
+        staticSummary: `rebalance_load (cluster ${this.agent.clusterId})`,
+        staticDetails: `Requested by ${rebalancing.input.by}: ${rebalancing.input.reason}. Steps: measure, rebalance (a routing table from the latest loads${rebalancing.input.strategy ? `, strategy ${rebalancing.input.strategy}` : ''}), verify (imbalance at most ${rebalancing.input.threshold} within ${Math.round(rebalancing.input.settleMs / 1000)} s, else the strategy switch is undone).`,
       });
     for (const d of this.drains.splice(0))
       await this.startProcedure(d.id, 'maintenanceProcedure', d.input, {
@@ -523,16 +573,58 @@ class Orchestrator {
     } catch {
       // no vitals this round: efficiency stays unmeasured
     }
+    if (patched(ORCH_TRAFFIC)) await this.readTraffic(now);
+    const traffic = this.s.traffic;
     this.s.goals = {
       at: now,
       goals: measureGoals(this.c.goals, {
         availability: this.s.availability,
         ...(cpu !== undefined ? { cpu } : {}),
+        ...(traffic?.latencyMs !== undefined ? { latencyMs: traffic.latencyMs } : {}),
+        ...(traffic?.requestRate !== undefined ? { requestRate: traffic.requestRate } : {}),
         hosts: hosts.filter((m) => m.status === 'alive' || m.status === 'suspect').length,
         costPerHostHour: this.c.costPerHostHour,
       }),
     };
     this.show();
+  }
+
+  /**
+   * The LoadBalancer's traffic summary (its memo): latency and throughput for the goals, and an
+   * imbalance sample; an imbalance above the threshold for the whole window starts rebalance_load
+   * (auto, outside the cooldown, none running).
+   */
+  private async readTraffic(now: number): Promise<void> {
+    const { readLbTraffic } = proxyActivities<Activities>(ACTIVITY.vitalsRead);
+    let t: Awaited<ReturnType<typeof readLbTraffic>> = null;
+    try {
+      t = await readLbTraffic({ clusterId: this.agent.clusterId });
+    } catch {
+      return; // no summary this round: the goals it feeds stay as they were
+    }
+    if (!t) return;
+    const { loads: _loads, tableVersion: _v, ...kept } = t;
+    this.s.traffic = kept;
+    const c = this.c.rebalance;
+    const samples = (this.s.imbalance ??= []);
+    if (t.basis !== 'none') pushBounded(samples, { at: now, value: t.imbalance }, IMBALANCE_SAMPLES_KEPT);
+    this.s.imbalance = samples.filter((x) => now - x.at <= 2 * c.windowMs);
+    const id = procedureId(this.agent.clusterId, 'rebalance_load', 'cluster');
+    const running = this.s.procedures[id];
+    const cooling = this.s.lastRebalanceAt !== undefined && now - this.s.lastRebalanceAt < c.cooldownMs;
+    if (
+      c.auto &&
+      this.c.autoHeal &&
+      !cooling &&
+      !this.rebalancing &&
+      !(running && running.endedAt === undefined) &&
+      imbalanceSustained(this.s.imbalance, c.threshold, c.windowMs, now)
+    ) {
+      this.rebalance({
+        reason: `imbalance above ${c.threshold} for ${Math.round(c.windowMs / 1000)} s (now ${t.imbalance}, ${t.basis}, ${t.strategy})`,
+        by: 'orchestrator',
+      });
+    }
   }
 
   /** The Web UI's current details: goals, procedures (escalated first), agents. */

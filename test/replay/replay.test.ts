@@ -56,6 +56,13 @@ describe('replay of recorded histories', () => {
         // The balancer from before a host's load report kept the routers' connections
         // (lb-connections-from-routers).
         'load-balancer-before-connections-from-routers.binpb',
+        // Runs from before the balancer published its traffic summary (lb-traffic-memo), the
+        // orchestrator read it (orchestrator-traffic), and a drain's cordon left with its report
+        // (maintenance-cordon-at-once).
+        'load-balancer-before-traffic-memo.binpb',
+        'orchestrator-before-traffic.binpb',
+        'maintenance-procedure-before-cordon-at-once.binpb',
+        'rebalance-procedure-e2e.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
         'node-discovery-legacy-e2e.binpb',
         'node-discovery-continued-legacy.binpb',

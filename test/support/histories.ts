@@ -121,6 +121,7 @@ export const AGENT_WORKFLOW_TYPES = [
   'nodeFailureProcedure',
   'maintenanceProcedure',
   'scaleProcedure',
+  'rebalanceProcedure',
 ] as const;
 
 /**

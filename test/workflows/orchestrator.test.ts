@@ -193,6 +193,93 @@ describe('ClusterOrchestrator', () => {
     expect(released.agent.quarantine['u-1']).toBeUndefined();
   });
 
+  it('rebalance_load: a sustained imbalance starts it; not balanced in time, its strategy switch is undone; on demand with a strategy it completes', async () => {
+    const clusterId = uniqueId('orch-rebal');
+    const lb = await start('loadBalancerWorkflow', clusterId, 'load-balancer', {
+      strategy: 'round_robin',
+      trafficMemoIntervalMs: 500,
+    });
+    const o = await start('clusterOrchestratorWorkflow', clusterId, 'orchestrator', {
+      goalsIntervalMs: 500,
+      supervisionIntervalMs: 60_000,
+      rebalance: { threshold: 1.25, windowMs: 2_000, settleMs: 2_000, cooldownMs: 600_000 },
+    });
+    const id = `${clusterId}/procedure/rebalance_load/cluster`;
+    cleanups.push(() =>
+      t.client.workflow
+        .getHandle(id)
+        .terminate('test done')
+        .catch(() => undefined),
+    );
+    const report = async () =>
+      (await t.client.workflow.getHandle(id).describe()).memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined;
+    const strategy = async () => (await lb.query<{ strategy: string }>('routingTable')).strategy;
+    await lb.signal('topologyUpdate', topology(['a', 'b', 'c'].map((z, i) => member(`r-${i + 1}`, `zone-${z}`))));
+    await eventually(
+      'three targets',
+      () => lb.query<{ targets: unknown[] }>('routingTable'),
+      (x) => x.targets.length === 3,
+    );
+    // r-1 runs hot, the others idle: max / mean = 0.9 / 0.367 = 2.45, and it stays so.
+    for (const [n, cpu] of [
+      ['r-1', 0.9],
+      ['r-2', 0.1],
+      ['r-3', 0.1],
+    ] as const)
+      await lb.signal('nodeCapacityUpdate', { nodeId: n, load: { cpu } });
+    const auto = await eventually(
+      'the automatic rebalance ended',
+      report,
+      (p) => p?.endedAt !== undefined,
+      30_000,
+      200,
+    );
+    expect(auto).toMatchObject({ status: 'failed', kind: 'rebalance_load' });
+    expect(auto?.outcome).toBe('step verify failed for good: imbalance still 2.455 (cpu) after 2 s, above 1.25');
+    expect(auto?.timeline.map((x) => `${x.step} ${x.status}`)).toEqual([
+      'request info',
+      'measure started',
+      'measure done',
+      'rebalance started',
+      'rebalance done',
+      'verify started',
+      'verify failed',
+      'rebalance undone',
+      'procedure info',
+    ]);
+    expect(auto?.timeline.find((x) => x.step === 'rebalance' && x.status === 'done')?.detail).toMatch(
+      /strategy round_robin → weighted_round_robin/,
+    );
+    expect(await strategy()).toBe('round_robin'); // undone
+    // The goals carry what the LoadBalancer summarised (no router reported yet: not measured).
+    const goals = await o.query<{ goals: { goal: string; note?: string }[] }>('goals');
+    expect(goals.goals.find((g) => g.goal === 'throughput')?.note).toMatch(/no router has reported/);
+
+    // The cooldown holds another automatic one back; an operator asks for one with a strategy
+    // once the load evened out: it completes and the strategy stays.
+    for (const n of ['r-1', 'r-2', 'r-3']) await lb.signal('nodeCapacityUpdate', { nodeId: n, load: { cpu: 0.3 } });
+    await eventually(
+      'the even load in the summary',
+      async () => ((await lb.describe()).memo?.traffic as { imbalance: number } | undefined)?.imbalance,
+      (x) => x === 1,
+    );
+    const refused = await o.executeUpdate('rebalance', { args: [{ strategy: 'meteor' }] }).catch((e: Error) => e);
+    expect((refused as { cause?: Error }).cause?.message).toMatch(/strategy/);
+    const r = await o.executeUpdate<{ decision: string }, [Record<string, unknown>]>('rebalance', {
+      args: [{ strategy: 'least_connections', by: 'alice' }],
+    });
+    expect(r.decision).toMatch(/^started .*rebalance_load\/cluster$/);
+    const manual = await eventually(
+      "the operator's rebalance ended",
+      report,
+      (p) => p?.endedAt !== undefined && p.startedAt > (auto?.endedAt ?? 0),
+      30_000,
+      200,
+    );
+    expect(manual).toMatchObject({ status: 'completed', outcome: 'imbalance 1 → 1 (strategy least_connections)' });
+    expect(await strategy()).toBe('least_connections');
+  });
+
   it('supervision starts a terminated agent again with its last input (config and carried state)', async () => {
     const clusterId = uniqueId('orch-sup');
     const lb: WorkflowHandle = await start('loadBalancerWorkflow', clusterId, 'load-balancer', { maxLongPolls: 7 });
@@ -231,7 +318,7 @@ describe('ClusterOrchestrator', () => {
 });
 
 describe('histories of this file', () => {
-  it.each(['clusterOrchestratorWorkflow', 'nodeFailureProcedure'])(
+  it.each(['clusterOrchestratorWorkflow', 'nodeFailureProcedure', 'rebalanceProcedure', 'loadBalancerWorkflow'])(
     'every %s history written here replays',
     async (type) => {
       expect(await replayAll(t.client, type, fileStartedAt)).toBeGreaterThan(0);
