@@ -156,6 +156,8 @@ async function main(): Promise<void> {
     // The orchestrator's replacement hook (node_failure → start_replacement): a new local host with a
     // fresh node id, a child of this process like the others (Ctrl-C stops it too).
     let nextHost = opts.hosts + 1;
+    /** requestId → the answer given: hooks are idempotent per request. */
+    const startedFor = new Map<string, string>();
     const launcher = http.createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -164,13 +166,18 @@ async function main(): Promise<void> {
         if (stopping) return res.writeHead(503).end('stopping\n');
         let replaces = '?';
         let action = 'start_replacement';
+        let requestId = '';
         try {
-          const ctx = JSON.parse(body || '{}') as { nodeId?: unknown; action?: unknown };
+          const ctx = JSON.parse(body || '{}') as { nodeId?: unknown; action?: unknown; requestId?: unknown };
           replaces = String(ctx.nodeId ?? '?');
           action = String(ctx.action ?? action);
+          requestId = typeof ctx.requestId === 'string' ? ctx.requestId : '';
         } catch {
           return res.writeHead(400).end('expected JSON\n');
         }
+        // A retry of the same request (its first attempt's host died mid-call) gets the host it started.
+        const started = requestId ? startedFor.get(requestId) : undefined;
+        if (started) return res.writeHead(200, { 'content-type': 'application/json' }).end(started);
         const n = nextHost++;
         const nodeId = `node-${n}`;
         const old = hosts.find((h) => h.nodeId === replaces);
@@ -181,9 +188,9 @@ async function main(): Promise<void> {
             : `up: the orchestrator asks for a replacement of ${replaces}: starting ${nodeId} in ${zone}`,
         );
         const h = launch(nodeId, zone, opts.healthBase + n - 1);
-        res
-          .writeHead(201, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ nodeId, pid: h.child.pid, zone }));
+        const answer = JSON.stringify({ nodeId, pid: h.child.pid, zone });
+        if (requestId) startedFor.set(requestId, answer);
+        res.writeHead(201, { 'content-type': 'application/json' }).end(answer);
       });
     });
     await new Promise<void>((ok) => launcher.listen(0, '127.0.0.1', ok));

@@ -107,6 +107,11 @@ export interface HookContext {
   action: string;
   nodeId: string;
   reason: string;
+  /**
+   * The same for every attempt of one request (a retry after a host died mid-call sends it again):
+   * a hook that starts hosts starts one per requestId. Absent in procedures started before it.
+   */
+  requestId?: string;
 }
 
 /**
@@ -114,7 +119,20 @@ export interface HookContext {
  * call with the context as JSON. A non-zero exit, a timeout or a non-2xx answer throws (retryable);
  * a command that is not there throws non-retryable.
  */
-export async function runHook(input: { hook: Hook; context: HookContext }): Promise<{ ok: true; detail: string }> {
+/** The node a hook says it started: `{"nodeId": "…"}` in its answer (HTTP body or the command's output). */
+export function namedNode(out: string): string | undefined {
+  try {
+    const v = JSON.parse(out.trim()) as { nodeId?: unknown };
+    return typeof v?.nodeId === 'string' && v.nodeId ? v.nodeId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runHook(input: {
+  hook: Hook;
+  context: HookContext;
+}): Promise<{ ok: true; detail: string; nodeId?: string }> {
   const { hook, context } = input;
   if (hook.command?.length) {
     const [file, ...args] = hook.command as [string, ...string[]];
@@ -131,11 +149,13 @@ export async function runHook(input: { hook: Hook; context: HookContext }): Prom
             CLUSTER_ACTION: context.action,
             CLUSTER_NODE_ID: context.nodeId,
             CLUSTER_REASON: context.reason,
+            CLUSTER_REQUEST_ID: context.requestId ?? '',
           },
         },
         (err, so, se) => {
           const out = `${so}${se}`.trim().slice(-500);
-          if (!err) return resolve({ ok: true, detail: out || 'exit 0' });
+          const named = namedNode(so);
+          if (!err) return resolve({ ok: true, detail: out || 'exit 0', ...(named ? { nodeId: named } : {}) });
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'ENOENT' || code === 'EACCES')
             return reject(ApplicationFailure.nonRetryable(`hook command: ${err.message}`, 'BadHook'));
@@ -152,7 +172,10 @@ export async function runHook(input: { hook: Hook; context: HookContext }): Prom
     try {
       res = await fetch(hook.http.url, {
         method: hook.http.method,
-        headers: { 'content-type': 'application/json' },
+        headers: {
+          'content-type': 'application/json',
+          ...(context.requestId ? { 'idempotency-key': context.requestId } : {}),
+        },
         body: JSON.stringify(context),
         signal: AbortSignal.timeout(hook.timeoutMs),
       });
@@ -162,7 +185,12 @@ export async function runHook(input: { hook: Hook; context: HookContext }): Prom
     const body = (await res.text()).slice(0, 500);
     if (!res.ok)
       throw ApplicationFailure.create({ type: 'HookFailed', message: `${what} → HTTP ${res.status}: ${body}` });
-    return { ok: true, detail: `${what} → HTTP ${res.status}${body ? `: ${body}` : ''}` };
+    const named = namedNode(body);
+    return {
+      ok: true,
+      detail: `${what} → HTTP ${res.status}${body ? `: ${body}` : ''}`,
+      ...(named ? { nodeId: named } : {}),
+    };
   }
   throw ApplicationFailure.nonRetryable('hook: expected command or http', 'BadHook');
 }

@@ -75,6 +75,8 @@ export const ORCH_MEMBERS_ONLY = 'orchestrator-members-only';
  */
 export const ORCH_TRAFFIC = 'orchestrator-traffic';
 const IMBALANCE_SAMPLES_KEPT = 120;
+/** Patch: the mass-failure guard counts the hosts the cluster has (not the dead ones before the window). */
+export const ORCH_GUARD_LIVE_HOSTS = 'orchestrator-guard-live-hosts';
 
 export const incidentsQuery = defineQuery<RecordedIncident[]>('incidents');
 export const agentsQuery = defineQuery<OrchestratorState['agents']>('agents');
@@ -222,9 +224,12 @@ class Orchestrator {
         this.s.failures.push({ nodeId: i.subject, zone, at: now });
       this.s.failures = pruneFailures(this.s.failures, this.c.massFailure.windowMs, now);
     }
+    // Hosts that failed before the window (replaced since, most of them) are not hosts the cluster
+    // has: counted, they would make a mass failure look small. The window's failures count anyway.
+    const liveOnly = patched(ORCH_GUARD_LIVE_HOSTS);
     const mass = massFailure(
       this.s.failures,
-      this.members().filter((m) => m.status !== 'left'),
+      this.members().filter((m) => m.status !== 'left' && (!liveOnly || m.status !== 'dead')),
       this.c.massFailure,
       now,
     );

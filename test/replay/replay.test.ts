@@ -63,6 +63,10 @@ describe('replay of recorded histories', () => {
         'orchestrator-before-traffic.binpb',
         'maintenance-procedure-before-cordon-at-once.binpb',
         'rebalance-procedure-e2e.binpb',
+        // From before the guard counted only the hosts the cluster has (orchestrator-guard-live-hosts)
+        // and a procedure's recovery was its own replacement (node-failure-own-replacement).
+        'orchestrator-before-guard-live-hosts.binpb',
+        'node-failure-procedure-before-own-replacement.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
         'node-discovery-legacy-e2e.binpb',
         'node-discovery-continued-legacy.binpb',

@@ -17,6 +17,7 @@
  * done are undone in reverse, in a scope that a cancellation cannot interrupt.
  */
 import {
+  patched,
   CancellationScope,
   condition,
   getExternalWorkflowHandle,
@@ -29,6 +30,9 @@ import type { MemberSummary } from '../../contracts/common';
 import { quarantineNodeSignal, releaseNodeSignal } from '../../contracts/health-monitor';
 import { AckPayload, acknowledgeSignal, type Hook, type ProcedureReport } from '../../contracts/orchestrator';
 import { ACTIVITY } from '../activity-options';
+
+/** Patch: recovery is the node back or the replacement the hook named; an escalated one claims no other's. */
+export const NODE_FAILURE_OWN_REPLACEMENT = 'node-failure-own-replacement';
 import { errorText, failed, finish, reporter, timelineTable } from './report';
 
 export interface NodeFailureInput {
@@ -90,6 +94,8 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
     });
 
   let recovered: string | undefined;
+  /** The host the replacement hook said it started. */
+  let replacement: string | undefined;
   const escalate = async (why: string) => {
     if (report.status !== 'running') return;
     report.status = 'escalated';
@@ -182,17 +188,30 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
           action: 'start_replacement',
           nodeId: input.nodeId,
           reason: input.reason,
+          requestId: `${id}/${workflowInfo().runId}/start_replacement`,
         },
       });
+      replacement = r.nodeId;
       await note('start_replacement', 'done', r.detail);
     }
 
     // 4. await_recovery
+    // Whose recovery counts: the node back, else the replacement the hook named; a procedure that
+    // started none because of a mass failure waits for its own node or an operator (another
+    // procedure's replacement is not its recovery). Runs from before: any new host.
+    const own = patched(NODE_FAILURE_OWN_REPLACEMENT);
+    const claim: RecoveryClaim = own
+      ? input.escalateNow
+        ? { only: 'node' }
+        : replacement
+          ? { only: 'named', nodeId: replacement }
+          : { only: 'any' }
+      : { only: 'any' };
     await note('await_recovery', 'started');
     let pause = 500;
     while (recovered === undefined && !acked) {
       const read = await readMembers({ clusterId: input.clusterId }).catch(() => undefined);
-      if (read) recovered = recoveryOf(read.members, input.nodeId, failedIncarnation, before);
+      if (read) recovered = recoveryOf(read.members, input.nodeId, failedIncarnation, before, claim);
       if (recovered !== undefined || acked) break;
       await condition(() => acked, pause);
       pause = Math.min(5_000, Math.round(pause * 1.5));
@@ -231,11 +250,15 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
  * The recovery criteria: the node alive again as a newer incarnation and not unhealthy, or a node
  * that was not a member when the procedure began alive and not unhealthy (a replacement).
  */
+/** What counts as this procedure's recovery besides the node coming back. */
+export type RecoveryClaim = { only: 'any' } | { only: 'node' } | { only: 'named'; nodeId: string };
+
 export function recoveryOf(
   members: readonly MemberSummary[],
   nodeId: string,
   failedIncarnation: number,
   before: ReadonlySet<string>,
+  claim: RecoveryClaim = { only: 'any' },
 ): string | undefined {
   const serving = (m: MemberSummary) => m.status === 'alive' && m.health !== 'unhealthy';
   const node = members.find((m) => m.nodeId === nodeId);
@@ -243,7 +266,11 @@ export function recoveryOf(
   // health monitor's checks decide its routing once it is.
   if (node && node.status === 'alive' && node.incarnation > failedIncarnation)
     return `node back: ${nodeId} alive as incarnation ${node.incarnation}`;
-  const fresh = members.filter((m) => !before.has(m.nodeId) && m.nodeId !== nodeId && serving(m));
+  if (claim.only === 'node') return undefined;
+  const fresh = members.filter(
+    (m) =>
+      !before.has(m.nodeId) && m.nodeId !== nodeId && serving(m) && (claim.only === 'any' || m.nodeId === claim.nodeId),
+  );
   if (fresh.length) return `replacement alive: ${fresh.map((m) => `${m.nodeId} (${m.health})`).join(', ')}`;
   return undefined;
 }

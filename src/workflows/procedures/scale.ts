@@ -84,6 +84,7 @@ export async function scaleProcedure(input: ScaleInput): Promise<ProcedureReport
             action: 'scale_up',
             nodeId: '',
             reason: input.reason,
+            requestId: `${report.id}/${workflowInfo().runId}/scale_up/${i + 1}`,
           },
         });
         await note('start_host', 'done', r.detail);
