@@ -28,6 +28,7 @@ import { ClusterClient } from '../src/client/cluster-client';
 import { Router } from '../src/router/router';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
 import type { Verdict } from '../src/contracts/failure-detector';
+import { waitUntil } from './control';
 import { stickyHolder } from './fault-lab';
 import { summary } from './stats';
 
@@ -114,16 +115,6 @@ function watchRouters(
     });
     check();
   });
-}
-
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read().catch(() => undefined);
-    if (v !== undefined && done(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 export async function benchRecovery(opts: RecoveryOptions): Promise<RecoveryResult> {
@@ -269,7 +260,7 @@ export async function benchRecovery(opts: RecoveryOptions): Promise<RecoveryResu
         );
       r.hookCalled.push(a.at - killedAt);
       r.spawnToRouted.push(killedAt + Math.max(...routed) - a.spawnedAt);
-      const done = await waitFor(
+      const done = await waitUntil(
         `${id} completed`,
         () => cluster.procedure(id),
         (p: ProcedureReport) => p.endedAt !== undefined,
@@ -299,14 +290,14 @@ export async function benchRecovery(opts: RecoveryOptions): Promise<RecoveryResu
       const out = await watchRouters(routers, (t) => !has(t, 's-1'), sentAt, 'routers dropping s-1 (drain)');
       const last = sentAt + Math.max(...out);
       r.drainRequest.push(Math.max(...out));
-      const p = await waitFor(
+      const p = await waitUntil(
         'cordon step in the timeline',
         () => cluster.procedure(started.procedureId),
         (x: ProcedureReport) => x.timeline.some((e) => e.step === 'cordon' && e.status === 'done'),
       );
       const cordon = p.timeline.find((e) => e.step === 'cordon' && e.status === 'started') as { at: number };
       r.drainCordon.push(last - cordon.at);
-      await waitFor(
+      await waitUntil(
         'in maintenance',
         () => cluster.procedure(started.procedureId),
         (x: ProcedureReport) => x.step === 'in_maintenance',
@@ -324,7 +315,7 @@ export async function benchRecovery(opts: RecoveryOptions): Promise<RecoveryResu
       await sleep(1_000 + ((s * 1_300) % 5_000));
       await handle.terminate('bench: supervision');
       const at = Date.now();
-      await waitFor(
+      await waitUntil(
         `${role} running again`,
         () => handle.describe(),
         (x) => x.status.name === 'RUNNING' && x.runId !== before,

@@ -15,7 +15,7 @@ import { condition, patched, proxyActivities, setHandler, workflowInfo } from '@
 import type { Activities } from '../../activities';
 import { UncordonSignalPayload, uncordonSignal, type ProcedureReport } from '../../contracts/orchestrator';
 import { ACTIVITY } from '../activity-options';
-import { errorText, failed, finish, reporter, timelineTable, undoStep } from './report';
+import { detailsText, errorText, failed, finish, reporter, undoStep } from './report';
 
 /** The cordon's activity starts in the same workflow task as its 'started' report (not after the report's signal). */
 export const MAINTENANCE_CORDON_AT_ONCE = 'maintenance-cordon-at-once';
@@ -109,16 +109,8 @@ export async function maintenanceProcedure(input: MaintenanceInput): Promise<Pro
 }
 
 function details(r: ProcedureReport, input: MaintenanceInput): string {
-  return [
-    `## maintenance_window of ${r.subject} — ${r.status}`,
-    '',
+  return detailsText(r, `## maintenance_window of ${r.subject} — ${r.status}`, [
     `- began ${new Date(r.startedAt).toISOString()} by ${input.by}: ${input.reason}`,
     `- drain deadline ${Math.round(input.deadlineMs / 1000)} s${input.stop ? '; the host stops once drained' : ''}`,
-    r.step ? `- now: **${r.step}**` : '',
-    r.outcome ? `- outcome: ${r.outcome}` : '',
-    '',
-    ...timelineTable(r),
-  ]
-    .filter((l, i) => l !== '' || i === 1 || i > 5)
-    .join('\n');
+  ]);
 }

@@ -18,7 +18,7 @@ import type { LbStrategy } from '../../contracts/load-balancer';
 import type { ProcedureReport } from '../../contracts/orchestrator';
 import { loadBlindAlternative } from '../../core/lb/traffic';
 import { ACTIVITY } from '../activity-options';
-import { errorText, failed, finish, reporter, timelineTable, undoStep } from './report';
+import { detailsText, errorText, failed, finish, reporter, undoStep } from './report';
 
 export interface RebalanceInput {
   clusterId: string;
@@ -108,16 +108,8 @@ export async function rebalanceProcedure(input: RebalanceInput): Promise<Procedu
 }
 
 function details(r: ProcedureReport, input: RebalanceInput): string {
-  return [
-    `## rebalance_load — ${r.status}`,
-    '',
+  return detailsText(r, `## rebalance_load — ${r.status}`, [
     `- began ${new Date(r.startedAt).toISOString()} by ${input.by}: ${input.reason}`,
     `- threshold ${input.threshold} (max / mean load per unit capacity), settle ${Math.round(input.settleMs / 1000)} s${input.strategy ? `, strategy ${input.strategy}` : ''}`,
-    r.step ? `- now: **${r.step}**` : '',
-    r.outcome ? `- outcome: ${r.outcome}` : '',
-    '',
-    ...timelineTable(r),
-  ]
-    .filter((l, i) => l !== '' || i === 1 || i > 5)
-    .join('\n');
+  ]);
 }

@@ -93,3 +93,16 @@ export async function finish(report: ProcedureReport, note: Reporter['note']): P
   await note('procedure', 'info', `${report.status}: ${report.outcome ?? ''}`);
   return report;
 }
+
+/** A procedure's Web UI details: what it is, the facts it began with, where it is now, its timeline. */
+export function detailsText(r: ProcedureReport, title: string, facts: string[]): string {
+  return [
+    title,
+    '',
+    ...facts.filter((f) => f !== ''),
+    ...(r.step ? [`- now: **${r.step}**`] : []),
+    ...(r.outcome ? [`- outcome: ${r.outcome}`] : []),
+    '',
+    ...timelineTable(r),
+  ].join('\n');
+}

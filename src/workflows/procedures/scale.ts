@@ -18,7 +18,7 @@ import type { MemberSummary } from '../../contracts/common';
 import type { Hook, ProcedureReport } from '../../contracts/orchestrator';
 import { hostsToStop } from '../../core/orchestrator/scale';
 import { ACTIVITY } from '../activity-options';
-import { errorText, failed, finish, reporter, timelineTable, undoStep } from './report';
+import { detailsText, errorText, failed, finish, reporter, undoStep } from './report';
 
 export interface ScaleInput {
   clusterId: string;
@@ -150,15 +150,7 @@ export async function scaleProcedure(input: ScaleInput): Promise<ProcedureReport
 }
 
 function details(r: ProcedureReport, input: ScaleInput): string {
-  return [
-    `## scale_cluster to ${input.target} alive hosts — ${r.status}`,
-    '',
+  return detailsText(r, `## scale_cluster to ${input.target} alive hosts — ${r.status}`, [
     `- began ${new Date(r.startedAt).toISOString()} by ${input.by}: ${input.reason}`,
-    r.step ? `- now: **${r.step}**` : '',
-    r.outcome ? `- outcome: ${r.outcome}` : '',
-    '',
-    ...timelineTable(r),
-  ]
-    .filter((l, i) => l !== '' || i === 1 || i > 4)
-    .join('\n');
+  ]);
 }
