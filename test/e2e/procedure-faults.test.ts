@@ -70,14 +70,16 @@ beforeAll(async () => {
   await new Promise<void>((ok) => launcher.listen(0, '127.0.0.1', ok));
   const hookUrl = `http://127.0.0.1:${(launcher.address() as AddressInfo).port}/hosts`;
   await Promise.all(
-    ['a', 'b', 'c', 'a', 'b'].map((z, i) => lab.spawnHost(clusterId, `p-${i + 1}`, ['--zone', `zone-${z}`])),
+    // p-5, the first victim, alone in its zone: with whichever host runs its step killed too, no
+    // zone loses two hosts (the zone guard would rightly escalate that one instead of replacing it).
+    ['a', 'b', 'c', 'a', 'e'].map((z, i) => lab.spawnHost(clusterId, `p-${i + 1}`, ['--zone', `zone-${z}`])),
   );
   const config = {
     orchestrator: {
       replacementHook: { http: { url: hookUrl }, timeoutMs: 4_000 },
       replacementEveryMs: 1_000,
       escalateAfterMs: { node_failure: 120_000 },
-      massFailure: { windowMs: 15_000 },
+      massFailure: { windowMs: 10_000 },
       rebalance: { auto: false },
     },
   };
@@ -130,7 +132,7 @@ describe('node_failure under faults (real processes, its own server)', () => {
   }, 240_000);
 
   it('the Temporal server SIGKILLed mid-procedure and started again: the procedure completes', async () => {
-    await sleep(16_000); // the last kills leave the mass-failure window
+    await sleep(11_000); // the last kills leave the mass-failure window
     launcherDelayMs = 2_000;
     const victim = (await alive()).find((n) => n !== 'p-1') as string;
     await lab.endHost(victim, 'SIGKILL');
@@ -159,7 +161,7 @@ describe('node_failure under faults (real processes, its own server)', () => {
   }, 240_000);
 
   it('three of five SIGKILLed at once: no replacement storm, escalation to an operator', async () => {
-    await sleep(16_000);
+    await sleep(11_000);
     const before = requests.filter((r) => r.started).length;
     const victims = (await alive()).slice(0, 3);
     await Promise.all(victims.map((v) => lab.endHost(v, 'SIGKILL')));
@@ -174,7 +176,9 @@ describe('node_failure under faults (real processes, its own server)', () => {
     );
     const escalated = reports.filter((p) => p?.status === 'escalated');
     expect(escalated.length).toBeGreaterThanOrEqual(1);
-    expect(escalated[0]?.escalation?.why).toMatch(/hosts failed within 15 s: no replacement is started blindly/);
+    expect(escalated[0]?.escalation?.why).toMatch(
+      /hosts (of zone [a-z-]+ )?failed within 10 s: no replacement is started blindly/,
+    );
     await sleep(3_000); // room for a storm to show
     const started = requests.filter((r) => r.started).length - before;
     expect(started).toBeLessThan(victims.length);
