@@ -533,7 +533,10 @@ class Orchestrator {
    * started again with its last input; one that reports itself unhealthy is an incident.
    */
   async supervise(): Promise<void> {
-    const { describeAgents, restartAgent } = proxyActivities<Activities>(ACTIVITY.supervision);
+    const { describeAgents, restartAgent } = proxyActivities<Activities>({
+      ...ACTIVITY.supervision,
+      summary: 'supervision: every agent described; one not running is started again',
+    });
     const seen = await describeAgents({ clusterId: this.agent.clusterId, roles: SUPERVISED });
     const now = Date.now();
     for (const d of seen) {
@@ -568,7 +571,10 @@ class Orchestrator {
       hosts.map((m) => m.status),
       now,
     );
-    const { readNodeVitals } = proxyActivities<Activities>(ACTIVITY.vitalsRead);
+    const { readNodeVitals } = proxyActivities<Activities>({
+      ...ACTIVITY.vitalsRead,
+      summary: 'goals: the hosts’ CPU from their vitals',
+    });
     let cpu: number | undefined;
     try {
       const alive = hosts.filter((m) => m.status === 'alive').map((m) => ({ nodeId: m.nodeId }));
@@ -600,7 +606,10 @@ class Orchestrator {
    * (auto, outside the cooldown, none running).
    */
   private async readTraffic(now: number): Promise<void> {
-    const { readLbTraffic } = proxyActivities<Activities>(ACTIVITY.vitalsRead);
+    const { readLbTraffic } = proxyActivities<Activities>({
+      ...ACTIVITY.vitalsRead,
+      summary: 'goals: the LoadBalancer’s traffic summary',
+    });
     let t: Awaited<ReturnType<typeof readLbTraffic>> = null;
     try {
       t = await readLbTraffic({ clusterId: this.agent.clusterId });

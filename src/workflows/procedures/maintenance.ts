@@ -49,9 +49,18 @@ export async function maintenanceProcedure(input: MaintenanceInput): Promise<Pro
     if (p.success && uncordonBy === undefined) uncordonBy = p.data.by;
   });
   const { note } = reporter(input.parentId, report, () => details(report, input));
-  const { setCordon } = proxyActivities<Activities>(ACTIVITY.procedureStep(10_000));
-  const { awaitDrained } = proxyActivities<Activities>(ACTIVITY.procedureStep(input.deadlineMs));
-  const { stopHost } = proxyActivities<Activities>(ACTIVITY.procedureStep(10_000, input.nodeId));
+  const { setCordon } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(10_000),
+    summary: `cordon / uncordon ${input.nodeId} at the LoadBalancer`,
+  });
+  const { awaitDrained } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(input.deadlineMs),
+    summary: `drain: until no router has a request in flight on ${input.nodeId}`,
+  });
+  const { stopHost } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(10_000, input.nodeId),
+    summary: `stop_host: ${input.nodeId}'s worker leaves gracefully`,
+  });
   const cordon = { clusterId: input.clusterId, nodeId: input.nodeId };
 
   await note('request', 'info', `${input.by}: ${input.reason}`);

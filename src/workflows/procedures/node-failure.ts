@@ -72,12 +72,19 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
   const { note } = reporter(input.parentId, report, () => details(report, input));
 
   const hm = getExternalWorkflowHandle(`${input.clusterId}/health-monitor`);
-  const { awaitUnrouted } = proxyActivities<Activities>(ACTIVITY.procedureStep(30_000));
-  const { runHook } = proxyActivities<Activities>(
-    ACTIVITY.procedureStep(input.replacementHook?.timeoutMs ?? 30_000, input.replacementHook?.host),
-  );
-  const { readMembers } = proxyActivities<Activities>(ACTIVITY.clusterRead);
-  const { notifyWebhook } = proxyActivities<Activities>(ACTIVITY.webhook);
+  const { awaitUnrouted } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(30_000),
+    summary: `redistribute_load: until no routing table routes ${input.nodeId}`,
+  });
+  const { runHook } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(input.replacementHook?.timeoutMs ?? 30_000, input.replacementHook?.host),
+    summary: `start_replacement: the replacement hook for ${input.nodeId}`,
+  });
+  const { readMembers } = proxyActivities<Activities>({
+    ...ACTIVITY.clusterRead,
+    summary: `members (recovery of ${input.nodeId})`,
+  });
+  const { notifyWebhook } = proxyActivities<Activities>({ ...ACTIVITY.webhook, summary: 'escalation to the webhook' });
 
   /** Undo steps, newest first: run even when the procedure is cancelled. */
   const undo: { step: string; fn: () => Promise<void> }[] = [];

@@ -42,8 +42,18 @@ export async function rebalanceProcedure(input: RebalanceInput): Promise<Procedu
     timeline: [],
   };
   const { note } = reporter(input.parentId, report, () => details(report, input));
-  const { readLbTraffic, rebalanceLb } = proxyActivities<Activities>(ACTIVITY.procedureStep(10_000));
-  const { awaitBalanced } = proxyActivities<Activities>(ACTIVITY.procedureStep(input.settleMs));
+  const { readLbTraffic } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(10_000),
+    summary: 'measure: the LoadBalancer’s traffic summary',
+  });
+  const { rebalanceLb } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(10_000),
+    summary: 'rebalance: a routing table from the latest loads',
+  });
+  const { awaitBalanced } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(input.settleMs),
+    summary: `verify: imbalance at most ${input.threshold}`,
+  });
   const lb = { clusterId: input.clusterId };
 
   await note('request', 'info', `${input.by}: ${input.reason}`);

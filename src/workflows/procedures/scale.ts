@@ -45,12 +45,19 @@ export async function scaleProcedure(input: ScaleInput): Promise<ProcedureReport
     timeline: [],
   };
   const { note } = reporter(input.parentId, report, () => details(report, input));
-  const { readMembers } = proxyActivities<Activities>(ACTIVITY.clusterRead);
-  const { setCordon } = proxyActivities<Activities>(ACTIVITY.procedureStep(10_000));
-  const { awaitDrained } = proxyActivities<Activities>(ACTIVITY.procedureStep(input.drainDeadlineMs));
-  const { runHook } = proxyActivities<Activities>(
-    ACTIVITY.procedureStep(input.replacementHook?.timeoutMs ?? 30_000, input.replacementHook?.host),
-  );
+  const { readMembers } = proxyActivities<Activities>({ ...ACTIVITY.clusterRead, summary: 'members (alive hosts)' });
+  const { setCordon } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(10_000),
+    summary: 'cordon / uncordon at the LoadBalancer',
+  });
+  const { awaitDrained } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(input.drainDeadlineMs),
+    summary: 'drain: until no router has a request in flight',
+  });
+  const { runHook } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(input.replacementHook?.timeoutMs ?? 30_000, input.replacementHook?.host),
+    summary: 'start_host: the replacement hook (scale_up)',
+  });
   const members = async (): Promise<MemberSummary[]> => {
     const r = await readMembers({ clusterId: input.clusterId });
     if (!r) throw new Error('NodeDiscovery does not answer: the members are unknown');
@@ -116,7 +123,10 @@ export async function scaleProcedure(input: ScaleInput): Promise<ProcedureReport
           since: c.since,
         });
         // The host's own worker stops itself (its own queue).
-        await proxyActivities<Activities>(ACTIVITY.procedureStep(10_000, nodeId)).stopHost({
+        await proxyActivities<Activities>({
+          ...ACTIVITY.procedureStep(10_000, nodeId),
+          summary: `stop_host: ${nodeId}'s worker leaves gracefully`,
+        }).stopHost({
           nodeId,
           reason: `scale to ${input.target} (${report.id})`,
         });
