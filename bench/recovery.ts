@@ -56,6 +56,8 @@ export interface RecoveryResult {
   supervision: number[];
   /** kill → the FailureDetector's dead verdict (its clock). */
   verdict: number[];
+  /** kill → dead verdict of the kills whose victim ran its own NodeAgent's last task (its sticky queue died with it). */
+  verdictOwnAgent: number[];
   /** Kills slower than the target, with what was in the way. */
   slow: string[];
   /** Roles terminated, in order. */
@@ -164,6 +166,7 @@ export async function benchRecovery(opts: RecoveryOptions): Promise<RecoveryResu
     hookCalled: [],
     procedureStarted: [],
     verdict: [],
+    verdictOwnAgent: [],
     slow: [],
     spawnToRouted: [],
     procedureCompleted: [],
@@ -274,6 +277,7 @@ export async function benchRecovery(opts: RecoveryOptions): Promise<RecoveryResu
         .catch(() => [] as Verdict[]);
       const v = verdicts.find((x) => x.nodeId === victim.nodeId && x.verdict === 'dead');
       r.verdict.push(v ? v.at - killedAt : NaN);
+      if (onVictim.includes('its own node-agent')) r.verdictOwnAgent.push(v ? v.at - killedAt : NaN);
       if (Math.max(...gone) > 2_500)
         r.slow.push(
           `kill ${k} of ${victim.nodeId}: routers dropped it after ${Math.max(...gone)} ms, dead verdict after ${v ? v.at - killedAt : '?'} ms (${v?.reason ?? 'no verdict'}); agents whose last task ran on it: ${onVictim.join(', ') || 'none'}; ` +
@@ -372,6 +376,7 @@ export function recoveryRows(r: RecoveryResult, routers: number): (string | numb
     row(`kill → all ${routers} routers stop picking the host`, r.stopPicking, 'p99 ≤ 2500'),
     row(`kill → replacement alive and routed by all ${routers}`, r.replacementRouted, 'p99 ≤ 5000'),
     row('  of which: kill → dead verdict (FailureDetector)', r.verdict, ''),
+    row('    when the victim ran its own NodeAgent (its sticky queue died)', r.verdictOwnAgent, ''),
     row('  of which: kill → node_failure procedure started', r.procedureStarted, ''),
     row('  of which: kill → replacement hook called', r.hookCalled, ''),
     row('  of which: replacement spawned → routed by all', r.spawnToRouted, ''),
