@@ -120,8 +120,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   // Message-handling API
   agent.onUpdate(distributeLoadUpdate, DistributeRequest, (r) => balancer.distribute(r));
   agent.onUpdate(setStrategyUpdate, SetStrategy, ({ strategy }) => {
-    agent.state.strategy = strategy;
-    if (agent.state.surge) agent.state.surge.previousStrategy = strategy; // the operator's choice outlives the surge
+    balancer.setStrategy(strategy);
     balancer.publish();
     return { strategy, tableVersion: agent.state.tableVersion };
   });
@@ -286,13 +285,16 @@ class Balancer {
    */
   rebalance(p: RebalancePayload): RebalanceResult {
     const previousStrategy = this.table().strategy;
-    if (p.strategy) {
-      this.state.strategy = p.strategy;
-      if (this.state.surge) this.state.surge.previousStrategy = p.strategy;
-    }
+    if (p.strategy) this.setStrategy(p.strategy);
     this.publish();
     this.publishTraffic();
     return { tableVersion: this.state.tableVersion, strategy: this.table().strategy, previousStrategy };
+  }
+
+  /** An operator's (or a rebalance's) strategy: it outlives a surge, which ends back on it. */
+  setStrategy(strategy: RebalanceResult['strategy']): void {
+    this.state.strategy = strategy;
+    if (this.state.surge) this.state.surge.previousStrategy = strategy;
   }
 
   private traffic: TrafficSummary | undefined;

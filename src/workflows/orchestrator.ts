@@ -297,8 +297,7 @@ class Orchestrator {
         `nodeId: expected a live member (${known.join(', ') || 'none'}), got ${JSON.stringify(p.nodeId)}`,
       );
     const id = procedureId(this.agent.clusterId, 'maintenance_window', p.nodeId);
-    const running = this.s.procedures[id];
-    if ((running && running.endedAt === undefined) || this.drains.some((d) => d.id === id))
+    if (this.open(id) || this.drains.some((d) => d.id === id))
       throw new Error(`nodeId: ${p.nodeId} is already draining or in maintenance (procedure ${id}); uncordon it first`);
     const now = Date.now();
     this.drains.push({
@@ -317,11 +316,16 @@ class Orchestrator {
     return { procedureId: id, decision: `started ${id}` };
   }
 
+  /** A procedure of this id is known and has not ended (one per id at a time). */
+  private open(id: string): boolean {
+    const p = this.s.procedures[id];
+    return p !== undefined && p.endedAt === undefined;
+  }
+
   /** `cluster scale N`: one scale_cluster procedure at a time; the loop starts it. */
   scale(p: ScalePayload): { procedureId: string; decision: string } {
     const id = procedureId(this.agent.clusterId, 'scale_cluster', 'cluster');
-    const running = this.s.procedures[id];
-    if ((running && running.endedAt === undefined) || this.scaling)
+    if (this.open(id) || this.scaling)
       throw new Error(`target: a scale is already running (procedure ${id}); wait for it to end`);
     const alive = this.members().filter((m) => m.status === 'alive').length;
     if (p.target > alive && !this.c.replacementHook)
@@ -352,8 +356,7 @@ class Orchestrator {
    */
   rebalance(p: RebalanceRequest): { procedureId: string; decision: string } {
     const id = procedureId(this.agent.clusterId, 'rebalance_load', 'cluster');
-    const running = this.s.procedures[id];
-    if ((running && running.endedAt === undefined) || this.rebalancing)
+    if (this.open(id) || this.rebalancing)
       throw new Error(`strategy: a rebalance is already running (procedure ${id}); wait for it to end`);
     const now = Date.now();
     const c = this.c.rebalance;
@@ -623,15 +626,13 @@ class Orchestrator {
     const samples = (this.s.imbalance ??= []);
     if (t.basis !== 'none') pushBounded(samples, { at: now, value: t.imbalance }, IMBALANCE_SAMPLES_KEPT);
     this.s.imbalance = samples.filter((x) => now - x.at <= 2 * c.windowMs);
-    const id = procedureId(this.agent.clusterId, 'rebalance_load', 'cluster');
-    const running = this.s.procedures[id];
     const cooling = this.s.lastRebalanceAt !== undefined && now - this.s.lastRebalanceAt < c.cooldownMs;
     if (
       c.auto &&
       this.c.autoHeal &&
       !cooling &&
       !this.rebalancing &&
-      !(running && running.endedAt === undefined) &&
+      !this.open(procedureId(this.agent.clusterId, 'rebalance_load', 'cluster')) &&
       imbalanceSustained(this.s.imbalance, c.threshold, c.windowMs, now)
     ) {
       this.rebalance({

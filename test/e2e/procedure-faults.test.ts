@@ -11,6 +11,7 @@
  * - Three of five hosts are SIGKILLed at once: no replacement storm, the procedure escalates.
  * Every history the cluster wrote replays.
  */
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ProcedureReport } from '../../src/contracts/orchestrator';
@@ -83,7 +84,6 @@ beforeAll(async () => {
       rebalance: { auto: false },
     },
   };
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(`${lab.dir}/agents.json`, JSON.stringify(config));
   expect((await lab.cli(clusterId, ['start', '--config', `${lab.dir}/agents.json`])).code).toBe(0);
   await eventually('five alive', alive, (a) => a.length === 5, 60_000, 500);

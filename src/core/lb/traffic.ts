@@ -4,7 +4,7 @@
  * imbalance across the routed targets. Pure: the same state and table give the same summary.
  */
 import type { LbStrategy, LoadBalancerState, RoutingTable } from '../../contracts/load-balancer';
-import { imbalance, type TargetLoad } from '../orchestrator/imbalance';
+import { imbalance, meanPerUnit, type TargetLoad } from '../orchestrator/imbalance';
 
 export interface TrafficSummary {
   at: number;
@@ -46,8 +46,7 @@ export function trafficSummary(s: LoadBalancerState, table: RoutingTable, now: n
     load: basis === 'cpu' ? t.load.cpu : t.load.connections,
     capacity: basis === 'cpu' ? 1 : t.capacity.cpu,
   }));
-  const perUnit = loads.filter((l) => l.capacity > 0).map((l) => l.load / l.capacity);
-  const mean = perUnit.length ? perUnit.reduce((a, b) => a + b, 0) / perUnit.length : 0;
+  const mean = meanPerUnit(loads);
   let weighted = 0;
   let requests = 0;
   for (const t of targets)

@@ -11,11 +11,23 @@ export interface TargetLoad {
   capacity: number;
 }
 
+/** Load per unit capacity of each target that has a capacity. */
+export function perUnit(targets: readonly TargetLoad[]): number[] {
+  return targets.filter((t) => t.capacity > 0).map((t) => t.load / t.capacity);
+}
+
+const meanOf = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+/** Mean load per unit capacity (0 with no target). */
+export function meanPerUnit(targets: readonly TargetLoad[]): number {
+  return meanOf(perUnit(targets));
+}
+
 /** max / mean of load per unit capacity; 1 when balanced or when there is nothing to compare. */
 export function imbalance(targets: readonly TargetLoad[]): number {
-  const per = targets.filter((t) => t.capacity > 0).map((t) => t.load / t.capacity);
+  const per = perUnit(targets);
   if (per.length < 2) return 1;
-  const mean = per.reduce((a, b) => a + b, 0) / per.length;
+  const mean = meanOf(per);
   if (mean <= 0) return 1;
   return Math.max(...per) / mean;
 }
