@@ -60,6 +60,7 @@ export function sampleOf(v: Vitals): VitalsSample {
     load1: v.load[0],
     lagP99Ms: v.eventLoopLagMs.p99,
     rssBytes: v.processRssBytes,
+    ...(v.watches ? { watches: v.watches } : {}),
     at: v.sampledAt,
   };
 }

@@ -126,8 +126,30 @@ export type NodeAlive = z.infer<typeof NodeAlive>;
 export const NodeLeft = z.object({ nodeId: NodeId, bootId: z.string().optional() });
 export type NodeLeft = z.infer<typeof NodeLeft>;
 
+/**
+ * From a host worker's peer watch (src/workers/peer-watch.ts): its long-lived connection to the
+ * node's health endpoint closed without a goodbye and a reconnect was refused — the process is
+ * gone. Strong evidence from one observer: the detector confirms it with a probe round at once.
+ */
+export const PeerLost = z.object({
+  nodeId: NodeId,
+  /** The boot the watch was connected to. */
+  bootId: z.string().min(1).max(200),
+  /** The watching host. */
+  observer: NodeId,
+  evidence: z.enum(['refused']),
+  detail: z.string().max(500),
+});
+export type PeerLost = z.infer<typeof PeerLost>;
+
 export interface SuspectRecord extends Suspicion {
   heartbeatMs: number;
+  /**
+   * What raised the suspicion: the node's lease (its NodeAgent) or a peer's broken watch. A watch
+   * suspicion ends when the probers reach the same boot; a lease suspicion only when the lease is
+   * held again. Absent: the lease (records from before watches).
+   */
+  source?: 'lease' | 'watch';
   lastJudgement?: Judgement;
   /** When the next probe round is due (workflow time). */
   nextProbeAt: number;
@@ -166,6 +188,7 @@ export interface FailureDetectorState {
 export const nodeSuspectSignal = defineSignal<[NodeSuspect]>('nodeSuspect');
 export const nodeAliveSignal = defineSignal<[NodeAlive]>('nodeAlive');
 export const nodeLeftSignal = defineSignal<[NodeLeft]>('nodeLeft');
+export const peerLostSignal = defineSignal<[PeerLost]>('peerLost');
 
 export const suspectsQuery = defineQuery<SuspectRecord[]>('suspects');
 export const verdictsQuery = defineQuery<Verdict[]>('verdicts');
@@ -175,5 +198,6 @@ export const FAILURE_DETECTOR_SIGNALS = {
   nodeSuspect: NodeSuspect,
   nodeAlive: NodeAlive,
   nodeLeft: NodeLeft,
+  peerLost: PeerLost,
 } as const;
 export const FAILURE_DETECTOR_QUERIES = ['suspects', 'verdicts', 'probes'] as const;

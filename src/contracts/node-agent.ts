@@ -92,6 +92,10 @@ export const VitalsSample = z.object({
   /** The event loop's worst one-second p99 delay since the previous sample (a stall between samples counts). */
   lagP99Ms: z.number(),
   rssBytes: z.number(),
+  /** Peer watches: open each way, reconnects and crashes reported since the process started. */
+  watches: z
+    .object({ watching: z.number(), watchedBy: z.number(), reconnects: z.number(), reported: z.number() })
+    .optional(),
   at: z.number(),
 });
 export type VitalsSample = z.infer<typeof VitalsSample>;

@@ -1,4 +1,11 @@
-/** The HTTP health endpoint peers probe: GET /healthz → node id, uptime, vitals. */
+/**
+ * The HTTP health endpoint peers probe: GET /healthz → node id, uptime, vitals.
+ *
+ * GET /watch is a peer's long-lived watch on this process (src/workers/peer-watch.ts): one line
+ * `{"hello":{nodeId,bootId}}` and then nothing, until the host leaves gracefully and says
+ * `{"leaving":REASON}` before it closes. A watch that closes without that line closed because the
+ * process died: its kernel closed the socket.
+ */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +26,17 @@ export interface HealthServer {
   close(): Promise<void>;
   /** Sets the status code /healthz answers with (200 unless the host is being drained or failed). */
   setStatus(code: number, reason?: string): void;
+  /** Says goodbye on every watch and ends it; new watches get the goodbye at once. */
+  leave(reason: string): void;
+  /** Peers watching this process now. */
+  watchedBy(): number;
 }
+
+/** Watches one process holds at most: each is an idle socket, but a flood of them must not exhaust it. */
+export const MAX_WATCHES = 256;
+
+/** One line of the watch protocol. */
+export type WatchLine = { hello: { nodeId: string; bootId: string } } | { leaving: string };
 
 export async function startHealthServer(
   identity: HealthIdentity,
@@ -45,11 +62,31 @@ export async function startHealthServer(
     const code = m ? Number(m[1]) : 503;
     return { code: code >= 200 && code <= 599 ? code : 503, why: (m ? m[2] : text) || `status file ${statusFile}` };
   };
+  const watches = new Set<http.ServerResponse>();
+  let leaving: string | undefined;
+  const line = (x: WatchLine) => `${JSON.stringify(x)}\n`;
+  const watch = (res: http.ServerResponse) => {
+    if (leaving === undefined && watches.size >= MAX_WATCHES) {
+      res.writeHead(503, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error: `watches: at most ${MAX_WATCHES} at once` }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.socket?.setNoDelay(true);
+    res.write(line({ hello: { nodeId: identity.nodeId, bootId: identity.bootId } }));
+    if (leaving !== undefined) {
+      res.end(line({ leaving }));
+      return;
+    }
+    watches.add(res);
+    res.on('close', () => watches.delete(res));
+  };
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/watch') return watch(res);
     if (req.method !== 'GET' || (path !== '/healthz' && path !== '/')) {
       res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: `no route ${req.method} ${path}; try GET /healthz` }));
+      res.end(JSON.stringify({ error: `no route ${req.method} ${path}; try GET /healthz or GET /watch` }));
       return;
     }
     const forced = fromFile();
@@ -65,6 +102,9 @@ export async function startHealthServer(
     res.end(JSON.stringify(body));
   });
   server.keepAliveTimeout = 1_000;
+  // A watch is idle by design: no request or header timeout may cut it.
+  server.requestTimeout = 0;
+  server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(bind.port, bind.host, () => {
@@ -78,6 +118,12 @@ export async function startHealthServer(
       status = code;
       reason = why;
     },
+    leave(reason) {
+      leaving ??= reason;
+      for (const res of watches) res.end(line({ leaving }));
+      watches.clear();
+    },
+    watchedBy: () => watches.size,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

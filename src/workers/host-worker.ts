@@ -26,7 +26,12 @@ import { probeSelf, reachableAddress } from './self-probe';
 
 /** Longest wait for the host's own /healthz (ms): a loopback answer takes about a millisecond. */
 const SELF_PROBE_TIMEOUT_MS = 1_000;
+/** How often a host reads the membership to re-spread its peer watches (ms). */
+const WATCH_REFRESH_MS = 2_000;
+/** After a watch broke, the one reconnect that tells a crash (refused) from a broken connection (ms). */
+const WATCH_RECONNECT_TIMEOUT_MS = 500;
 import { startMulticastResponder } from './multicast-responder';
+import { PeerWatcher } from './peer-watch';
 import { VitalsSampler } from './vitals';
 import { parseWorkerConfig, type WorkerConfig } from './worker-config';
 
@@ -222,6 +227,18 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
       ],
     }),
   );
+  // Peers' processes, watched: a crash among them is reported at once (the lease bounds the rest).
+  const watcher = new PeerWatcher({
+    nodeId: cfg.nodeId,
+    clusterId: cfg.clusterId,
+    client,
+    k: cfg.watchPeers,
+    refreshMs: WATCH_REFRESH_MS,
+    reconnectTimeoutMs: WATCH_RECONNECT_TIMEOUT_MS,
+    reach: reachableAddress,
+    log: (msg) => log(cfg.nodeId, msg),
+  }).start();
+  vitals.watches = () => ({ ...watcher.current(), watchedBy: health.watchedBy() });
   log(
     cfg.nodeId,
     `ready cluster=${cfg.clusterId} zone=${cfg.zone} health=${health.port} boot=${bootId} at=${Date.now()}`,
@@ -235,6 +252,9 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     stopping = true;
     log(cfg.nodeId, `${sig}: leaving the cluster`);
     health.setStatus(503, 'leaving');
+    // Goodbye on every watch first: the peers watching this process must not take its exit for a crash.
+    health.leave(`worker stopped (${sig})`);
+    watcher.stop();
     try {
       await Promise.race([
         Promise.all([

@@ -26,7 +26,18 @@ export interface Vitals {
   cores: number;
   /** Event-loop delay of this worker (ms): mean and p99 since the previous sample. */
   eventLoopLagMs: { mean: number; p99: number };
+  /** Peer watches (src/workers/peer-watch.ts): open ones each way, reconnects and crashes reported since start. */
+  watches?: WatchVitals;
   sampledAt: number;
+}
+
+export interface WatchVitals {
+  /** Peers this host watches with an open connection. */
+  watching: number;
+  /** Peers watching this host now. */
+  watchedBy: number;
+  reconnects: number;
+  reported: number;
 }
 
 /** Busy and available CPU time so far (any unit, the same for both): differences give a share. */
@@ -136,6 +147,8 @@ export class VitalsSampler {
   private sample: Vitals;
   private readonly history: Vitals[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Where the watch counts come from, once the host watches its peers. */
+  watches: (() => WatchVitals) | undefined;
 
   constructor(
     private readonly intervalMs = 1_000,
@@ -199,6 +212,7 @@ export class VitalsSampler {
         mean: lagMs(this.lag.mean),
         p99: lagMs(this.lag.percentile(99)),
       },
+      ...(this.watches ? { watches: this.watches() } : {}),
       sampledAt: Date.now(),
     };
     this.lag.reset();

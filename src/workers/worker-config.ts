@@ -26,14 +26,16 @@ export interface WorkerConfig {
   healthFile?: string;
   /** Whose CPU the host reports: the machine's (default) or its own cgroup's (a container, or one of several hosts on a machine). */
   cpuSource: CpuSource;
+  /** Peers this host watches with a long-lived connection (default 3; 0 = none): a crash is known at once. */
+  watchPeers: number;
 }
 
 export const WORKER_USAGE = `usage: npm run worker -- --node-id ID [--zone Z] [--health-port P] [--address A]
          [--multicast GROUP:PORT|off] [--service NAME=PORT ...] [--workflow-bundle FILE]
          [--lease-heartbeat MS (default 1000)] [--lease-timeout MS (default 3000)] [--health-file PATH]
-         [--cpu-source machine|cgroup (default machine)]
+         [--cpu-source machine|cgroup (default machine)] [--watch-peers K (default 3, 0 = off)]
 env: NODE_ID, NODE_ZONE, HEALTH_PORT, NODE_ADDRESS, CLUSTER_MULTICAST, CLUSTER_WORKFLOW_BUNDLE, CLUSTER_ID,
-     LEASE_HEARTBEAT_MS, LEASE_TIMEOUT_MS, HEALTH_FILE, CLUSTER_CPU_SOURCE,
+     LEASE_HEARTBEAT_MS, LEASE_TIMEOUT_MS, HEALTH_FILE, CLUSTER_CPU_SOURCE, WATCH_PEERS,
      TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and TEMPORAL_TLS_*, TEMPORAL_API_KEY)`;
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -74,6 +76,7 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
         'lease-timeout': { type: 'string' },
         'health-file': { type: 'string' },
         'cpu-source': { type: 'string' },
+        'watch-peers': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -128,6 +131,9 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
   const cpuSource = values['cpu-source'] ?? (env.CLUSTER_CPU_SOURCE || 'machine');
   if (cpuSource !== 'machine' && cpuSource !== 'cgroup')
     throw new ConfigError(`--cpu-source: expected machine or cgroup, got ${JSON.stringify(cpuSource)}`);
+  const watchRaw = values['watch-peers'] ?? (env.WATCH_PEERS || '3');
+  if (!/^\d+$/.test(watchRaw) || Number(watchRaw) > 16)
+    throw new ConfigError(`--watch-peers: expected a number of peers 0-16, got ${JSON.stringify(watchRaw)}`);
   return {
     nodeId,
     zone,
@@ -141,5 +147,6 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
     lease: { heartbeatMs, timeoutMs: leaseTimeoutMs },
     healthFile: values['health-file'] ?? (env.HEALTH_FILE || undefined),
     cpuSource,
+    watchPeers: Number(watchRaw),
   };
 }

@@ -20,9 +20,11 @@ import {
   NodeAlive,
   NodeLeft,
   NodeSuspect,
+  PeerLost,
   nodeAliveSignal,
   nodeLeftSignal,
   nodeSuspectSignal,
+  peerLostSignal,
   probesQuery,
   suspectsQuery,
   verdictsQuery,
@@ -34,7 +36,7 @@ import { lbNodeHealthChangeSignal } from '../contracts/load-balancer';
 import { declaredDeadSignal } from '../contracts/node-agent';
 import { nodeHealthChangeSignal, type NodeHealthChangePayload } from '../contracts/node-discovery';
 import { pushBounded } from '../core/bounded';
-import { awarenessScaled, chooseProbers, judge, recordProbe, type JudgeParams } from '../core/fd/judge';
+import { awarenessScaled, chooseProbers, judge, recordProbe, refutedByPeers, type JudgeParams } from '../core/fd/judge';
 import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 
@@ -45,6 +47,11 @@ export const FAILURE_DETECTOR_ROLE = 'failure-detector';
  * timeouts.
  */
 export const FD_MEMBERS_BESIDE_LOOP = 'fd-members-beside-loop';
+/**
+ * The heartbeat interval assumed for a suspicion raised by a peer's watch before the node's lease
+ * says more (φ's mean; the NodeAgent's default beat).
+ */
+const WATCH_HEARTBEAT_MS = 1_000;
 /** Highest Lifeguard awareness score (memberlist's AwarenessMaxMultiplier is 8): timeouts × 9 at most. */
 const AWARENESS_MAX = 8;
 
@@ -99,6 +106,7 @@ export async function failureDetectorWorkflow(input: unknown): Promise<void> {
   agent.onSignal(nodeSuspectSignal, NodeSuspect, (p) => fd.suspect(p));
   agent.onSignal(nodeAliveSignal, NodeAlive, (p) => fd.alive(p));
   agent.onSignal(nodeLeftSignal, NodeLeft, (p) => fd.left(p));
+  agent.onSignal(peerLostSignal, PeerLost, (p) => fd.peerLost(p));
   agent.onQuery(suspectsQuery, () => Object.values(agent.state.suspects));
   agent.onQuery(verdictsQuery, () => agent.state.verdicts);
   agent.onQuery(probesQuery, () => agent.state.probes);
@@ -137,6 +145,22 @@ class Detector {
     const dead = this.s.dead[p.nodeId];
     if (dead && dead.incarnation >= p.incarnation) return; // invariant 3
     const existing = this.s.suspects[p.nodeId];
+    if (existing?.source === 'watch' && p.incarnation >= existing.incarnation) {
+      // A peer's watch saw the process go first; now its lease lapsed too: the suspicion is the
+      // lease's from here on (refuted only by a renewed lease), with the evidence gathered so far.
+      Object.assign(existing, {
+        source: 'lease',
+        incarnation: p.incarnation,
+        bootId: p.bootId,
+        address: p.address,
+        healthPort: p.healthPort,
+        lastArrivalAt: Math.min(existing.lastArrivalAt, p.lastBeatAt),
+        arrivals: p.arrivals,
+        heartbeatMs: p.heartbeatMs,
+      });
+      this.dirty = true;
+      return;
+    }
     if (existing && existing.incarnation >= p.incarnation) return;
     const now = Date.now();
     this.s.suspects[p.nodeId] = {
@@ -154,6 +178,7 @@ class Detector {
       rounds: 0,
       completedRounds: 0,
       nextProbeAt: now,
+      source: 'lease',
     };
     this.verdict({ nodeId: p.nodeId, incarnation: p.incarnation, verdict: 'suspect', reason: 'lease timed out' });
     this.report(['node-discovery'], { nodeId: p.nodeId, status: 'suspect', reason: 'lease timed out' });
@@ -190,6 +215,48 @@ class Detector {
     }
   }
 
+  /**
+   * A peer's watch on the node broke and a reconnect was refused: one strong observation. It raises
+   * a suspicion (or adds to one) and the loop probes at once; the probers confirm or refute it.
+   */
+  peerLost(p: PeerLost): void {
+    const member = this.s.members.find((m) => m.nodeId === p.nodeId);
+    if (!member || member.status === 'dead' || member.status === 'left') return;
+    const dead = this.s.dead[p.nodeId];
+    if (dead && (dead.incarnation >= member.incarnation || dead.bootId === p.bootId)) return;
+    const now = Date.now();
+    const evidence = { observer: p.observer, evidence: p.evidence, at: now, latencyMs: 0, error: p.detail };
+    const existing = this.s.suspects[p.nodeId];
+    if (existing) {
+      if (existing.bootId === p.bootId) recordProbe(existing, evidence);
+      this.dirty = true;
+      return;
+    }
+    const x: SuspectRecord = {
+      nodeId: p.nodeId,
+      incarnation: member.incarnation,
+      bootId: p.bootId,
+      address: member.address,
+      healthPort: member.healthPort,
+      since: now,
+      lastArrivalAt: now,
+      arrivals: { count: 0, meanMs: 0, stdMs: 0 },
+      heartbeatMs: WATCH_HEARTBEAT_MS,
+      probes: {},
+      asked: [],
+      rounds: 0,
+      completedRounds: 0,
+      nextProbeAt: now,
+      source: 'watch',
+    };
+    recordProbe(x, evidence);
+    this.s.suspects[p.nodeId] = x;
+    const reason = `${p.observer}'s watch: ${p.detail || 'connection lost'}`;
+    this.verdict({ nodeId: p.nodeId, incarnation: x.incarnation, verdict: 'suspect', reason });
+    this.report(['node-discovery'], { nodeId: p.nodeId, status: 'suspect', reason });
+    this.dirty = true;
+  }
+
   left(p: NodeLeft): void {
     const had = this.s.suspects[p.nodeId] ?? this.s.dead[p.nodeId];
     delete this.s.suspects[p.nodeId];
@@ -214,8 +281,29 @@ class Detector {
       if (x.nextProbeAt <= now) this.probeRound(x, now);
       const j = judge(x, now, this.params(x));
       x.lastJudgement = j;
-      if (j.verdict === 'dead') await this.declareDead(x, j.reason, now);
+      // A watch suspicion is judged like any other; before that, the probers may refute it.
+      const refuted =
+        x.source !== 'watch'
+          ? undefined
+          : x.asked.length === 0
+            ? 'no peer to confirm a watch report; the lease decides'
+            : refutedByPeers(x);
+      if (refuted !== undefined) this.watchRefuted(x, refuted, now);
+      else if (j.verdict === 'dead') await this.declareDead(x, j.reason, now);
     }
+  }
+
+  /** A watch suspicion the probers did not confirm: the watch broke, not the process. */
+  private watchRefuted(x: SuspectRecord, why: string, now: number): void {
+    delete this.s.suspects[x.nodeId];
+    this.verdict({
+      nodeId: x.nodeId,
+      incarnation: x.incarnation,
+      verdict: 'refuted',
+      reason: why,
+      afterMs: now - x.since,
+    });
+    this.report(['node-discovery'], { nodeId: x.nodeId, status: 'alive', reason: `refuted: ${why}` });
   }
 
   private params(x: SuspectRecord): JudgeParams {

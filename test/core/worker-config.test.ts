@@ -16,7 +16,17 @@ describe('host worker options', () => {
       lease: { heartbeatMs: 1000, timeoutMs: 3000 },
       healthFile: undefined,
       cpuSource: 'machine',
+      watchPeers: 3,
     });
+  });
+
+  it('takes the peers to watch from --watch-peers or WATCH_PEERS; rejects anything but 0-16', () => {
+    expect(parseWorkerConfig(['--node-id', 'n', '--watch-peers', '0'], {}).watchPeers).toBe(0);
+    expect(parseWorkerConfig(['--node-id', 'n'], { WATCH_PEERS: '5' }).watchPeers).toBe(5);
+    for (const bad of ['-1', '17', 'x', '2.5'])
+      expect(() => parseWorkerConfig(['--node-id', 'n', `--watch-peers=${bad}`], {})).toThrow(
+        /--watch-peers: expected a number of peers 0-16/,
+      );
   });
 
   it('takes the CPU source from the flag or CLUSTER_CPU_SOURCE', () => {

@@ -109,9 +109,14 @@ describe('failure detection with real processes', () => {
     const n = await eventually('fd-5 dead', published, (m) => m['fd-5']?.status === 'dead', 20_000, 100);
     const detectedMs = Date.now() - killedAt;
     for (const id of ['fd-1', 'fd-2', 'fd-3', 'fd-4']) expect(n[id]?.status).toBe('alive');
-    const dead = (await verdicts()).find((x) => x.nodeId === 'fd-5' && x.verdict === 'dead');
+    const fd5 = (await verdicts()).filter((x) => x.nodeId === 'fd-5');
+    const dead = fd5.find((x) => x.verdict === 'dead');
     expect(dead?.reason).toMatch(/observers confirm \(refused\)/);
     expect(detectedMs).toBeLessThan(20_000);
+    // Its watchers saw the process go (its kernel closed the sockets): suspected on their report, not
+    // on the lease, and dead well under a second after the kill (the lease alone takes 1.5 s and more).
+    expect(fd5.find((x) => x.verdict === 'suspect')?.reason).toMatch(/'s watch: .*refused on reconnect/);
+    expect((dead?.at ?? Infinity) - killedAt).toBeLessThan(1_000);
     // The balancer's table by its long-poll update, not a query (its next task may still wait on fd-5's queue).
     const table = await cliJson<{ targets: { nodeId: string }[]; excluded: { id: string; reason: string }[] }>(
       ['update', 'load-balancer', 'awaitRoutingTable', JSON.stringify({ knownVersion: 0, waitMs: 0 })],

@@ -9,6 +9,7 @@ import { topologyUpdateSignal, type AgentStateView, type MemberSummary } from '.
 import {
   nodeAliveSignal,
   nodeSuspectSignal,
+  peerLostSignal,
   type FailureDetectorState,
   type NodeSuspect,
   type ProbeRecord,
@@ -127,6 +128,89 @@ describe('FailureDetector', () => {
     expect(view.base.notified.absent).toBeGreaterThan(0);
     expect(view.agent.dead.gone).toMatchObject({ incarnation: 1 });
     await handle.terminate();
+  });
+
+  it("a peer's watch reports a crash: probed at once, dead at the minimum timeout; the lease's late suspicion is ignored", async () => {
+    const handle = await startFd({ suspicionMinMs: 100 });
+    const port = await closedPort();
+    await handle.signal(topologyUpdateSignal, {
+      version: 1,
+      at: Date.now(),
+      members: [
+        ...['p1', 'p2', 'p3', 'p4'].map(member),
+        memberSummary('crashed', { healthPort: port, incarnation: 3 }),
+      ],
+      changes: [],
+    });
+    await membersKnown(handle, 5);
+    const sent = Date.now();
+    await handle.signal(peerLostSignal, {
+      nodeId: 'crashed',
+      bootId: 'boot-c',
+      observer: 'p4',
+      evidence: 'refused',
+      detail: 'connection closed without goodbye, then connection refused on reconnect',
+    });
+    const verdicts = await eventually(
+      'dead',
+      () => handle.query<Verdict[]>('verdicts'),
+      (v) => v.some((x) => x.verdict === 'dead'),
+      10_000,
+      20,
+    );
+    const tookMs = Date.now() - sent;
+    expect(verdicts.map((v) => v.verdict)).toEqual(['suspect', 'dead']);
+    expect(verdicts[0]?.reason).toMatch(/^p4's watch: connection closed without goodbye/);
+    expect(verdicts[1]).toMatchObject({ nodeId: 'crashed', incarnation: 3 });
+    expect(verdicts[1]?.reason).toMatch(/observers confirm \(refused\)/);
+    expect(tookMs).toBeLessThan(3_000); // the watcher alone would wait the long timeout (≥ 3 s)
+    // The NodeAgent's lease lapses later: the same incarnation is already dead.
+    await handle.signal(nodeSuspectSignal, suspectOf('crashed', port, 'boot-c', 3));
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await handle.query<Verdict[]>('verdicts')).map((v) => v.verdict)).toEqual(['suspect', 'dead']);
+    await handle.terminate();
+  });
+
+  it('a watch that broke while the host lives is refuted by the probers; a report on an unknown node is ignored', async () => {
+    const host: TestHost = await startHost('alive-1', 'x');
+    try {
+      const handle = await startFd();
+      await handle.signal(topologyUpdateSignal, {
+        version: 1,
+        at: Date.now(),
+        members: [...['p1', 'p2', 'p3'].map(member), memberSummary('alive-1', { healthPort: host.port })],
+        changes: [],
+      });
+      await membersKnown(handle, 4);
+      await handle.signal(peerLostSignal, {
+        nodeId: 'ghost',
+        bootId: 'b',
+        observer: 'p1',
+        evidence: 'refused',
+        detail: '',
+      });
+      await handle.signal(peerLostSignal, {
+        nodeId: 'alive-1',
+        bootId: host.bootId,
+        observer: 'p1',
+        evidence: 'refused',
+        detail: 'connection reset, then connection refused on reconnect',
+      });
+      const v = await eventually(
+        'refuted',
+        () => handle.query<Verdict[]>('verdicts'),
+        (list) => list.some((x) => x.verdict === 'refuted'),
+      );
+      expect(v.map((x) => [x.nodeId, x.verdict])).toEqual([
+        ['alive-1', 'suspect'],
+        ['alive-1', 'refuted'],
+      ]);
+      expect(v[1]?.reason).toMatch(/[23] peers reached the same boot/);
+      expect(await handle.query<SuspectRecord[]>('suspects')).toEqual([]);
+      await handle.terminate();
+    } finally {
+      await host.close();
+    }
   });
 
   it('a suspect whose endpoint answers is never condemned; the NodeAgent refutes it', async () => {

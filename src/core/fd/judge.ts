@@ -60,7 +60,11 @@ export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
       ...base,
       verdict: 'dead',
       recheckAt: now,
-      reason: `${confirmations.length} of ${expected} observers confirm (${kinds}) after ${now - after} ms suspect`,
+      // More confirmations than observers asked: a peer's watch saw it too (it is not asked).
+      reason:
+        confirmations.length <= expected
+          ? `${confirmations.length} of ${expected} observers confirm (${kinds}) after ${now - after} ms suspect`
+          : `${confirmations.length} observers confirm (${kinds}) after ${now - after} ms suspect: ${expected} asked and a peer's watch`,
     };
   }
   // Silence is condemned only when more than one observer saw it: the lease (the server's view) and
@@ -89,6 +93,26 @@ export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
   if (!peersAgree && !noPeers) candidates.push(s.since + SILENT_PEERS_FACTOR * p.suspicion.maxMs);
   const recheckAt = Math.max(now + 1, Math.min(...candidates));
   return { ...base, verdict: 'wait', recheckAt, reason: `φ ${round(phiNow)} after ${silentMs} ms silent` };
+}
+
+/**
+ * A suspicion raised by a peer's broken watch (not by the lease) ends, with the reason returned:
+ *   - when the probers reach the same boot: at least two of them (every one asked, when fewer were
+ *     asked) answered after the suspicion began, and no strong evidence came after the last answer.
+ *     The lease still holds, so the watch broke, not the process;
+ *   - when another boot answers: the process restarted at once (a supervisor restarts it), and its
+ *     NodeAgent, with a new incarnation, speaks for it from here; the lease bounds a bad restart.
+ * A lease suspicion is never refuted by probes: only its NodeAgent's renewed lease ends it.
+ */
+export function refutedByPeers(s: Suspicion & { source?: 'lease' | 'watch' }): string | undefined {
+  if (s.source !== 'watch' || s.asked.length === 0) return undefined;
+  const since = Object.values(s.probes).filter((e) => e.at >= s.since);
+  if (since.some((e) => e.evidence === 'rebooted')) return 'another boot answers: the host restarted';
+  const answered = since.filter((e) => e.evidence === 'answered');
+  if (answered.length < Math.min(2, s.asked.length)) return undefined;
+  const lastAnswer = Math.max(...answered.map((e) => e.at));
+  if (Object.values(s.probes).some((e) => STRONG.includes(e.evidence) && e.at > lastAnswer)) return undefined;
+  return `${answered.length} peers reached the same boot`;
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   chooseProbers,
   judge,
   recordProbe,
+  refutedByPeers,
   type JudgeParams,
   type Suspicion,
 } from '../../../src/core/fd/judge';
@@ -148,5 +149,61 @@ describe('choosing probers', () => {
   });
   it('asks as many as there are when fewer than k', () => {
     expect(chooseProbers(['n1', 'n2'], 'n1', 3, 0)).toEqual(['n2']);
+  });
+});
+
+describe("a suspicion raised by a peer's broken watch", () => {
+  /** Raised at 10 000 by observer w's report (refused on reconnect); the lease still held. */
+  function watched(asked = ['a', 'b', 'c']) {
+    const s = {
+      ...suspect(asked),
+      lastArrivalAt: 10_000,
+      arrivals: { count: 0, meanMs: 0, stdMs: 0 },
+      source: 'watch' as const,
+    };
+    probe(s, 'w', 'refused', 10_000);
+    return s;
+  }
+
+  it('the watcher alone condemns no one: one confirmation of three waits the long timeout', () => {
+    const s = watched();
+    const j = judge(s, 10_300, params);
+    expect(j.verdict).toBe('wait');
+    expect(j.timeoutMs).toBeGreaterThan(2_000);
+  });
+
+  it('probers that find the port closed confirm it within the minimum timeout', () => {
+    const s = watched();
+    for (const o of ['a', 'b', 'c']) probe(s, o, 'refused', 10_040);
+    expect(refutedByPeers(s)).toBeUndefined();
+    expect(judge(s, 10_150, params).verdict).toBe('wait');
+    expect(judge(s, 10_200, params)).toMatchObject({
+      verdict: 'dead',
+      reason: "4 observers confirm (refused) after 200 ms suspect: 3 asked and a peer's watch",
+    });
+  });
+
+  it.each([
+    ['two of three answer from the same boot', ['answered', 'answered', undefined], '2 peers reached the same boot'],
+    ['all three answer', ['answered', 'answered', 'answered'], '3 peers reached the same boot'],
+    ['another boot answers: restarted', ['rebooted', undefined, undefined], 'another boot answers: the host restarted'],
+    ['one answer is not enough', ['answered', 'timeout', undefined], undefined],
+    ['a refusal after the answers stands', ['answered', 'answered', 'refused-late'], undefined],
+  ] as const)('%s → %s', (_name, results, expected) => {
+    const s = watched();
+    results.forEach((r, i) => {
+      if (r === undefined) return;
+      const at = r === 'refused-late' ? 10_090 : 10_050 + i;
+      probe(s, ['a', 'b', 'c'][i] as string, r === 'refused-late' ? 'refused' : r, at);
+    });
+    expect(refutedByPeers(s)).toBe(expected);
+  });
+
+  it('with one peer asked, its answer is enough; a lease suspicion is never refuted by probes', () => {
+    const s = watched(['a']);
+    probe(s, 'a', 'answered', 10_050);
+    expect(refutedByPeers(s)).toBe('1 peers reached the same boot');
+    expect(refutedByPeers({ ...s, source: 'lease' })).toBeUndefined();
+    expect(refutedByPeers({ ...s, source: undefined })).toBeUndefined();
   });
 });
