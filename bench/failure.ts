@@ -34,7 +34,6 @@ import { summary } from './stats';
 import { eventMs } from '../scripts/lib/history-events';
 
 const LEASE = ['--lease-heartbeat', '500', '--lease-timeout', '1500'];
-const LEASE_TIMEOUT_MS = 1500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, everyMs = 20) {
@@ -72,9 +71,16 @@ function hosts(env: NodeJS.ProcessEnv, prefix: string, n: number): HostProcess[]
 }
 
 export interface DetectionResult {
+  lease: { heartbeatMs: number; timeoutMs: number };
   killToDead: number[];
   killToSuspect: number[];
   killToVisible: number[];
+  /** Kills first suspected on a peer's watch report (the rest on the lease). */
+  byWatch: number;
+  /** SIGSTOP past the acceptable pause (a silent loss: no socket closes) → dead verdict. */
+  stopToDead: number[];
+  /** SIGTERM: the host left (NodeDiscovery says so) / was suspected meanwhile (never, if right). */
+  leaves: { n: number; left: number; suspected: number; dead: number };
   probeRoundTrips: number[];
   /** The probe itself (connect + GET on the peer), as the activity measured it. */
   probeOwnMs: number[];
@@ -83,44 +89,77 @@ export interface DetectionResult {
   reasons: Record<string, number>;
 }
 
-export async function benchDetection(client: Client, env: NodeJS.ProcessEnv, kills: number): Promise<DetectionResult> {
+export interface DetectionOptions {
+  kills: number;
+  /** SIGSTOPs held past the acceptable pause (silent losses). */
+  stops: number;
+  /** Graceful leaves (SIGTERM). */
+  leaves: number;
+  /** `default` (1 s / 3 s, as `npm run worker` runs) or `fast` (0.5 s / 1.5 s). */
+  lease: 'default' | 'fast';
+}
+
+export const LEASES = {
+  default: { heartbeatMs: 1_000, timeoutMs: 3_000 },
+  fast: { heartbeatMs: 500, timeoutMs: 1_500 },
+} as const;
+
+export async function benchDetection(
+  client: Client,
+  env: NodeJS.ProcessEnv,
+  o: DetectionOptions,
+): Promise<DetectionResult> {
   const clusterId = env.CLUSTER_ID as string;
   const nd = client.workflow.getHandle(`${clusterId}/node-discovery`);
   const fd = client.workflow.getHandle(`${clusterId}/failure-detector`);
-  const stable = hosts(env, 'peer', 5);
+  const lease = LEASES[o.lease];
+  const leaseArgs = ['--lease-heartbeat', String(lease.heartbeatMs), '--lease-timeout', String(lease.timeoutMs)];
+  const stable = Array.from({ length: 5 }, (_, i) =>
+    spawnHostWorker({ nodeId: `peer-${i + 1}`, args: ['--health-port', '0', ...leaseArgs], env }),
+  );
   const r: DetectionResult = {
+    lease,
     killToDead: [],
     killToSuspect: [],
     killToVisible: [],
+    byWatch: 0,
+    stopToDead: [],
+    leaves: { n: 0, left: 0, suspected: 0, dead: 0 },
     probeRoundTrips: [],
     probeOwnMs: [],
     probeRoundTripsServer: { total: [], dispatch: [], run: [], delivery: [] },
     reasons: {},
   };
+  const victimUp = async (): Promise<HostProcess> => {
+    const victim = spawnHostWorker({ nodeId: 'victim', args: ['--health-port', '0', ...leaseArgs], env });
+    await victim.waitFor(/ ready /, 120_000);
+    const agent = client.workflow.getHandle(nodeAgentWorkflowId(clusterId, 'victim'));
+    await until(
+      'victim alive',
+      async () => [await nd.query<Member[]>('nodes'), await agent.query<NodeAgentState>('node')] as const,
+      ([nodes, a]) => nodes.some((m) => m.nodeId === 'victim' && m.status === 'alive') && a.status === 'alive',
+      30_000,
+    );
+    // A few beats (the lease holds, φ has intervals) and a refresh of its watchers' ring (2 s).
+    await sleep(Math.max(3 * lease.heartbeatMs, 2_500));
+    return victim;
+  };
+  const verdictAfter = (from: number, kind: Verdict['verdict']) =>
+    until(
+      `${kind} verdict`,
+      () => fd.query<Verdict[]>('verdicts'),
+      (v) => v.some((x) => x.nodeId === 'victim' && x.verdict === kind && x.at >= from),
+      60_000,
+    ).then((v) => v.find((x) => x.nodeId === 'victim' && x.verdict === kind && x.at >= from) as Verdict);
   try {
     await Promise.all(stable.map((h) => h.waitFor(/ ready /, 120_000)));
     await startFd(client, clusterId);
-    for (let i = 1; i <= kills; i++) {
-      const victim = spawnHostWorker({ nodeId: 'victim', args: ['--health-port', '0', ...LEASE], env });
-      await victim.waitFor(/ ready /, 120_000);
-      const agent = client.workflow.getHandle(nodeAgentWorkflowId(clusterId, 'victim'));
-      await until(
-        'victim alive',
-        async () => [await nd.query<Member[]>('nodes'), await agent.query<NodeAgentState>('node')] as const,
-        ([nodes, a]) => nodes.some((m) => m.nodeId === 'victim' && m.status === 'alive') && a.status === 'alive',
-        30_000,
-      );
-      await sleep(1_500); // a few beats: the lease holds and φ has intervals
+    for (let i = 1; i <= o.kills; i++) {
+      const victim = await victimUp();
       const killedAt = Date.now();
       victim.child.kill('SIGKILL');
       await victim.exited;
-      const dead = await until(
-        'dead verdict',
-        () => fd.query<Verdict[]>('verdicts'),
-        (v) => v.some((x) => x.nodeId === 'victim' && x.verdict === 'dead' && x.at >= killedAt),
-        60_000,
-      );
-      const verdict = dead.find((x) => x.nodeId === 'victim' && x.verdict === 'dead' && x.at >= killedAt) as Verdict;
+      const verdict = await verdictAfter(killedAt, 'dead');
       await until(
         'dead in nodes',
         () => nd.query<Member[]>('nodes'),
@@ -131,9 +170,51 @@ export async function benchDetection(client: Client, env: NodeJS.ProcessEnv, kil
       r.killToVisible.push(Date.now() - killedAt);
       r.killToDead.push(verdict.at - killedAt);
       r.killToSuspect.push(verdict.at - (verdict.afterMs ?? 0) - killedAt);
+      const suspect = (await fd.query<Verdict[]>('verdicts')).find(
+        (x) => x.nodeId === 'victim' && x.verdict === 'suspect' && x.at >= killedAt,
+      );
+      if (suspect && /'s watch: /.test(suspect.reason)) r.byWatch += 1;
       const kind = verdict.reason.replace(/[\d.]+/g, 'n');
       r.reasons[kind] = (r.reasons[kind] ?? 0) + 1;
-      process.stderr.write('.');
+      process.stderr.write('k');
+    }
+    for (let i = 1; i <= o.stops; i++) {
+      const victim = await victimUp();
+      const stoppedAt = Date.now();
+      victim.child.kill('SIGSTOP');
+      try {
+        const verdict = await verdictAfter(stoppedAt, 'dead');
+        r.stopToDead.push(verdict.at - stoppedAt);
+      } finally {
+        victim.child.kill('SIGKILL');
+        victim.child.kill('SIGCONT');
+        await victim.exited;
+      }
+      process.stderr.write('s');
+    }
+    for (let i = 1; i <= o.leaves; i++) {
+      const victim = await victimUp();
+      const termAt = Date.now();
+      await victim.stop('SIGTERM');
+      r.leaves.n += 1;
+      try {
+        await until(
+          'left in nodes',
+          () => nd.query<Member[]>('nodes'),
+          (n) => n.some((m) => m.nodeId === 'victim' && m.status === 'left'),
+          15_000,
+          20,
+        );
+        r.leaves.left += 1;
+      } catch {
+        // counted as not left
+      }
+      // Past the lease timeout: any suspicion (a watch taking the exit for a crash, or the lease) is in.
+      await sleep(lease.timeoutMs + 1_000);
+      const v = (await fd.query<Verdict[]>('verdicts')).filter((x) => x.nodeId === 'victim' && x.at >= termAt);
+      if (v.some((x) => x.verdict === 'suspect')) r.leaves.suspected += 1;
+      if (v.some((x) => x.verdict === 'dead')) r.leaves.dead += 1;
+      process.stderr.write('l');
     }
     const probes = await fd.query<ProbeRecord[]>('probes');
     r.probeRoundTrips = probes.map((p) => p.roundTripMs);
@@ -147,7 +228,8 @@ export async function benchDetection(client: Client, env: NodeJS.ProcessEnv, kil
 }
 
 export function detectionRows(r: DetectionResult): (string | number)[][] {
-  const row = (name: string, values: number[], ratio: boolean) => {
+  const t = r.lease.timeoutMs;
+  const row = (name: string, values: number[], ratio: boolean, target = '') => {
     const s = summary(values);
     return [
       name,
@@ -155,16 +237,44 @@ export function detectionRows(r: DetectionResult): (string | number)[][] {
       s.p50,
       s.p99,
       s.max,
-      ratio ? (s.p50 / LEASE_TIMEOUT_MS).toFixed(2) : '-',
-      ratio ? (s.p99 / LEASE_TIMEOUT_MS).toFixed(2) : '-',
+      ratio ? (s.p50 / t).toFixed(2) : '-',
+      ratio ? (s.p99 / t).toFixed(2) : '-',
+      target,
     ];
   };
+  const l = r.leaves;
   return [
-    row('kill → suspect (lease timed out)', r.killToSuspect, true),
-    row('kill → declared dead (verdict)', r.killToDead, true),
-    row('kill → dead in `nodes` (query)', r.killToVisible, true),
+    row('SIGKILL → suspect', r.killToSuspect, true),
+    row('SIGKILL → declared dead (verdict)', r.killToDead, true, 'p99 ≤ 500'),
+    [
+      `  of which first suspected on a peer's watch`,
+      r.killToDead.length,
+      '-',
+      '-',
+      '-',
+      '-',
+      '-',
+      `${r.byWatch} of ${r.killToDead.length}`,
+    ],
+    row('SIGKILL → dead in `nodes` (query)', r.killToVisible, true),
+    row('SIGSTOP past the acceptable pause → dead (silent loss)', r.stopToDead, true, `p99 ≤ ${1.3 * t}`),
+    [
+      'SIGTERM → left, never suspected',
+      l.n,
+      '-',
+      '-',
+      '-',
+      '-',
+      '-',
+      `${l.n - l.suspected - l.dead} of ${l.n} (left: ${l.left})`,
+    ],
     row('probe round trip, agent clock (task that schedules → task that reads)', r.probeRoundTrips, false),
-    row('probe round trip, server events (scheduled → result task started)', r.probeRoundTripsServer.total, false),
+    row(
+      'probe round trip, server events (scheduled → result task started)',
+      r.probeRoundTripsServer.total,
+      false,
+      'p50 ≤ 30',
+    ),
     row('  of which: scheduled → started on the peer', r.probeRoundTripsServer.dispatch, false),
     row('  of which: started → completed (probe + worker)', r.probeRoundTripsServer.run, false),
     row('    the probe itself (connect + GET, on the peer)', r.probeOwnMs, false),

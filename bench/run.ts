@@ -15,7 +15,7 @@ import { benchBalance } from './balance';
 import { benchControl, controlRows } from './control';
 import { benchLoad, loadRows } from './load';
 import { benchDiscovery, discoveryRows } from './discovery';
-import { benchDetection, benchFalsePositives, benchSignals, detectionRows } from './failure';
+import { LEASES, benchDetection, benchFalsePositives, benchSignals, detectionRows } from './failure';
 import { FAULT_ARGS, FAULT_USAGE, benchFaults } from './faults';
 import { printTable } from './stats';
 import { MASS_WINDOW_MS, benchRecovery, recoveryRows } from './recovery';
@@ -44,14 +44,15 @@ const USAGE =
   '       npm run bench -- load [--runs N (default 20)] [--routers N (default 5)]\n' +
   '       npm run bench -- query-failover [--kills N (default 20)]\n' +
   '       npm run bench -- recovery [--kills N (default 20)] [--runs N drains (default 20)] [--routers N (default 5)] [--terminations N (default 12)]\n' +
-  '       npm run bench -- [failure|false-positives|fd-scale] [--kills N (default 20)] [--fp-hosts N (default 10)]' +
+  '       npm run bench -- failure [--kills N (default 20)] [--stops N (default 10)] [--leaves N (default 20)] [--lease default|fast]\n' +
+  '       npm run bench -- [false-positives|fd-scale] [--fp-hosts N (default 10)]' +
   ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]\n' +
   FAULT_USAGE;
 
-function count(name: string, raw: string | undefined, def: number): number {
+function count(name: string, raw: string | undefined, def: number, min = 1): number {
   if (raw === undefined) return def;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1000)
-    throw new Error(`--${name}: expected an integer 1-1000, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > 1000)
+    throw new Error(`--${name}: expected an integer ${min}-1000, got ${JSON.stringify(raw)}`);
   return Number(raw);
 }
 
@@ -72,6 +73,9 @@ async function main(): Promise<void> {
       hosts: { type: 'string' },
       window: { type: 'string' },
       terminations: { type: 'string' },
+      stops: { type: 'string' },
+      leaves: { type: 'string' },
+      lease: { type: 'string' },
       ...FAULT_ARGS,
     },
   });
@@ -88,6 +92,11 @@ async function main(): Promise<void> {
   const simHosts = count('hosts', values.hosts, 50);
   const windowS = count('window', values.window, 60);
   const terminations = count('terminations', values.terminations, 12);
+  const stops = count('stops', values.stops, 10, 0);
+  const leaves = count('leaves', values.leaves, 20, 0);
+  const lease = values.lease ?? 'default';
+  if (lease !== 'default' && lease !== 'fast')
+    throw new Error(`--lease: expected default (1 s / 3 s) or fast (0.5 s / 1.5 s), got ${JSON.stringify(lease)}`);
   console.log(
     `bench: node ${process.version}, ${(await import('node:os')).cpus().length} cpus, ${new Date().toISOString()}`,
   );
@@ -178,10 +187,11 @@ async function main(): Promise<void> {
   }
   if (which === 'failure' || which === 'all') {
     await withServer(`bench-fd-${Date.now()}`, async (client, env) => {
-      const r = await benchDetection(client, env, kills);
+      const r = await benchDetection(client, env, { kills, stops, leaves, lease });
+      const l = LEASES[lease];
       printTable(
-        `failure detection, ms (${kills} SIGKILLs of a host worker; 0.5 s heartbeats, 1.5 s lease timeout, FailureDetector defaults; targets: kill → dead p99 ≤ 3 s, probe round trip p50 ≤ 30 ms)`,
-        ['measure', 'n', 'p50', 'p99', 'max', 'p50 / lease', 'p99 / lease'],
+        `failure detection, ms (5 host workers and a victim at ${l.heartbeatMs / 1000} s heartbeats / ${l.timeoutMs / 1000} s lease timeout (--lease ${lease}), FailureDetector defaults, peer watches k = 3: ${kills} SIGKILLs, ${stops} SIGSTOPs held until dead, ${leaves} SIGTERMs)`,
+        ['measure', 'n', 'p50', 'p99', 'max', 'p50 / lease', 'p99 / lease', 'target'],
         detectionRows(r),
       );
       console.log(`verdict reasons: ${JSON.stringify(r.reasons)}`);
