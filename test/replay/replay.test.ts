@@ -67,6 +67,10 @@ describe('replay of recorded histories', () => {
         // and a procedure's recovery was its own replacement (node-failure-own-replacement).
         'orchestrator-before-guard-live-hosts.binpb',
         'node-failure-procedure-before-own-replacement.binpb',
+        // From before a drain's cordon ran as a local activity (maintenance-cordon-local) and
+        // before peers' watches reported crashes to the detector (peerLost).
+        'maintenance-procedure-before-cordon-local.binpb',
+        'failure-detector-before-watch.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
         'node-discovery-legacy-e2e.binpb',
         'node-discovery-continued-legacy.binpb',
