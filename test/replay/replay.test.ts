@@ -71,6 +71,7 @@ describe('replay of recorded histories', () => {
         // before peers' watches reported crashes to the detector (peerLost).
         'maintenance-procedure-before-cordon-local.binpb',
         'failure-detector-before-watch.binpb',
+        'failure-detector-peer-lost.binpb',
         // Runs recorded before that patch: agents still running them must keep replaying.
         'node-discovery-legacy-e2e.binpb',
         'node-discovery-continued-legacy.binpb',

@@ -26,7 +26,7 @@ import {
   type TestTemporal,
   type TestWorker,
 } from '../support/temporal';
-import { replayAll } from '../support/histories';
+import { replayAll, replayAndRecord } from '../support/histories';
 import { memberSummary } from '../support/members';
 
 const fileStartedAt = new Date(Date.now() - 1_000);
@@ -168,6 +168,8 @@ describe('FailureDetector', () => {
     await handle.signal(nodeSuspectSignal, suspectOf('crashed', port, 'boot-c', 3));
     await new Promise((r) => setTimeout(r, 500));
     expect((await handle.query<Verdict[]>('verdicts')).map((v) => v.verdict)).toEqual(['suspect', 'dead']);
+    // A history with the watch's report, its probe round and the late lease suspicion: a fixture.
+    expect(await replayAndRecord(handle, 'failure-detector-peer-lost', 10)).toBeGreaterThan(10);
     await handle.terminate();
   });
 
