@@ -150,7 +150,25 @@ export async function benchDetection(
       () => fd.query<Verdict[]>('verdicts'),
       (v) => v.some((x) => x.nodeId === 'victim' && x.verdict === kind && x.at >= from),
       60_000,
-    ).then((v) => v.find((x) => x.nodeId === 'victim' && x.verdict === kind && x.at >= from) as Verdict);
+    ).then(
+      (v) => v.find((x) => x.nodeId === 'victim' && x.verdict === kind && x.at >= from) as Verdict,
+      async (err: Error) => {
+        // Say what the detector and the victim's agent hold instead.
+        const [verdicts, suspects, agent] = await Promise.all([
+          fd.query<Verdict[]>('verdicts').catch((e: Error) => e.message),
+          fd.query<unknown[]>('suspects').catch((e: Error) => e.message),
+          client.workflow
+            .getHandle(nodeAgentWorkflowId(clusterId, 'victim'))
+            .query<NodeAgentState>('node')
+            .then((a) => ({ status: a.status, incarnation: a.incarnation, transitions: a.transitions.slice(-4) }))
+            .catch((e: Error) => e.message),
+        ]);
+        const mine = Array.isArray(verdicts) ? verdicts.filter((x) => x.nodeId === 'victim').slice(-4) : verdicts;
+        throw new Error(
+          `${err.message}; since +0: verdicts ${JSON.stringify(mine)}; suspects ${JSON.stringify(suspects)}; victim's agent ${JSON.stringify(agent)}`,
+        );
+      },
+    );
   try {
     await Promise.all(stable.map((h) => h.waitFor(/ ready /, 120_000)));
     await startFd(client, clusterId);
@@ -216,10 +234,17 @@ export async function benchDetection(
       if (v.some((x) => x.verdict === 'dead')) r.leaves.dead += 1;
       process.stderr.write('l');
     }
-    const probes = await fd.query<ProbeRecord[]>('probes');
+    // Round trips of probes that got an answer or a refusal: a probe of a paused host waits out its
+    // own timeout (500 ms), which says nothing about the path.
+    const probes = (await fd.query<ProbeRecord[]>('probes')).filter((p) => p.evidence !== 'timeout');
     r.probeRoundTrips = probes.map((p) => p.roundTripMs);
     r.probeOwnMs = probes.map((p) => p.latencyMs);
-    r.probeRoundTripsServer = await activityRoundTrips(client, `${clusterId}/failure-detector`, 'probeNode');
+    r.probeRoundTripsServer = await activityRoundTrips(
+      client,
+      `${clusterId}/failure-detector`,
+      'probeNode',
+      (x) => (x as { evidence?: string }).evidence !== 'timeout',
+    );
   } finally {
     process.stderr.write('\n');
     await Promise.all(stable.map((h) => h.stop('SIGKILL')));
@@ -268,7 +293,7 @@ export function detectionRows(r: DetectionResult): (string | number)[][] {
       '-',
       `${l.n - l.suspected - l.dead} of ${l.n} (left: ${l.left})`,
     ],
-    row('probe round trip, agent clock (task that schedules → task that reads)', r.probeRoundTrips, false),
+    row('probe round trip, agent clock (probes answered or refused; task that schedules → task that reads)', r.probeRoundTrips, false),
     row(
       'probe round trip, server events (scheduled → result task started)',
       r.probeRoundTripsServer.total,
@@ -497,8 +522,16 @@ export interface ActivityTimes {
   delivery: number[];
 }
 
-/** Round trips of every activity of `type` in every run of the workflow, from the server's event times. */
-async function activityRoundTrips(client: Client, workflowId: string, type: string): Promise<ActivityTimes> {
+/**
+ * Round trips of every activity of `type` in every run of the workflow, from the server's event
+ * times; with `keep`, only those whose (JSON) result it keeps.
+ */
+async function activityRoundTrips(
+  client: Client,
+  workflowId: string,
+  type: string,
+  keep?: (result: unknown) => boolean,
+): Promise<ActivityTimes> {
   const out: ActivityTimes = { total: [], dispatch: [], run: [], delivery: [] };
   for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
     const events = (await client.workflow.getHandle(workflowId, wf.runId).fetchHistory()).events ?? [];
@@ -514,7 +547,16 @@ async function activityRoundTrips(client: Client, workflowId: string, type: stri
         e.activityTaskCompletedEventAttributes ??
         e.activityTaskFailedEventAttributes ??
         e.activityTaskTimedOutEventAttributes;
-      if (done) {
+      const result = e.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data;
+      let kept = true;
+      if (keep && result) {
+        try {
+          kept = keep(JSON.parse(Buffer.from(result).toString('utf8')));
+        } catch {
+          kept = true;
+        }
+      }
+      if (done && kept) {
         const id = String(done.scheduledEventId);
         const at = scheduled.get(id);
         const began = started.get(id);

@@ -73,11 +73,14 @@ export const FailureDetectorConfig = BaseConfig.extend({
   /** Floor of σ in φ (ms, default 100: Akka's `min-std-deviation`). */
   minStdDevMs: z.number().int().min(1).max(60_000).default(100),
   /**
-   * Pause a host may take without being condemned on silence (ms, default 3 000: Akka's
-   * `acceptable-heartbeat-pause`). φ's mean is the mean interval plus this; with 1 s beats and the
-   * default σ floor, silence condemns after about 1 000 + 3 000 + 520 ms.
+   * Pause a host may take without being condemned on silence (ms, default 2 000; Akka's
+   * `acceptable-heartbeat-pause` is 3 000). φ's mean is the mean interval plus this; with 1 s beats
+   * and the default σ floor, silence condemns after about 1 000 + 2 000 + 520 ms: a host that went
+   * silent at the default lease (1 s / 3 s) is dead within 1.2 × its lease timeout, and a pause
+   * shorter than 2 s is never condemned (its lease does not even lapse). Runs that started with
+   * the earlier default (3 000) keep it (patch fd-pause-default-2s).
    */
-  acceptablePauseMs: z.number().int().min(0).max(600_000).default(3_000),
+  acceptablePauseMs: z.number().int().min(0).max(600_000).default(2_000),
   /** Suspicion timeout once every asked peer confirmed (ms, default 200). */
   suspicionMinMs: z.number().int().min(0).max(600_000).default(200),
   /** Suspicion timeout with no confirmation (ms, default 6 000: twice the default lease). */

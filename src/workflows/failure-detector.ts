@@ -52,6 +52,12 @@ export const FD_MEMBERS_BESIDE_LOOP = 'fd-members-beside-loop';
  * says more (φ's mean; the NodeAgent's default beat).
  */
 const WATCH_HEARTBEAT_MS = 1_000;
+/**
+ * Runs since this patch take the acceptable pause's new default (2 s) when their config names none;
+ * runs that started before it keep the 3 s they judged with (a replay must reach the same verdicts).
+ */
+export const FD_PAUSE_DEFAULT_2S = 'fd-pause-default-2s';
+const LEGACY_ACCEPTABLE_PAUSE_MS = 3_000;
 /** Highest Lifeguard awareness score (memberlist's AwarenessMaxMultiplier is 8): timeouts × 9 at most. */
 const AWARENESS_MAX = 8;
 
@@ -100,6 +106,8 @@ export async function failureDetectorWorkflow(input: unknown): Promise<void> {
     },
     input,
   );
+  const named = (input as { config?: { acceptablePauseMs?: unknown } } | undefined)?.config?.acceptablePauseMs;
+  if (named === undefined && !patched(FD_PAUSE_DEFAULT_2S)) agent.config.acceptablePauseMs = LEGACY_ACCEPTABLE_PAUSE_MS;
   const fd = new Detector(agent);
 
   // Message-handling API
