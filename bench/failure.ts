@@ -77,6 +77,8 @@ export interface DetectionResult {
   killToVisible: number[];
   /** Kills first suspected on a peer's watch report (the rest on the lease). */
   byWatch: number;
+  /** Kills after which the victim's own NodeAgent took the verdict (status dead, same incarnation). */
+  agentDead: number;
   /** SIGSTOP past the acceptable pause (a silent loss: no socket closes) → dead verdict. */
   stopToDead: number[];
   /** SIGTERM: the host left (NodeDiscovery says so) / was suspected meanwhile (never, if right). */
@@ -123,6 +125,7 @@ export async function benchDetection(
     killToSuspect: [],
     killToVisible: [],
     byWatch: 0,
+    agentDead: 0,
     stopToDead: [],
     leaves: { n: 0, left: 0, suspected: 0, dead: 0 },
     probeRoundTrips: [],
@@ -192,6 +195,11 @@ export async function benchDetection(
         (x) => x.nodeId === 'victim' && x.verdict === 'suspect' && x.at >= killedAt,
       );
       if (suspect && /'s watch: /.test(suspect.reason)) r.byWatch += 1;
+      const agent = await client.workflow
+        .getHandle(nodeAgentWorkflowId(clusterId, 'victim'))
+        .query<NodeAgentState>('node')
+        .catch(() => undefined);
+      if (agent?.status === 'dead' && agent.incarnation === verdict.incarnation) r.agentDead += 1;
       const kind = verdict.reason.replace(/[\d.]+/g, 'n');
       r.reasons[kind] = (r.reasons[kind] ?? 0) + 1;
       process.stderr.write('k');
@@ -293,7 +301,11 @@ export function detectionRows(r: DetectionResult): (string | number)[][] {
       '-',
       `${l.n - l.suspected - l.dead} of ${l.n} (left: ${l.left})`,
     ],
-    row('probe round trip, agent clock (probes answered or refused; task that schedules → task that reads)', r.probeRoundTrips, false),
+    row(
+      'probe round trip, agent clock (probes answered or refused; task that schedules → task that reads)',
+      r.probeRoundTrips,
+      false,
+    ),
     row(
       'probe round trip, server events (scheduled → result task started)',
       r.probeRoundTripsServer.total,

@@ -28,6 +28,8 @@ export interface LeaseHost {
   requestStop?(reason: string): void;
   /** One request to the host's own health endpoint, as peers reach it (never throws); undefined while the host leaves. */
   probeSelf?: () => Promise<SelfProbe | undefined>;
+  /** The incarnation the host's NodeAgent holds its lease under: its health endpoint tells its watchers. */
+  holdsIncarnation?(incarnation: number): void;
 }
 
 export interface HoldLeaseInput {
@@ -51,6 +53,11 @@ export interface HoldLeaseInput {
    * the judgement differs from `ok`, what the agent knows.
    */
   selfCheck?: { ok: boolean };
+  /**
+   * The NodeAgent's incarnation (NodeAgents that pass it): the host's peer watches report a crash
+   * with it, so that the FailureDetector's verdict names the incarnation the NodeAgent holds.
+   */
+  incarnation?: number;
 }
 
 export function sampleOf(v: Vitals): VitalsSample {
@@ -79,6 +86,7 @@ export function requireHost(host: LeaseHost | undefined, what: string): LeaseHos
 export async function holdLease(host: LeaseHost | undefined, input: HoldLeaseInput): Promise<LeaseTerm> {
   const h = requireHost(host, 'holdLease');
   const ctx = Context.current();
+  if (input.incarnation !== undefined) h.holdsIncarnation?.(input.incarnation);
   const intervals: number[] = [];
   const vitals: VitalsSample[] = [];
   let worstLag = 0;

@@ -138,6 +138,11 @@ export const PeerLost = z.object({
   nodeId: NodeId,
   /** The boot the watch was connected to. */
   bootId: z.string().min(1).max(200),
+  /**
+   * The incarnation its NodeAgent held the lease under, as the host's endpoint said; absent when
+   * the host crashed before its first lease (the detector then uses the newest it knows).
+   */
+  incarnation: z.number().int().nonnegative().optional(),
   /** The watching host. */
   observer: NodeId,
   evidence: z.enum(['refused']),
@@ -179,7 +184,17 @@ export interface FailureDetectorState {
   awareness?: number;
   suspects: Record<string, SuspectRecord>;
   /** Nodes declared dead, by id, with the incarnation that died. */
-  dead: Record<string, { incarnation: number; bootId: string; at: number; reason: string }>;
+  dead: Record<
+    string,
+    {
+      incarnation: number;
+      bootId: string;
+      at: number;
+      reason: string;
+      /** A suspicion raised by a peer's watch became this verdict (absent: the lease's). */
+      source?: 'watch';
+    }
+  >;
   verdicts: Verdict[];
   probes: ProbeRecord[];
   probesSent: number;

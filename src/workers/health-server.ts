@@ -2,7 +2,8 @@
  * The HTTP health endpoint peers probe: GET /healthz → node id, uptime, vitals.
  *
  * GET /watch is a peer's long-lived watch on this process (src/workers/peer-watch.ts): one line
- * `{"hello":{nodeId,bootId}}` and then nothing, until the host leaves gracefully and says
+ * `{"hello":{nodeId,bootId,incarnation}}`, then `{"incarnation":N}` when the host's lease is held
+ * under a new incarnation, and nothing else until the host leaves gracefully and says
  * `{"leaving":REASON}` before it closes. A watch that closes without that line closed because the
  * process died: its kernel closed the socket.
  */
@@ -30,13 +31,16 @@ export interface HealthServer {
   leave(reason: string): void;
   /** Peers watching this process now. */
   watchedBy(): number;
+  /** The incarnation the host's lease is held under (the watch hello carries it). */
+  setIncarnation(incarnation: number): void;
 }
 
 /** Watches one process holds at most: each is an idle socket, but a flood of them must not exhaust it. */
 export const MAX_WATCHES = 256;
 
 /** One line of the watch protocol. */
-export type WatchLine = { hello: { nodeId: string; bootId: string } } | { leaving: string };
+export type WatchLine =
+  { hello: { nodeId: string; bootId: string; incarnation?: number } } | { incarnation: number } | { leaving: string };
 
 export async function startHealthServer(
   identity: HealthIdentity,
@@ -64,6 +68,7 @@ export async function startHealthServer(
   };
   const watches = new Set<http.ServerResponse>();
   let leaving: string | undefined;
+  let incarnation: number | undefined;
   const line = (x: WatchLine) => `${JSON.stringify(x)}\n`;
   const watch = (res: http.ServerResponse) => {
     if (leaving === undefined && watches.size >= MAX_WATCHES) {
@@ -73,7 +78,15 @@ export async function startHealthServer(
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.socket?.setNoDelay(true);
-    res.write(line({ hello: { nodeId: identity.nodeId, bootId: identity.bootId } }));
+    res.write(
+      line({
+        hello: {
+          nodeId: identity.nodeId,
+          bootId: identity.bootId,
+          ...(incarnation !== undefined ? { incarnation } : {}),
+        },
+      }),
+    );
     if (leaving !== undefined) {
       res.end(line({ leaving }));
       return;
@@ -124,6 +137,11 @@ export async function startHealthServer(
       watches.clear();
     },
     watchedBy: () => watches.size,
+    setIncarnation(n) {
+      if (n === incarnation) return;
+      incarnation = n;
+      for (const res of watches) res.write(line({ incarnation: n }));
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -117,6 +117,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
       lagPeakMs: (since: number) => vitals.lagPeakMs(since),
       stopping: leaving.signal,
       requestStop: (reason: string) => stopHook.request?.(reason),
+      holdsIncarnation: (n: number) => health.setIncarnation(n),
       // While the host leaves, /healthz answers 503 "leaving": that is a goodbye, not a failure.
       probeSelf: async () => {
         const p = await probeSelf(reachableAddress(cfg.address), health.port, SELF_PROBE_TIMEOUT_MS);

@@ -72,6 +72,8 @@ const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 
 class Watch {
   bootId: string | undefined;
+  /** The incarnation the peer's lease is held under, as its health endpoint last said. */
+  incarnation: number | undefined;
   open = false;
   stopped = false;
   private req: http.ClientRequest | undefined;
@@ -134,6 +136,7 @@ class Watch {
               return;
             }
             if ('leaving' in msg) return done({ kind: 'goodbye', reason: String(msg.leaving) });
+            if ('incarnation' in msg && typeof msg.incarnation === 'number') this.incarnation = msg.incarnation;
             if ('hello' in msg && !hello) {
               if (msg.hello.nodeId !== this.target.nodeId) {
                 done({ kind: 'unreachable', detail: `another host answers (${msg.hello.nodeId})` });
@@ -142,6 +145,7 @@ class Watch {
               hello = true;
               clearTimeout(timer);
               this.open = true;
+              this.incarnation = typeof msg.hello.incarnation === 'number' ? msg.hello.incarnation : undefined;
               onHello(msg.hello.bootId);
             }
           }
@@ -257,7 +261,7 @@ export class PeerWatcher {
    */
   private async keep(w: Watch): Promise<void> {
     let backoff = 250;
-    let broke: { detail: string; bootId: string; tries: number } | undefined;
+    let broke: { detail: string; bootId: string; incarnation?: number; tries: number } | undefined;
     let reportedBoot: string | undefined;
     let established = false;
     while (!w.stopped && !this.stopped) {
@@ -268,9 +272,14 @@ export class PeerWatcher {
         backoff = 250;
         w.bootId = bootId;
       });
-      if (outcome.kind === "stopped") return;
+      if (outcome.kind === 'stopped') return;
       if (outcome.kind === 'broken' && w.bootId !== undefined) {
-        broke = { detail: outcome.detail, bootId: w.bootId, tries: 0 };
+        broke = {
+          detail: outcome.detail,
+          bootId: w.bootId,
+          ...(w.incarnation !== undefined ? { incarnation: w.incarnation } : {}),
+          tries: 0,
+        };
         continue; // at once: is anything still listening?
       }
       // A connection reset before the hello, right after a break: the dying process's listener
@@ -288,6 +297,7 @@ export class PeerWatcher {
         await this.report({
           nodeId: w.target.nodeId,
           bootId: broke.bootId,
+          ...(broke.incarnation !== undefined ? { incarnation: broke.incarnation } : {}),
           observer: this.o.nodeId,
           evidence: 'refused',
           detail,

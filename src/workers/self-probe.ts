@@ -17,7 +17,14 @@ export function probeSelf(address: string, port: number, timeoutMs: number): Pro
       resolve(p);
     };
     const req = http.get(
-      { host: address, port, path: '/healthz', timeout: timeoutMs, agent: false, headers: { 'user-agent': 'self-check' } },
+      {
+        host: address,
+        port,
+        path: '/healthz',
+        timeout: timeoutMs,
+        agent: false,
+        headers: { 'user-agent': 'self-check' },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;

@@ -152,6 +152,9 @@ class Detector {
   suspect(p: NodeSuspect): void {
     const dead = this.s.dead[p.nodeId];
     if (dead && dead.incarnation >= p.incarnation) return; // invariant 3
+    // A watch's verdict may name an older incarnation than the lease's (the host's endpoint learns
+    // its incarnation from the lease): the same boot is dead all the same.
+    if (dead?.source === 'watch' && dead.bootId === p.bootId) return;
     const existing = this.s.suspects[p.nodeId];
     if (existing?.source === 'watch' && p.incarnation >= existing.incarnation) {
       // A peer's watch saw the process go first; now its lease lapsed too: the suspicion is the
@@ -229,9 +232,13 @@ class Detector {
    */
   peerLost(p: PeerLost): void {
     const member = this.s.members.find((m) => m.nodeId === p.nodeId);
-    if (!member || member.status === 'dead' || member.status === 'left') return;
+    if (!member || member.status === 'left') return;
     const dead = this.s.dead[p.nodeId];
-    if (dead && (dead.incarnation >= member.incarnation || dead.bootId === p.bootId)) return;
+    if (dead?.bootId === p.bootId) return; // that boot is dead already
+    // The NodeAgent's incarnation, as the host's endpoint said (NodeDiscovery counts its own); a host
+    // that crashed before its first lease said none: the newest this detector knows.
+    const incarnation = p.incarnation ?? Math.max(dead?.incarnation ?? 0, this.s.suspects[p.nodeId]?.incarnation ?? 0);
+    if (dead && dead.incarnation > incarnation) return;
     const now = Date.now();
     const evidence = { observer: p.observer, evidence: p.evidence, at: now, latencyMs: 0, error: p.detail };
     const existing = this.s.suspects[p.nodeId];
@@ -242,7 +249,7 @@ class Detector {
     }
     const x: SuspectRecord = {
       nodeId: p.nodeId,
-      incarnation: member.incarnation,
+      incarnation,
       bootId: p.bootId,
       address: member.address,
       healthPort: member.healthPort,
@@ -390,7 +397,13 @@ class Detector {
 
   private async declareDead(x: SuspectRecord, reason: string, now: number): Promise<void> {
     delete this.s.suspects[x.nodeId];
-    this.s.dead[x.nodeId] = { incarnation: x.incarnation, bootId: x.bootId, at: now, reason };
+    this.s.dead[x.nodeId] = {
+      incarnation: x.incarnation,
+      bootId: x.bootId,
+      at: now,
+      reason,
+      ...(x.source === 'watch' ? { source: 'watch' as const } : {}),
+    };
     this.verdict({ nodeId: x.nodeId, incarnation: x.incarnation, verdict: 'dead', reason, afterMs: now - x.since });
     const payload: NodeHealthChangePayload = {
       nodeId: x.nodeId,

@@ -220,6 +220,7 @@ class HostLease {
             heartbeatMs: lease.heartbeatMs,
             termMs: this.agent.config.leaseTermMs,
             untilFirstBeat: recovering,
+            incarnation: this.s.incarnation,
             ...(this.reportsLoad ? { load: { ...this.loadPolicy(), last: this.s.loadReported } } : {}),
             ...(this.checksSelf ? { selfCheck: { ok: this.s.selfCheck?.ok ?? true } } : {}),
           }),

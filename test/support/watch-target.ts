@@ -1,6 +1,6 @@
 /**
  * A process that serves only the host's health endpoint (GET /healthz, GET /watch), for the peer
- * watch tests: `node --import tsx test/support/watch-target.ts NODE_ID [PORT]`. Prints
+ * watch tests: `node --import tsx test/support/watch-target.ts NODE_ID [PORT [INCARNATION]]`. Prints
  * `listening PORT BOOT`; on SIGTERM says goodbye on its watches, as the host worker does, and exits.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,6 +16,8 @@ async function main(): Promise<void> {
     vitals,
     { host: '127.0.0.1', port: Number(process.argv[3] ?? 0) },
   );
+  // As the lease does once it holds the host's incarnation: a moment after the endpoint is up.
+  if (process.argv[4]) setTimeout(() => health.setIncarnation(Number(process.argv[4])), 50);
   console.log(`listening ${health.port} ${bootId}`);
   setInterval(() => console.log(`watchedBy ${health.watchedBy()}`), 200);
   process.on('SIGTERM', () => {

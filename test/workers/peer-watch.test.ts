@@ -21,8 +21,9 @@ interface Target {
 }
 const children: ChildProcess[] = [];
 
-function target(nodeId: string, port = 0): Promise<Target> {
-  const child = spawn(process.execPath, ['--import', 'tsx', TARGET, nodeId, String(port)], {
+function target(nodeId: string, port = 0, incarnation?: number): Promise<Target> {
+  const args = [TARGET, nodeId, String(port), ...(incarnation !== undefined ? [String(incarnation)] : [])];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);
@@ -67,7 +68,7 @@ describe('peer watches on real processes', () => {
   let watcher: PeerWatcher;
 
   beforeAll(async () => {
-    const [a, b, c] = await Promise.all([target('p-a'), target('p-b'), target('p-c')]);
+    const [a, b, c] = await Promise.all([target('p-a', 0, 4), target('p-b'), target('p-c')]);
     members = [member('p-a', a.port), member('p-b', b.port), member('p-c', c.port)];
     Object.assign(globalThis, { targets: { a, b, c } });
     watcher = new PeerWatcher({
@@ -114,7 +115,8 @@ describe('peer watches on real processes', () => {
     await sleep(1_000); // the watcher keeps trying to reconnect: still one report
     expect(reports).toHaveLength(1);
     const r = reports[0]!;
-    expect(r).toMatchObject({ nodeId: 'p-a', bootId: a.bootId, observer: 'p-0', evidence: 'refused' });
+    // with the incarnation its endpoint said after the hello (its lease's)
+    expect(r).toMatchObject({ nodeId: 'p-a', bootId: a.bootId, incarnation: 4, observer: 'p-0', evidence: 'refused' });
     expect(r.detail).toMatch(/then connection refused on reconnect/);
     expect(r.at - killedAt).toBeLessThan(100);
     expect(watcher.current().reported).toBe(1);
@@ -122,11 +124,11 @@ describe('peer watches on real processes', () => {
 
   it('a process restarted on the same port is watched again, its new boot reported if it crashes', async () => {
     const a = targets().a!;
-    const again = await target('p-a', a.port);
+    const again = await target('p-a', a.port, 5);
     await until('p-a watched again', () => again.watchedBy === 1, 10_000);
     again.child.kill('SIGKILL');
     await until('a second report', () => reports.length === 2);
-    expect(reports[1]).toMatchObject({ nodeId: 'p-a', bootId: again.bootId });
+    expect(reports[1]).toMatchObject({ nodeId: 'p-a', bootId: again.bootId, incarnation: 5 });
   });
 
   it('a peer out of the ring is no longer watched', async () => {

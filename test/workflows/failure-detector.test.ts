@@ -147,6 +147,7 @@ describe('FailureDetector', () => {
     await handle.signal(peerLostSignal, {
       nodeId: 'crashed',
       bootId: 'boot-c',
+      incarnation: 3,
       observer: 'p4',
       evidence: 'refused',
       detail: 'connection closed without goodbye, then connection refused on reconnect',
