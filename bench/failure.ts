@@ -289,6 +289,16 @@ export function detectionRows(r: DetectionResult): (string | number)[][] {
       '-',
       `${r.byWatch} of ${r.killToDead.length}`,
     ],
+    [
+      `  the victim's NodeAgent took the verdict (dead, same incarnation)`,
+      r.killToDead.length,
+      '-',
+      '-',
+      '-',
+      '-',
+      '-',
+      `${r.agentDead} of ${r.killToDead.length}`,
+    ],
     row('SIGKILL → dead in `nodes` (query)', r.killToVisible, true),
     row('SIGSTOP past the acceptable pause → dead (silent loss)', r.stopToDead, true, `p99 ≤ ${1.3 * t}`),
     [

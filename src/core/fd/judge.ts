@@ -48,7 +48,14 @@ export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
   const confirmations = fresh.filter((e) => STRONG.includes(e.evidence)).map((e) => e.observer);
   const weak = fresh.filter((e) => e.evidence === 'timeout' || e.evidence === 'error').map((e) => e.observer);
   const expected = s.asked.length;
-  const timeoutMs = suspicionTimeout(confirmations.length, expected, p.suspicion);
+  // A crash a peer's watch saw (its kernel closed the sockets), confirmed by every peer asked (the
+  // port is closed to all): nothing listens that could refute it, so no minimum wait is left.
+  const watched = (s as { source?: string }).source === 'watch';
+  const timeoutMs = suspicionTimeout(
+    confirmations.length,
+    expected,
+    watched ? { ...p.suspicion, minMs: 0 } : p.suspicion,
+  );
   const silentMs = now - s.lastArrivalAt;
   const phiNow = phi(silentMs, s.arrivals, p, p.heartbeatIntervalMs);
   const phiAt = s.lastArrivalAt + elapsedForPhi(p.phiThreshold, s.arrivals, p, p.heartbeatIntervalMs);

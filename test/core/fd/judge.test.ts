@@ -172,15 +172,23 @@ describe("a suspicion raised by a peer's broken watch", () => {
     expect(j.timeoutMs).toBeGreaterThan(2_000);
   });
 
-  it('probers that find the port closed confirm it within the minimum timeout', () => {
+  it('three observers that find the port closed (the watch and two probers) decide at once', () => {
     const s = watched();
-    for (const o of ['a', 'b', 'c']) probe(s, o, 'refused', 10_040);
+    probe(s, 'a', 'refused', 10_040);
     expect(refutedByPeers(s)).toBeUndefined();
-    expect(judge(s, 10_150, params).verdict).toBe('wait');
-    expect(judge(s, 10_200, params)).toMatchObject({
+    // the watch and one prober: a shortened wait, not none
+    expect(judge(s, 10_041, params)).toMatchObject({ verdict: 'wait' });
+    probe(s, 'b', 'refused', 10_045);
+    expect(judge(s, 10_045, params)).toMatchObject({
       verdict: 'dead',
-      reason: "4 observers confirm (refused) after 200 ms suspect: 3 asked and a peer's watch",
+      reason: '3 of 3 observers confirm (refused) after 45 ms suspect',
     });
+    probe(s, 'c', 'refused', 10_046);
+    expect(judge(s, 10_046, params).reason).toBe(
+      "4 observers confirm (refused) after 46 ms suspect: 3 asked and a peer's watch",
+    );
+    // a lease suspicion with the same evidence still gives the suspect the minimum time to refute
+    expect(judge({ ...s, source: 'lease' } as Suspicion, 10_046, params).verdict).toBe('wait');
   });
 
   it.each([
