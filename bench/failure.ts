@@ -29,6 +29,7 @@ import type { HealthMonitorState } from '../src/contracts/health-monitor';
 import { probeSelf } from '../src/workers/self-probe';
 import { startHealthServer } from '../src/workers/health-server';
 import { VitalsSampler } from '../src/workers/vitals';
+import { PeerWatcher } from '../src/workers/peer-watch';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
 import { summary } from './stats';
 import { eventMs } from '../scripts/lib/history-events';
@@ -407,6 +408,8 @@ export interface ScaleResult {
   leaseTermsPerS: number;
   /** What the HealthMonitor did meanwhile: nodes it follows, vitals rounds, nodes with a prediction. */
   monitor: { nodes: number; vitalsRounds: number; withRisk: number };
+  /** Peer watches of the simulated hosts at the end: open, reconnects and crashes reported in the window. */
+  watches: { open: number; reconnects: number; reported: number };
 }
 
 /** N hosts simulated in this process: each a `host.<id>` worker with a real lease and health endpoint. */
@@ -423,6 +426,7 @@ export async function benchSignals(
   const workers: Worker[] = [];
   const servers: { close(): Promise<void> }[] = [];
   const running: Promise<void>[] = [];
+  const watchers: PeerWatcher[] = [];
   try {
     const agents = await Worker.create({
       connection,
@@ -461,7 +465,12 @@ export async function benchSignals(
           nodeId,
           client,
           // The lease's self-check asks this host's own /healthz every beat, as on a real host.
-          host: { bootId, vitals: () => vitals.current(), probeSelf: () => probeSelf('127.0.0.1', health.port, 1_000) },
+          host: {
+            bootId,
+            vitals: () => vitals.current(),
+            probeSelf: () => probeSelf('127.0.0.1', health.port, 1_000),
+            holdsIncarnation: (x) => health.setIncarnation(x),
+          },
         }),
         maxHeartbeatThrottleInterval: '50ms',
       });
@@ -484,14 +493,32 @@ export async function benchSignals(
         zone: 'z',
         startedAt: Date.now(),
       });
+      // Each host watches 3 peers, as a host worker does (idle connections, a membership read every 2 s).
+      watchers.push(
+        new PeerWatcher({ nodeId, clusterId, client, k: 3, refreshMs: 2_000, reconnectTimeoutMs: 500 }).start(),
+      );
     }
     // Steady state: every lease has run a full term, the HealthMonitor has read their vitals and
     // sent each node's first prediction.
     await sleep(45_000);
     const termsBefore = await leaseTerms(client, clusterId, n);
+    const watchCount = () =>
+      watchers.reduce(
+        (a, w) => {
+          const c = w.current();
+          return {
+            open: a.open + c.watching,
+            reconnects: a.reconnects + c.reconnects,
+            reported: a.reported + c.reported,
+          };
+        },
+        { open: 0, reconnects: 0, reported: 0 },
+      );
+    const watchesBefore = watchCount();
     const from = Date.now();
     await sleep(windowS * 1000);
     const to = Date.now();
+    const watchesAfter = watchCount();
     const termsAfter = await leaseTerms(client, clusterId, n);
     const byAgent: Record<string, number> = {};
     for (const role of ['failure-detector', 'node-discovery', 'load-balancer', 'health-monitor']) {
@@ -514,8 +541,14 @@ export async function benchSignals(
       byAgent,
       leaseTermsPerS: (termsAfter - termsBefore) / windowS,
       monitor,
+      watches: {
+        open: watchesAfter.open,
+        reconnects: watchesAfter.reconnects - watchesBefore.reconnects,
+        reported: watchesAfter.reported - watchesBefore.reported,
+      },
     };
   } finally {
+    for (const w of watchers) w.stop();
     for (const w of workers) w.shutdown();
     await Promise.allSettled(running);
     await Promise.all(servers.map((s) => s.close()));

@@ -212,7 +212,7 @@ async function main(): Promise<void> {
     await withServer(`bench-scale-${Date.now()}`, async (client, env, address) => {
       const r = await benchSignals(client, address, env.CLUSTER_WORKFLOW_BUNDLE as string, simHosts, windowS);
       printTable(
-        `signals reaching the cluster-level agents from ${simHosts} hosts in a steady state (${windowS} s window; default 1 s / 3 s leases, 15 s terms)`,
+        `signals reaching the cluster-level agents from ${simHosts} hosts in a steady state (${windowS} s window; default 1 s / 3 s leases, 15 s terms; every host watches 3 peers)`,
         [
           'hosts',
           'signals/s',
@@ -222,6 +222,7 @@ async function main(): Promise<void> {
           'to health-monitor',
           'lease terms/s (NodeAgents)',
           'monitor: nodes / vitals rounds / nodes read + predicted',
+          'peer watches open / reconnects / crashes reported',
         ],
         [
           [
@@ -233,6 +234,7 @@ async function main(): Promise<void> {
             r.byAgent['health-monitor'] ?? 0,
             r.leaseTermsPerS.toFixed(2),
             `${r.monitor.nodes} / ${r.monitor.vitalsRounds} / ${r.monitor.withRisk}`,
+            `${r.watches.open} / ${r.watches.reconnects} / ${r.watches.reported}`,
           ],
         ],
       );

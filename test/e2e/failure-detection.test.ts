@@ -10,6 +10,7 @@ import { MEMBERS_MEMO, MembersMemo, type Member } from '../../src/contracts/node
 import type { SuspectRecord, Verdict } from '../../src/contracts/failure-detector';
 import { nodeSuspectSignal } from '../../src/contracts/failure-detector';
 import type { NodeAgentState } from '../../src/contracts/node-agent';
+import type { Vitals } from '../../src/workers/vitals';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli, cliJson } from '../support/cli';
 import { describeHistoriesOfThisFile, eventTimeline, replayAndRecord } from '../support/histories';
@@ -22,10 +23,11 @@ const env = { CLUSTER_ID: clusterId, CLUSTER_MULTICAST: 'off' };
 const hosts: Record<string, HostProcess> = {};
 let t: TestTemporal;
 
-function worker(nodeId: string): HostProcess {
+/** Hosts at a 0.5 s / 1.5 s lease; `defaultLease` runs one as `npm run worker` does (1 s / 3 s). */
+function worker(nodeId: string, defaultLease = false): HostProcess {
   const h = spawnHostWorker({
     nodeId,
-    args: ['--health-port', '0', '--lease-heartbeat', '500', '--lease-timeout', '1500'],
+    args: ['--health-port', '0', ...(defaultLease ? [] : ['--lease-heartbeat', '500', '--lease-timeout', '1500'])],
     env,
   });
   hosts[nodeId] = h;
@@ -63,7 +65,8 @@ beforeAll(async () => {
     }),
   );
   const ids = ['fd-1', 'fd-2', 'fd-3', 'fd-4', 'fd-5'];
-  await Promise.all(ids.map((id) => worker(id).waitFor(/ ready /, 60_000)));
+  // fd-5, the host SIGKILLed below, holds the default lease: a crash is known from its watchers.
+  await Promise.all(ids.map((id) => worker(id, id === 'fd-5').waitFor(/ ready /, 60_000)));
   const started = await cli(['start', '--config', config], env);
   expect(started.code).toBe(0);
   await eventually('5 alive', nodes, (n) => ids.every((id) => n[id]?.status === 'alive'), 30_000, 200);
@@ -89,6 +92,15 @@ describe('failure detection with real processes', () => {
     expect(mean).toBeGreaterThan(400);
     expect(mean).toBeLessThan(700);
     expect(s.vitals.length).toBeGreaterThan(0);
+    // It watches three peers and three peers watch it (a ring over five hosts), as its vitals say.
+    const watched = await eventually(
+      'peer watches in the vitals',
+      () => nodeAgent('fd-1').query<NodeAgentState>('node'),
+      (x) => x.vitals.some((v) => v.watches?.watching === 3 && v.watches.watchedBy === 3),
+      20_000,
+      500,
+    );
+    expect(watched.vitals.at(-1)?.watches).toMatchObject({ watching: 3, watchedBy: 3, reported: 0 });
   });
 
   it('SIGSTOP shorter than the acceptable pause: suspected at most, never declared dead', async () => {
@@ -103,7 +115,16 @@ describe('failure detection with real processes', () => {
     expect(n['fd-4']?.status).toBe('alive');
   });
 
-  it('SIGKILL: the host is declared dead, the others stay alive', async () => {
+  it('SIGKILL at the default lease: declared dead well under a second (its watchers), the others stay alive', async () => {
+    // Its three watchers are connected (its /healthz vitals count them; the ring is read every 2 s).
+    const port = (await published())['fd-5']?.healthPort;
+    await eventually(
+      'fd-5 watched by 3',
+      async () => (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { vitals: Vitals },
+      (h) => h.vitals.watches?.watchedBy === 3,
+      15_000,
+      200,
+    );
     const killedAt = Date.now();
     await (hosts['fd-5'] as HostProcess).stop('SIGKILL');
     const n = await eventually('fd-5 dead', published, (m) => m['fd-5']?.status === 'dead', 20_000, 100);
@@ -114,7 +135,7 @@ describe('failure detection with real processes', () => {
     expect(dead?.reason).toMatch(/observers confirm \(refused\)/);
     expect(detectedMs).toBeLessThan(20_000);
     // Its watchers saw the process go (its kernel closed the sockets): suspected on their report, not
-    // on the lease, and dead well under a second after the kill (the lease alone takes 1.5 s and more).
+    // on the lease, and dead well under a second after the kill (its 3 s lease alone takes 3 s and more).
     expect(fd5.find((x) => x.verdict === 'suspect')?.reason).toMatch(/'s watch: .*refused on reconnect/);
     expect((dead?.at ?? Infinity) - killedAt).toBeLessThan(1_000);
     // The balancer's table by its long-poll update, not a query (its next task may still wait on fd-5's queue).
@@ -171,6 +192,15 @@ describe('failure detection with real processes', () => {
     expect(await cliJson<SuspectRecord[]>(['query', 'failure-detector', 'suspects'], env)).toEqual(before);
     const n = await nodes();
     for (const id of ['fd-1', 'fd-2', 'fd-4']) expect(n[id]?.status).toBe('alive');
+  });
+
+  it('SIGTERM: the host says goodbye and leaves; neither its watchers nor its lease make it a suspect', async () => {
+    const leftAt = Date.now();
+    expect(await (hosts['fd-2'] as HostProcess).stop('SIGTERM')).toBe(0);
+    await eventually('fd-2 left', published, (m) => m['fd-2']?.status === 'left', 15_000, 100);
+    await new Promise((r) => setTimeout(r, 2_500)); // past its 1.5 s lease timeout
+    const v = (await verdicts()).filter((x) => x.nodeId === 'fd-2' && x.at >= leftAt);
+    expect(v.filter((x) => x.verdict === 'suspect' || x.verdict === 'dead')).toEqual([]);
   });
 
   it("the FailureDetector's and a NodeAgent's histories from this run replay cleanly", async () => {
