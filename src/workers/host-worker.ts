@@ -138,8 +138,10 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
     activities,
     identity: `${cfg.nodeId}@cluster-agents`,
-    // A host that dies must not hold its cached workflows for long: tasks go back to the shared queue after 1 s.
-    stickyQueueScheduleToStartTimeout: '1s',
+    // A host that dies must not hold its cached workflows for long: their next tasks go back to the
+    // shared queue after 500 ms. A crash its peers' watches report within milliseconds would
+    // otherwise wait here whenever the FailureDetector ran its last task on the dead host.
+    stickyQueueScheduleToStartTimeout: '500ms',
     shutdownGraceTime: '3s',
     workflowFailureErrorTypes: AGENT_FAILURE_ERROR_TYPES,
   });

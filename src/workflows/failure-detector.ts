@@ -136,6 +136,8 @@ export async function failureDetectorWorkflow(input: unknown): Promise<void> {
 
 class Detector {
   dirty = false;
+  /** Watch suspicions NodeDiscovery has not been told of yet (node → reason): told by the loop. */
+  private readonly unreported = new Map<string, string>();
   /** Probes under way: launched by the loop beside itself (invariant 1), awaited before continue-as-new. */
   readonly probing = new Set<Promise<void>>();
   readonly membersBeside = patched(FD_MEMBERS_BESIDE_LOOP);
@@ -268,7 +270,10 @@ class Detector {
     this.s.suspects[p.nodeId] = x;
     const reason = `${p.observer}'s watch: ${p.detail || 'connection lost'}`;
     this.verdict({ nodeId: p.nodeId, incarnation: x.incarnation, verdict: 'suspect', reason });
-    this.report(['node-discovery'], { nodeId: p.nodeId, status: 'suspect', reason });
+    // NodeDiscovery hears of it from the loop, and only if it is not decided in the same step: two
+    // signals sent in one workflow task may arrive in either order, and a 'suspect' that overtook
+    // its 'dead' would leave the dead host listed as suspect.
+    this.unreported.set(p.nodeId, reason);
     this.dirty = true;
   }
 
@@ -303,13 +308,17 @@ class Detector {
           : x.asked.length === 0
             ? 'no peer to confirm a watch report; the lease decides'
             : refutedByPeers(x);
-      if (refuted !== undefined) this.watchRefuted(x, refuted, now);
+      const told = this.unreported.get(x.nodeId);
+      this.unreported.delete(x.nodeId);
+      if (refuted !== undefined) this.watchRefuted(x, refuted, now, told !== undefined);
       else if (j.verdict === 'dead') await this.declareDead(x, j.reason, now);
+      else if (told !== undefined)
+        this.report(['node-discovery'], { nodeId: x.nodeId, status: 'suspect', reason: told });
     }
   }
 
   /** A watch suspicion the probers did not confirm: the watch broke, not the process. */
-  private watchRefuted(x: SuspectRecord, why: string, now: number): void {
+  private watchRefuted(x: SuspectRecord, why: string, now: number, untold: boolean): void {
     delete this.s.suspects[x.nodeId];
     this.verdict({
       nodeId: x.nodeId,
@@ -318,7 +327,8 @@ class Detector {
       reason: why,
       afterMs: now - x.since,
     });
-    this.report(['node-discovery'], { nodeId: x.nodeId, status: 'alive', reason: `refuted: ${why}` });
+    // NodeDiscovery never heard of the suspicion: nothing to take back.
+    if (!untold) this.report(['node-discovery'], { nodeId: x.nodeId, status: 'alive', reason: `refuted: ${why}` });
   }
 
   private params(x: SuspectRecord): JudgeParams {

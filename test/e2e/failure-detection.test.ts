@@ -127,7 +127,29 @@ describe('failure detection with real processes', () => {
     );
     const killedAt = Date.now();
     await (hosts['fd-5'] as HostProcess).stop('SIGKILL');
-    const n = await eventually('fd-5 dead', published, (m) => m['fd-5']?.status === 'dead', 20_000, 100);
+    const n = await eventually('fd-5 dead', published, (m) => m['fd-5']?.status === 'dead', 20_000, 100).catch(
+      async (err: Error) => {
+        // What the detector holds, and what the watchers saw.
+        const fd = t.client.workflow.getHandle(`${clusterId}/failure-detector`);
+        const held = await Promise.all([
+          fd.query('verdicts').catch((e: Error) => e.message),
+          fd.query('suspects').catch((e: Error) => e.message),
+        ]);
+        const seen = ['fd-2', 'fd-3', 'fd-4'].flatMap(
+          (id) => hosts[id]?.lines.filter((l) => /peer watch/.test(l)) ?? [],
+        );
+        const ndTimeline = await eventTimeline(t.client, `${clusterId}/node-discovery`, killedAt).catch(
+          (e: Error) => e.message,
+        );
+        const fdTimeline = await eventTimeline(t.client, `${clusterId}/failure-detector`, killedAt).catch(
+          (e: Error) => e.message,
+        );
+        console.log(`ND events:\n${ndTimeline}\nFD events:\n${fdTimeline}`);
+        throw new Error(
+          `${err.message.slice(0, 200)}\ndetector: ${JSON.stringify(held)}\nwatchers: ${seen.join('\n')}`,
+        );
+      },
+    );
     const detectedMs = Date.now() - killedAt;
     for (const id of ['fd-1', 'fd-2', 'fd-3', 'fd-4']) expect(n[id]?.status).toBe('alive');
     const fd5 = (await verdicts()).filter((x) => x.nodeId === 'fd-5');
