@@ -148,6 +148,15 @@ export async function benchDetection(
     await sleep(Math.max(3 * lease.heartbeatMs, 2_500));
     return victim;
   };
+  /** Until NodeDiscovery lists the victim with `status` (its `nodes` query, as `cluster nodes` reads it). */
+  const victimIs = (status: Member['status'], timeoutMs: number, everyMs: number) =>
+    until(
+      `${status} in nodes`,
+      () => nd.query<Member[]>('nodes'),
+      (n) => n.some((m) => m.nodeId === 'victim' && m.status === status),
+      timeoutMs,
+      everyMs,
+    );
   const verdictAfter = (from: number, kind: Verdict['verdict']) =>
     until(
       `${kind} verdict`,
@@ -182,13 +191,7 @@ export async function benchDetection(
       victim.child.kill('SIGKILL');
       await victim.exited;
       const verdict = await verdictAfter(killedAt, 'dead');
-      await until(
-        'dead in nodes',
-        () => nd.query<Member[]>('nodes'),
-        (n) => n.some((m) => m.nodeId === 'victim' && m.status === 'dead'),
-        60_000,
-        10,
-      );
+      await victimIs('dead', 60_000, 10);
       r.killToVisible.push(Date.now() - killedAt);
       r.killToDead.push(verdict.at - killedAt);
       r.killToSuspect.push(verdict.at - (verdict.afterMs ?? 0) - killedAt);
@@ -225,13 +228,7 @@ export async function benchDetection(
       await victim.stop('SIGTERM');
       r.leaves.n += 1;
       try {
-        await until(
-          'left in nodes',
-          () => nd.query<Member[]>('nodes'),
-          (n) => n.some((m) => m.nodeId === 'victim' && m.status === 'left'),
-          15_000,
-          20,
-        );
+        await victimIs('left', 15_000, 20);
         r.leaves.left += 1;
       } catch {
         // counted as not left
