@@ -13,7 +13,7 @@
  * 4. Handlers record and queue (`agent.notify`); the loop sends and probes. Runs that started
  *    before that rule (`agent.loopActs` false) keep their recorded order through `legacyReport`.
  */
-import { condition, patched, proxyActivities } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   FailureDetectorConfig,
@@ -315,6 +315,7 @@ class Detector {
       else if (told !== undefined)
         this.report(['node-discovery'], { nodeId: x.nodeId, status: 'suspect', reason: told });
     }
+    this.show();
   }
 
   /** A watch suspicion the probers did not confirm: the watch broke, not the process. */
@@ -449,6 +450,29 @@ class Detector {
 
   private verdict(v: Omit<Verdict, 'at'>): void {
     pushBounded(this.s.verdicts, { at: Date.now(), ...v }, this.c.verdictHistorySize);
+    this.show();
+  }
+
+  /** What the detector is doing now, for the Web UI's current details (metadata, not history). */
+  show(): void {
+    const time = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+    const suspects = Object.values(this.s.suspects).map((x) => {
+      const confirmed = x.lastJudgement?.confirmations.length ?? 0;
+      return `- **${x.nodeId}** (incarnation ${x.incarnation}) suspect since ${time(x.since)} on its ${x.source === 'watch' ? "peers' watch" : 'lease'}; ${confirmed} of ${x.asked.length} asked confirm; round ${x.rounds}`;
+    });
+    const recent = this.s.verdicts
+      .slice(-8)
+      .reverse()
+      .map((v) => `- ${time(v.at)} **${v.nodeId}** ${v.verdict}: ${v.reason}`);
+    setCurrentDetails(
+      [
+        `**Suspects** (${suspects.length})`,
+        ...(suspects.length ? suspects : ['- none']),
+        '',
+        `**Latest verdicts** (awareness ${this.s.awareness ?? 0} of ${AWARENESS_MAX}; times UTC)`,
+        ...(recent.length ? recent : ['- none yet']),
+      ].join('\n'),
+    );
   }
 
   /** Tells `roles` about a node (queued for the loop; invariant 4). */
