@@ -383,7 +383,10 @@ class Detector {
 
   /** True when the observer answered (whatever it saw). */
   private async probe(observer: string, x: SuspectRecord): Promise<boolean> {
-    const { probeNode } = proxyActivities<Activities>(ACTIVITY.indirectProbe(observer, this.c.probeTimeoutMs));
+    const { probeNode } = proxyActivities<Activities>({
+      ...ACTIVITY.indirectProbe(observer, this.c.probeTimeoutMs),
+      summary: `probe ${x.nodeId}'s health endpoint from ${observer} (${x.source === 'watch' ? "a peer's watch broke" : 'its lease timed out'})`,
+    });
     const scheduledAt = Date.now();
     let result;
     try {
@@ -467,9 +470,11 @@ class Detector {
     setCurrentDetails(
       [
         `**Suspects** (${suspects.length})`,
+        '',
         ...(suspects.length ? suspects : ['- none']),
         '',
         `**Latest verdicts** (awareness ${this.s.awareness ?? 0} of ${AWARENESS_MAX}; times UTC)`,
+        '',
         ...(recent.length ? recent : ['- none yet']),
       ].join('\n'),
     );
