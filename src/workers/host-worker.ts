@@ -139,9 +139,10 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     activities,
     identity: `${cfg.nodeId}@cluster-agents`,
     // A host that dies must not hold its cached workflows for long: their next tasks go back to the
-    // shared queue after 500 ms. A crash its peers' watches report within milliseconds would
-    // otherwise wait here whenever the FailureDetector ran its last task on the dead host.
-    stickyQueueScheduleToStartTimeout: '500ms',
+    // shared queue after 1 s. (500 ms was tried: a crash the watches report then waits less when the
+    // FailureDetector ran its last task on the dead host, but a worker starved for half a second
+    // hands its tasks to another, which replays them: the fault suite under load went flaky.)
+    stickyQueueScheduleToStartTimeout: '1s',
     shutdownGraceTime: '3s',
     workflowFailureErrorTypes: AGENT_FAILURE_ERROR_TYPES,
   });

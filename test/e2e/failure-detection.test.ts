@@ -115,7 +115,7 @@ describe('failure detection with real processes', () => {
     expect(n['fd-4']?.status).toBe('alive');
   });
 
-  it('SIGKILL at the default lease: declared dead well under a second (its watchers), the others stay alive', async () => {
+  it('SIGKILL at the default lease: declared dead within a second or so (its watchers), the others stay alive', async () => {
     // Its three watchers are connected (its /healthz vitals count them; the ring is read every 2 s).
     const port = (await published())['fd-5']?.healthPort;
     await eventually(
@@ -159,7 +159,9 @@ describe('failure detection with real processes', () => {
     // Its watchers saw the process go (its kernel closed the sockets): suspected on their report, not
     // on the lease, and dead well under a second after the kill (its 3 s lease alone takes 3 s and more).
     expect(fd5.find((x) => x.verdict === 'suspect')?.reason).toMatch(/'s watch: .*refused on reconnect/);
-    expect((dead?.at ?? Infinity) - killedAt).toBeLessThan(1_000);
+    // Well under a second, unless the detector ran its last task on fd-5: its next one then waits out
+    // the 1 s sticky timeout (the lease alone would take its 3 s and more).
+    expect((dead?.at ?? Infinity) - killedAt).toBeLessThan(1_500);
     // The balancer's table by its long-poll update, not a query (its next task may still wait on fd-5's queue).
     const table = await cliJson<{ targets: { nodeId: string }[]; excluded: { id: string; reason: string }[] }>(
       ['update', 'load-balancer', 'awaitRoutingTable', JSON.stringify({ knownVersion: 0, waitMs: 0 })],
