@@ -274,41 +274,24 @@ export function detectionRows(r: DetectionResult): (string | number)[][] {
     ];
   };
   const l = r.leaves;
+  /** A row that counts (no latencies): its name, n and the count in the target column. */
+  const count = (name: string, n: number, text: string) => [name, n, '-', '-', '-', '-', '-', text];
   return [
     row('SIGKILL → suspect', r.killToSuspect, true),
     row('SIGKILL → declared dead (verdict)', r.killToDead, true, 'p99 ≤ 500'),
-    [
+    count(
       `  of which first suspected on a peer's watch`,
       r.killToDead.length,
-      '-',
-      '-',
-      '-',
-      '-',
-      '-',
       `${r.byWatch} of ${r.killToDead.length}`,
-    ],
-    [
+    ),
+    count(
       `  the victim's NodeAgent took the verdict (dead, same incarnation)`,
       r.killToDead.length,
-      '-',
-      '-',
-      '-',
-      '-',
-      '-',
       `${r.agentDead} of ${r.killToDead.length}`,
-    ],
+    ),
     row('SIGKILL → dead in `nodes` (query)', r.killToVisible, true),
     row('SIGSTOP past the acceptable pause → dead (silent loss)', r.stopToDead, true, `p99 ≤ ${1.3 * t}`),
-    [
-      'SIGTERM → left, never suspected',
-      l.n,
-      '-',
-      '-',
-      '-',
-      '-',
-      '-',
-      `${l.n - l.suspected - l.dead} of ${l.n} (left: ${l.left})`,
-    ],
+    count('SIGTERM → left, never suspected', l.n, `${l.n - l.suspected - l.dead} of ${l.n} (left: ${l.left})`),
     row(
       'probe round trip, agent clock (probes answered or refused; task that schedules → task that reads)',
       r.probeRoundTrips,

@@ -47,6 +47,12 @@ export interface Suspicion {
   /** Rounds whose probes all came back. */
   completedRounds: number;
   declaredDeadAt?: number;
+  /**
+   * What raised the suspicion: the node's lease (its NodeAgent) or a peer's broken watch. A watch
+   * suspicion ends when the probers reach the same boot; a lease suspicion only when the lease is
+   * held again. Absent: the lease (records from before watches).
+   */
+  source?: 'lease' | 'watch';
 }
 
 export interface Judgement {
@@ -152,12 +158,6 @@ export type PeerLost = z.infer<typeof PeerLost>;
 
 export interface SuspectRecord extends Suspicion {
   heartbeatMs: number;
-  /**
-   * What raised the suspicion: the node's lease (its NodeAgent) or a peer's broken watch. A watch
-   * suspicion ends when the probers reach the same boot; a lease suspicion only when the lease is
-   * held again. Absent: the lease (records from before watches).
-   */
-  source?: 'lease' | 'watch';
   lastJudgement?: Judgement;
   /** When the next probe round is due (workflow time). */
   nextProbeAt: number;

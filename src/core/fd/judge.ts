@@ -50,7 +50,7 @@ export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
   const expected = s.asked.length;
   // A crash a peer's watch saw (its kernel closed the sockets), confirmed by every peer asked (the
   // port is closed to all): nothing listens that could refute it, so no minimum wait is left.
-  const watched = (s as { source?: string }).source === 'watch';
+  const watched = s.source === 'watch';
   const timeoutMs = suspicionTimeout(
     confirmations.length,
     expected,
@@ -111,7 +111,7 @@ export function judge(s: Suspicion, now: number, p: JudgeParams): Judgement {
  *     NodeAgent, with a new incarnation, speaks for it from here; the lease bounds a bad restart.
  * A lease suspicion is never refuted by probes: only its NodeAgent's renewed lease ends it.
  */
-export function refutedByPeers(s: Suspicion & { source?: 'lease' | 'watch' }): string | undefined {
+export function refutedByPeers(s: Suspicion): string | undefined {
   if (s.source !== 'watch' || s.asked.length === 0) return undefined;
   const since = Object.values(s.probes).filter((e) => e.at >= s.since);
   if (since.some((e) => e.evidence === 'rebooted')) return 'another boot answers: the host restarted';
