@@ -105,6 +105,12 @@ export const CONTROL_PLANE_DYNAMIC_CONFIG: Record<string, string | number | bool
   // until its deadline. A busy agent (a signal flood, routers, the CLI and the Web UI at once) had
   // ~10 % of its queries time out that way; 100 lets them all wait their turn.
   'history.MaxBufferedQueryCount': MAX_BUFFERED_QUERIES,
+  // Every task queue has 4 partitions by default; a task written to a partition whose pollers are
+  // elsewhere waits to be forwarded to the root, a few to tens of ms per hop. Our queues are small
+  // (one per host, and the agents' shared one): one partition each keeps a probe's dispatch and
+  // an agent's next task on the direct path (issue 13's probe round trip).
+  'matching.numTaskqueueWritePartitions': 1,
+  'matching.numTaskqueueReadPartitions': 1,
 };
 
 /** `<dbFile>.pid`: the server on that file and the process that started it (see the header, 2). */
