@@ -35,6 +35,11 @@ const USAGE = `usage: npm run cluster -- <command>
                                     newest hosts drained and stopped gracefully)
   rebalance [--strategy S] [--reason R]   a routing table from the latest loads now, then check the
                                     imbalance falls (a round_robin table, or S, switches strategy)
+  consensus propose TOPIC JSON [--rule R] [--participants A,B] [--timeout MS] [--emergency]
+                                    a consensus round: the participants (agent roles or node/ID;
+                                    default: the coordinator's five) vote on JSON; R: majority
+                                    (default), unanimous or quorum:N; prints the result and each vote
+  consensus rounds [--json]         the latest rounds: result, votes, how long each took
 env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, CLUSTER_ID`;
 
 function parseJson(what: string, text: string | undefined): unknown {
@@ -70,6 +75,10 @@ export async function main(argv: string[]): Promise<number> {
         node: { type: 'string' },
         by: { type: 'string' },
         strategy: { type: 'string' },
+        rule: { type: 'string' },
+        participants: { type: 'string' },
+        timeout: { type: 'string' },
+        emergency: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -103,8 +112,9 @@ export async function main(argv: string[]): Promise<number> {
     uncordon: 1,
     scale: 1,
     rebalance: 0,
+    consensus: 3,
   };
-  const optional = new Set(['health']);
+  const optional = new Set(['health', 'consensus']);
   const expected = arity[command];
   if (expected === undefined)
     throw new UsageError(
@@ -140,7 +150,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new UsageError('--config: expected an object {"<role>": {config}}');
     configs = v as Record<string, Record<string, unknown>>;
   }
-  const payload = expected === 3 ? parseJson('JSON', rest[2]) : undefined;
+  const payload = expected === 3 && command !== 'consensus' ? parseJson('JSON', rest[2]) : undefined;
 
   const cluster = await ClusterClient.connect();
   try {
@@ -459,6 +469,8 @@ export async function main(argv: string[]): Promise<number> {
         );
         return r.via === 'procedure' && r.report.status !== 'completed' ? 1 : 0;
       }
+      case 'consensus':
+        return consensusCommand(cluster, rest, values, json);
       case 'update': {
         const result = await cluster.update(rest[0] as string, rest[1] as string, payload);
         console.log(JSON.stringify(result, null, 2));
@@ -469,6 +481,59 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await cluster.close();
   }
+}
+
+async function consensusCommand(
+  cluster: ClusterClient,
+  rest: string[],
+  values: { rule?: string; participants?: string; timeout?: string; emergency?: boolean; by?: string },
+  json: boolean,
+): Promise<number> {
+  const [sub, topic, value] = rest;
+  if (sub === 'rounds') {
+    if (topic !== undefined) throw new UsageError(`consensus rounds: unexpected argument ${JSON.stringify(topic)}`);
+    const rounds = await cluster.rounds();
+    print(rounds, json, () =>
+      rounds.length
+        ? table(
+            ['ROUND', 'RESULT', 'VOTES', 'TOOK', 'DECIDED', 'FROM'],
+            rounds
+              .slice(-30)
+              .reverse()
+              .map((r) => [r.proposalId, r.result, r.summary.replace(/^\w+: /, ''), `${r.durationMs} ms`, ago(r.decidedAt), r.from]),
+          )
+        : `no consensus rounds in cluster ${cluster.clusterId}`,
+    );
+    return 0;
+  }
+  if (sub !== 'propose')
+    throw new UsageError(`consensus: expected propose or rounds, got ${JSON.stringify(sub ?? '')}\n${USAGE}`);
+  if (topic === undefined) throw new UsageError(`consensus propose: TOPIC is required\n${USAGE}`);
+  const proposal: Record<string, unknown> = { topic, value: value === undefined ? null : parseJson('JSON', value) };
+  if (values.rule !== undefined) proposal.rule = values.rule;
+  if (values.participants !== undefined)
+    proposal.participants = values.participants.split(',').map((x) => x.trim()).filter(Boolean);
+  if (values.timeout !== undefined) {
+    const m = /^(\d+)(ms|s)?$/.exec(values.timeout);
+    if (!m) throw new UsageError(`--timeout: expected a duration such as 5000, 500ms or 15s, got ${JSON.stringify(values.timeout)}`);
+    proposal.timeoutMs = Number(m[1]) * (m[2] === 's' ? 1_000 : 1);
+  }
+  if (values.emergency) proposal.emergency = true;
+  proposal.from = values.by ?? process.env.USER ?? 'operator';
+  const r = await cluster.propose(proposal);
+  print(r, json, () =>
+    [
+      `${r.proposalId}: ${r.summary} in ${r.durationMs} ms (round ${r.roundId})`,
+      table(
+        ['PARTICIPANT', 'VOTE', 'REASON'],
+        r.participants.map((p) => {
+          const b = r.votes.find((v) => v.participant === p);
+          return [p, b?.vote ?? 'no answer', b?.reason ?? ''];
+        }),
+      ),
+    ].join('\n'),
+  );
+  return r.result === 'accepted' ? 0 : 1;
 }
 
 if (require.main === module) {

@@ -4,6 +4,7 @@ import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } 
 import { AGENTS, agentStartOptions, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
 import { AgentHealth, HEALTH_MEMO, type AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
+import { ProposePayload, type RoundRecord } from '../contracts/consensus';
 import {
   LbStrategy,
   type Cordon,
@@ -255,6 +256,22 @@ export class ClusterClient {
     return p;
   }
 
+  /**
+   * `cluster consensus propose`: a round of the ConsensusCoordinator; waits for its result (the
+   * round's timeout, and a while for rounds of the same topic ahead of it).
+   */
+  async propose(p: Record<string, unknown>): Promise<RoundRecord> {
+    const parsed = ProposePayload.safeParse(p);
+    if (!parsed.success) throw new UsageError(`invalid proposal: ${describeZodError(parsed.error)}`);
+    const wait = (parsed.data.timeoutMs ?? (parsed.data.emergency ? 15_000 : 45_000)) + 30_000;
+    return refusedAsUsage(() => this.update<RoundRecord>('consensus-coordinator', 'propose', parsed.data, wait));
+  }
+
+  /** The ConsensusCoordinator's results, newest last. */
+  async rounds(): Promise<RoundRecord[]> {
+    return this.query<RoundRecord[]>('consensus-coordinator', 'rounds');
+  }
+
   async emergency(kind: string, nodeId: string, reason?: string): Promise<{ procedureId: string; decision: string }> {
     const parsed = EmergencyPayload.safeParse({ kind, nodeId, ...(reason !== undefined ? { reason } : {}) });
     if (!parsed.success) throw new UsageError(`invalid emergency: ${describeZodError(parsed.error)}`);
@@ -366,7 +383,7 @@ export class ClusterClient {
     );
   }
 
-  async update<R>(agent: string, name: string, payload: unknown): Promise<R> {
+  async update<R>(agent: string, name: string, payload: unknown, deadlineMs = UPDATE_DEADLINE_MS): Promise<R> {
     const spec = this.spec(agent);
     const schema = spec.updates[name];
     if (!schema) {
@@ -388,7 +405,7 @@ export class ClusterClient {
     // and the server deduplicates it should it have been accepted after all.
     const updateId = randomUUID();
     return retryRefusals(isUpdateTaskFailure, () =>
-      this.bounded(spec, UPDATE_DEADLINE_MS, () =>
+      this.bounded(spec, deadlineMs, () =>
         this.handle(agent).executeUpdate<R, [unknown]>(name, { args: [payload], updateId }),
       ),
     );

@@ -23,6 +23,7 @@ import {
   ORCHESTRATOR_UPDATES,
   OrchestratorConfig,
 } from './orchestrator';
+import { CONSENSUS_QUERIES, CONSENSUS_SIGNALS, CONSENSUS_UPDATES, ConsensusCoordinatorConfig } from './consensus';
 
 /** Every cluster-level role of the design; topology changes go to those that run. */
 export const AGENT_ROLES = [
@@ -124,6 +125,15 @@ export const AGENTS: Record<string, AgentSpec> = {
     signals: { ...BASE_SIGNALS, ...FAILURE_DETECTOR_SIGNALS },
     queries: [...BASE_QUERIES, ...FAILURE_DETECTOR_QUERIES],
     updates: { configure: ConfigurePayload },
+  },
+  'consensus-coordinator': {
+    role: 'consensus-coordinator',
+    workflowType: 'consensusCoordinatorWorkflow',
+    description: 'consensus rounds: proposals voted on by the agents, one round at a time per topic',
+    config: ConsensusCoordinatorConfig,
+    signals: { ...BASE_SIGNALS, ...CONSENSUS_SIGNALS },
+    queries: [...BASE_QUERIES, ...CONSENSUS_QUERIES],
+    updates: { configure: ConfigurePayload, ...CONSENSUS_UPDATES },
   },
   orchestrator: {
     role: 'orchestrator',

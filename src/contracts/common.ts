@@ -57,7 +57,7 @@ export function isBoundedJson(value: unknown): boolean {
 const FREE_JSON = {
   message: `expected JSON at most ${FREE_JSON_MAX_DEPTH} deep and ${FREE_JSON_MAX_CHARS} characters long`,
 };
-const FreeJson = z.unknown().refine(isBoundedJson, FREE_JSON);
+export const FreeJson = z.unknown().refine(isBoundedJson, FREE_JSON);
 
 /**
  * Timers every agent runs. Defaults are the spec's; tests set them far lower.
@@ -148,6 +148,11 @@ export const ConsensusRequestPayload = z.object({
   from: z.string().min(1),
   topic: z.string().min(1),
   value: FreeJson,
+  /**
+   * The round's workflow id (`<clusterId>/consensus/<topic>/<seq>`): the agent answers there with a
+   * `consensusVote` signal. Requests without it are recorded and not answered.
+   */
+  replyTo: z.string().min(1).max(300).optional(),
 });
 export type ConsensusRequestPayload = z.infer<typeof ConsensusRequestPayload>;
 

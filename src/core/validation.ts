@@ -18,7 +18,7 @@ export function describeZodError(error: ZodError, root = 'payload'): string {
 export const REMOVED_CONFIG_FIELDS: Record<string, string> = {
   failureDetectionTimeoutMs:
     'no longer a setting: nothing read it; a host is declared dead by its lease (NodeAgent lease.timeoutMs) and the FailureDetector (acceptablePauseMs, suspicionMaxMs)',
-  consensusTimeoutMs: 'no longer a setting: nothing read it; no agent runs consensus rounds yet',
+  consensusTimeoutMs: 'a setting of the consensus-coordinator only (its rounds\' default timeout)',
 };
 
 interface Def {

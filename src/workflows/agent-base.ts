@@ -71,6 +71,8 @@ import { pushBounded } from '../core/bounded';
 import { dueTimers, nextDue, reschedule, syncTimers } from '../core/timers';
 import { describeZodError, unknownFields } from '../core/validation';
 import { ACTIVITY } from './activity-options';
+import { consensusVoteSignal } from '../contracts/consensus';
+import type { VoteDecision } from '../core/consensus/votes';
 
 /**
  * Patch id: handlers only queue work and the loop starts every activity, child and external signal
@@ -130,6 +132,12 @@ export interface AgentDefinition<C extends BaseConfig, S> {
   onHealthCheckRequest?(request: HealthCheckRequestPayload): void;
   /** Called after a consensusRequest signal was recorded. */
   onConsensusRequest?(request: ConsensusRequest): void;
+  /**
+   * This agent's vote on a consensus round's proposal: a pure function of its own view
+   * (src/core/consensus/votes.ts). Absent: it accepts, having no view. The base sends the vote to
+   * the round (the request's `replyTo`) from the loop.
+   */
+  vote?(request: ConsensusRequest): VoteDecision;
   /** Version of the state shape `initialState` makes (default 1); raise it when the shape changes. */
   stateVersion?: number;
   /** Turns carried state of an older version into the current shape (invariant 7). */
@@ -597,6 +605,32 @@ export class Agent<C extends BaseConfig, S> {
 
   private deferredHooks: { name: string; fn: () => void }[] | undefined = [];
 
+  /**
+   * Queues this agent's vote to the round that asked (only rounds of this cluster: a reply-to
+   * elsewhere is refused). It votes under its workflow id without the cluster (`failure-detector`,
+   * `node/<id>`), which is how rounds name their participants.
+   */
+  private answerRound(p: ConsensusRequest, replyTo: string): void {
+    const prefix = `${this.clusterId}/consensus/`;
+    if (!replyTo.startsWith(prefix)) {
+      this.reject('signal', 'consensusRequest', `replyTo: expected a round of this cluster (${prefix}<topic>/<seq>), got ${JSON.stringify(replyTo.slice(0, 100))}`);
+      return;
+    }
+    let decision: VoteDecision;
+    try {
+      decision = this.def.vote?.(p) ?? { vote: 'accept', reason: `no objection: no view on ${p.topic}` };
+    } catch (err) {
+      decision = { vote: 'reject', reason: `could not decide: ${errorMessage(err)}` };
+    }
+    const participant = workflowInfo().workflowId.slice(this.clusterId.length + 1);
+    this.notify(replyTo.slice(this.clusterId.length + 1), consensusVoteSignal, {
+      proposalId: p.proposalId,
+      participant,
+      vote: decision.vote,
+      reason: decision.reason.slice(0, 1_000),
+    });
+  }
+
   private registerCommonHandlers(): void {
     this.onSignal(heartbeatSignal, HeartbeatPayload, (p) => {
       this.base.heartbeats = { received: this.base.heartbeats.received + 1, lastFrom: p.from, lastAt: Date.now() };
@@ -619,7 +653,10 @@ export class Agent<C extends BaseConfig, S> {
     this.onSignal(consensusRequestSignal, ConsensusRequestPayload, (p) => {
       this.base.consensusRequests.received += 1;
       pushBounded(this.base.consensusRequests.recent, { ...p, at: Date.now() }, CONSENSUS_REQUESTS_KEPT);
-      this.hook('consensusRequest', () => this.def.onConsensusRequest?.(p));
+      this.hook('consensusRequest', () => {
+        this.def.onConsensusRequest?.(p);
+        if (p.replyTo !== undefined) this.answerRound(p, p.replyTo);
+      });
     });
     this.onQuery(stateQuery, () => ({
       base: this.base,

@@ -38,6 +38,7 @@ import { nodeHealthChangeSignal, type NodeHealthChangePayload } from '../contrac
 import { pushBounded } from '../core/bounded';
 import { awarenessScaled, chooseProbers, judge, recordProbe, refutedByPeers, type JudgeParams } from '../core/fd/judge';
 import { ACTIVITY } from './activity-options';
+import { failureDetectorVote, type VoteDecision } from '../core/consensus/votes';
 import { Agent } from './agent-base';
 
 export const FAILURE_DETECTOR_ROLE = 'failure-detector';
@@ -94,6 +95,7 @@ export async function failureDetectorWorkflow(input: unknown): Promise<void> {
       stateVersion: FD_STATE_VERSION,
       migrate: migrateFdState,
       intervals: (c) => ({ topologySync: c.topologySyncIntervalMs }),
+      vote: (p): VoteDecision => failureDetectorVote(p.topic, p.value, agent.state),
       health: (s) => {
         const n = Object.keys(s.suspects).length;
         return n ? { status: 'healthy', reasons: [`${n} node(s) suspect`] } : { status: 'healthy', reasons: [] };

@@ -65,6 +65,7 @@ import { dueEscalations, nextEscalationDue } from '../core/health/escalation';
 import { failureRisk } from '../core/health/risk';
 import { quarantineFor } from '../core/health/rules';
 import { healthDetails, healthView, monitorHealth } from '../core/health/view';
+import { healthMonitorVote, type VoteDecision } from '../core/consensus/votes';
 import { Agent } from './agent-base';
 import { escalateAlert, probeBasic, probeNode, readNodeVitals, respond, resultsOf } from './health-monitor-activities';
 
@@ -94,6 +95,11 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
       role: HEALTH_MONITOR_ROLE,
       configSchema: HealthMonitorConfig,
       initialState: emptyHealthState,
+      vote: (p): VoteDecision => {
+        const nodes: Record<string, { health: string; lastCheckAt?: number }> = {};
+        for (const [id, n] of Object.entries(agent.state.nodes as HealthMonitorState['nodes'])) nodes[id] = { health: n.health, lastCheckAt: n.lastCheck?.at };
+        return healthMonitorVote(p.topic, p.value, nodes, Date.now(), 3 * agent.config.basicIntervalMs);
+      },
       intervals: (c) => ({
         topologySync: c.topologySyncIntervalMs,
         basic: c.basicIntervalMs,

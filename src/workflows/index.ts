@@ -8,3 +8,5 @@ export { nodeFailureProcedure } from './procedures/node-failure';
 export { maintenanceProcedure } from './procedures/maintenance';
 export { scaleProcedure } from './procedures/scale';
 export { rebalanceProcedure } from './procedures/rebalance';
+export { consensusCoordinatorWorkflow } from './consensus-coordinator';
+export { consensusRoundWorkflow } from './consensus/round';

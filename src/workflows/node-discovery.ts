@@ -25,7 +25,11 @@
 import { condition, patched, proxyActivities, proxyLocalActivities, upsertMemo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { StrategyResult } from '../activities/dns-discovery';
-import { AGENTS } from '../contracts/agents';
+/**
+ * The agents a topology update goes to, in this order (a replay must signal the same workflows in
+ * the same order: this is not AGENTS, which grows). Agents added later read the members' memo.
+ */
+const TOPOLOGY_LISTENERS = ['node-discovery', 'load-balancer', 'health-monitor', 'failure-detector', 'orchestrator'] as const;
 import {
   topologyUpdateSignal,
   type MemberSummary,
@@ -74,6 +78,7 @@ import {
   type MembershipPolicy,
 } from '../core/membership';
 import { ACTIVITY } from './activity-options';
+import { nodeDiscoveryVote, type VoteDecision } from '../core/consensus/votes';
 import { Agent } from './agent-base';
 
 export const NODE_DISCOVERY_ROLE = 'node-discovery';
@@ -102,6 +107,7 @@ export async function nodeDiscoveryWorkflow(input: unknown): Promise<void> {
       configSchema: NodeDiscoveryConfig,
       initialState: emptyMembership,
       intervals: (c) => ({ topologySync: c.topologySyncIntervalMs }),
+      vote: (p): VoteDecision => nodeDiscoveryVote(p.topic, p.value, agent.state.members, Date.now()),
       health: (s, c) => {
         const failed = Object.entries(s.lastRound?.strategies ?? {}).filter(([, o]) => !o.ok);
         const reasons = failed.map(([name, o]) => `strategy ${name} failed: ${o.error ?? 'unknown error'}`);
@@ -315,7 +321,7 @@ class Discovery {
       members: membersOf(this.state).map(summaryOf),
       changes,
     };
-    for (const role of Object.keys(AGENTS)) {
+    for (const role of TOPOLOGY_LISTENERS) {
       if (role === NODE_DISCOVERY_ROLE || (role === 'orchestrator' && !this.tellsOrchestrator)) continue;
       this.agent.notify(role, topologyUpdateSignal, update);
     }

@@ -8,7 +8,7 @@ describe('unknownFields', () => {
     [{ strategie: 'round_robin' }, [/^config\.strategie: unknown field \(expected one of .*strategy/]],
     [{ thresholds: { cpuu: 0.5 } }, [/^config\.thresholds\.cpuu: unknown field \(expected one of cpu, memory/]],
     [{ breaker: { windowMs: 1000, bogus: 1 } }, [/^config\.breaker\.bogus: unknown field/]],
-    [{ consensusTimeoutMs: 45_000 }, [/^config\.consensusTimeoutMs: no longer a setting/]],
+    [{ consensusTimeoutMs: 45_000 }, [/^config\.consensusTimeoutMs: a setting of the consensus-coordinator only/]],
     [{ failureDetectionTimeoutMs: 1 }, [/^config\.failureDetectionTimeoutMs: no longer a setting/]],
     // Not an object: the schema itself names what was expected.
     ['x', []],

@@ -28,6 +28,8 @@ describe('replay of recorded histories', () => {
         'node-agent-e2e.binpb',
         'health-monitor-e2e.binpb',
         'load-balancer-e2e.binpb',
+        // The ConsensusCoordinator after a continue-as-new, with a round awaited beside its loop.
+        'consensus-coordinator.binpb',
         // Runs from before membership reads and checks went beside the loop (fd-members-beside-loop,
         // hm-checks-beside-loop).
         'failure-detector-before-members-beside.binpb',

@@ -122,6 +122,8 @@ export const AGENT_WORKFLOW_TYPES = [
   'maintenanceProcedure',
   'scaleProcedure',
   'rebalanceProcedure',
+  'consensusCoordinatorWorkflow',
+  'consensusRoundWorkflow',
 ] as const;
 
 /**

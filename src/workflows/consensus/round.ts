@@ -1,0 +1,117 @@
+/**
+ * A consensus round: child workflow `<clusterId>/consensus/<topic>/<seq>` of the
+ * ConsensusCoordinator. It asks every participant at once (`consensusRequest` with this round as
+ * the reply-to), counts one `consensusVote` per participant (src/core/consensus/tally.ts) and ends
+ * at the first decided tally or at its timeout: accepted, rejected or timed_out, with every vote
+ * and its reason. A participant whose workflow does not run is `absent` (it never accepts).
+ */
+import {
+  condition,
+  getExternalWorkflowHandle,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { consensusRequestSignal } from '../../contracts/common';
+import {
+  ConsensusVotePayload,
+  ballotsQuery,
+  consensusVoteSignal,
+  type RoundInput,
+  type RoundRecord,
+} from '../../contracts/consensus';
+import { isUndecodable } from '../../contracts/undecodable';
+import { castBallot, describeTally, tally, type Ballot } from '../../core/consensus/tally';
+
+const IGNORED_KEPT = 50;
+
+export async function consensusRoundWorkflow(input: RoundInput & { proposedAt?: number }): Promise<RoundRecord> {
+  const startedAt = Date.now();
+  const roundId = workflowInfo().workflowId;
+  const votes: Ballot[] = [];
+  const ignored: RoundRecord['ignored'] = [];
+  let decided = false;
+  const ignore = (participant: string, why: string) => {
+    if (ignored.length < IGNORED_KEPT) ignored.push({ participant: participant.slice(0, 200), why, at: Date.now() });
+  };
+  setHandler(consensusVoteSignal, (raw: unknown) => {
+    if (isUndecodable(raw)) return ignore('?', `undecodable vote: ${raw.undecodablePayload}`);
+    const p = ConsensusVotePayload.safeParse(raw);
+    if (!p.success) return ignore('?', `invalid vote: ${p.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ')}`);
+    if (p.data.proposalId !== input.proposalId)
+      return ignore(p.data.participant, `vote for another proposal (${p.data.proposalId})`);
+    const r = castBallot(votes, input.participants, decided, {
+      participant: p.data.participant,
+      vote: p.data.vote,
+      reason: p.data.reason,
+      at: Date.now(),
+    });
+    if (!r.counted) ignore(p.data.participant, r.why);
+  });
+  setHandler(ballotsQuery, () => ({ votes, ignored }));
+
+  const current = () => tally(input.rule, input.participants, votes);
+  const show = (timedOut = false) =>
+    setCurrentDetails(
+      [
+        `**${describeTally(input.rule, current(), timedOut)}**`,
+        '',
+        `Proposal \`${input.topic}\` #${input.seq} from ${input.from}: \`${JSON.stringify(input.value).slice(0, 300)}\``,
+        '',
+        '| participant | vote | reason |',
+        '|---|---|---|',
+        ...input.participants.map((p) => {
+          const b = votes.find((v) => v.participant === p);
+          return `| ${p} | ${b ? b.vote : 'pending'} | ${(b?.reason ?? '').replace(/\|/g, '/')} |`;
+        }),
+      ].join('\n'),
+    );
+  show();
+
+  // Every participant is asked at once; one whose workflow does not run cannot vote.
+  await Promise.all(
+    input.participants.map(async (participant) => {
+      try {
+        await getExternalWorkflowHandle(`${input.clusterId}/${participant}`).signal(consensusRequestSignal, {
+          proposalId: input.proposalId,
+          from: input.from,
+          topic: input.topic,
+          value: input.value,
+          replyTo: roundId,
+        });
+      } catch (err) {
+        castBallot(votes, input.participants, false, {
+          participant,
+          vote: 'absent',
+          reason: `could not be asked: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300),
+          at: Date.now(),
+        });
+      }
+    }),
+  );
+
+  const inTime = await condition(() => current().result !== undefined, input.timeoutMs);
+  decided = true;
+  const t = current();
+  const decidedAt = Date.now();
+  show(!inTime);
+  return {
+    proposalId: input.proposalId,
+    topic: input.topic,
+    seq: input.seq,
+    roundId,
+    rule: input.rule,
+    participants: input.participants,
+    value: input.value,
+    from: input.from,
+    emergency: input.emergency,
+    result: t.result ?? 'timed_out',
+    summary: describeTally(input.rule, t, !inTime),
+    votes,
+    ignored,
+    proposedAt: input.proposedAt ?? startedAt,
+    startedAt,
+    decidedAt,
+    durationMs: decidedAt - startedAt,
+  };
+}
