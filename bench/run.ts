@@ -21,6 +21,7 @@ import { printTable } from './stats';
 import { MASS_WINDOW_MS, benchRecovery, recoveryRows } from './recovery';
 import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
+import { benchConsensus, consensusRows } from './consensus';
 import { benchQueryFailover, queryFailoverRows } from './query-failover';
 
 const BENCHES = [
@@ -36,6 +37,7 @@ const BENCHES = [
   'faults',
   'query-failover',
   'recovery',
+  'consensus',
   'all',
 ];
 const USAGE =
@@ -44,6 +46,7 @@ const USAGE =
   '       npm run bench -- load [--runs N (default 20)] [--routers N (default 5)]\n' +
   '       npm run bench -- query-failover [--kills N (default 20)]\n' +
   '       npm run bench -- recovery [--kills N (default 20)] [--runs N drains (default 20)] [--routers N (default 5)] [--terminations N (default 12)]\n' +
+  '       npm run bench -- consensus [--runs N rounds (default 100)]\n' +
   '       npm run bench -- failure [--kills N (default 20)] [--stops N (default 10)] [--leaves N (default 20)] [--lease default|fast]\n' +
   '       npm run bench -- [false-positives|fd-scale] [--fp-hosts N (default 10)]' +
   ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]\n' +
@@ -132,6 +135,19 @@ async function main(): Promise<void> {
       console.log(`node_failure outcomes: ${JSON.stringify(outcomes)}`);
       console.log(`agents terminated: ${r.terminated.join(', ')}`);
       for (const l of r.slow) console.log(l);
+    });
+    return;
+  }
+  if (which === 'consensus') {
+    await withServer(`bench-consensus-${Date.now()}`, async (_client, env, address) => {
+      const rounds = count('runs', values.runs, 100);
+      const r = await benchConsensus({ address, env, rounds });
+      printTable(
+        `consensus rounds, ms (3 host workers running every agent; ${rounds} rounds one after another, each voted on by the coordinator's default participants)`,
+        ['measure', 'n', 'p50', 'p99', 'min', 'max', 'target'],
+        consensusRows(r),
+      );
+      console.log(`results: ${JSON.stringify(r.results)}`);
     });
     return;
   }
