@@ -23,6 +23,7 @@ import {
   ORCHESTRATOR_UPDATES,
   OrchestratorConfig,
 } from './orchestrator';
+import { PARTITION_QUERIES, PARTITION_SIGNALS, PartitionHandlerConfig } from './partition-handler';
 import { CONSENSUS_QUERIES, CONSENSUS_SIGNALS, CONSENSUS_UPDATES, ConsensusCoordinatorConfig } from './consensus';
 
 /** Every cluster-level role of the design; topology changes go to those that run. */
@@ -134,6 +135,15 @@ export const AGENTS: Record<string, AgentSpec> = {
     signals: { ...BASE_SIGNALS, ...CONSENSUS_SIGNALS },
     queries: [...BASE_QUERIES, ...CONSENSUS_QUERIES],
     updates: { configure: ConfigurePayload, ...CONSENSUS_UPDATES },
+  },
+  'partition-handler': {
+    role: 'partition-handler',
+    workflowType: 'partitionHandlerWorkflow',
+    description: 'reachability graph, partitions (last 10), the side that keeps serving, fences',
+    config: PartitionHandlerConfig,
+    signals: { ...BASE_SIGNALS, ...PARTITION_SIGNALS },
+    queries: [...BASE_QUERIES, ...PARTITION_QUERIES],
+    updates: { configure: ConfigurePayload },
   },
   orchestrator: {
     role: 'orchestrator',

@@ -354,6 +354,8 @@ export interface LoadBalancerState {
   adapted?: { at: number; thresholds: Thresholds; reasons: string[] };
   /** Nodes an operator cordoned (a drain): none of their targets is routed to, not even in panic. */
   cordoned?: Record<string, Cordon>;
+  /** Hosts the partition handler fenced (the losing side of a partition): never routed to, not even in panic. */
+  fenced?: { generation: number; nodes: Record<string, { since: number; reason: string }> };
 }
 
 export interface Cordon {
@@ -439,7 +441,17 @@ export const targetsQuery = defineQuery<Target[]>('targets');
 export const breakersQuery = defineQuery<Record<string, Breaker>>('breakers');
 export const historyQuery = defineQuery<Decision[]>('history');
 
+/** From the partition handler: the hosts fenced now (replaces the previous set; older generations are ignored). */
+export const LbFencePayload = z.object({
+  generation: z.number().int().nonnegative(),
+  nodeIds: z.array(NodeId).max(10_000),
+  reason: z.string().max(2_000).default(''),
+});
+export type LbFencePayload = z.infer<typeof LbFencePayload>;
+export const lbFenceSignal = defineSignal<[LbFencePayload]>('fence');
+
 export const LOAD_BALANCER_SIGNALS = {
+  fence: LbFencePayload,
   trafficSurgeDetected: TrafficSurge,
   nodeCapacityUpdate: CapacityUpdate,
   reportOutcome: OutcomeReport,

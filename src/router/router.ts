@@ -50,6 +50,20 @@ export interface RouterOptions {
   random?: () => number;
   /** Called after a newer table replaced the one held (e.g. to log or measure propagation). */
   onTable?: (table: RoutingTable) => void;
+  /**
+   * The fence of the host this router runs on (e.g. `hostFence(...).current`): while it returns
+   * one, `pick` refuses with a FencedError — the host is on the losing side of a partition, or lost
+   * the Temporal server, and must take no new requests.
+   */
+  fence?: () => { generation: number; reason: string } | undefined;
+}
+
+/** Thrown by `pick` on a fenced host. */
+export class FencedError extends Error {
+  constructor(readonly generation: number, why: string) {
+    super(`this host is fenced (generation ${generation}): ${why}; it takes no new requests`);
+    this.name = 'FencedError';
+  }
 }
 
 interface Pending {
@@ -80,7 +94,7 @@ export class Router {
   /** Cancels the call in flight on close (one per call: the SDK never removes its abort listener). */
   private callInFlight: AbortController | undefined;
   private reportTimer: NodeJS.Timeout | undefined;
-  private readonly opts: Required<Omit<RouterOptions, 'clientZone' | 'strategy' | 'random' | 'onTable'>> &
+  private readonly opts: Required<Omit<RouterOptions, 'clientZone' | 'strategy' | 'random' | 'onTable' | 'fence'>> &
     RouterOptions;
   /**
    * Times the table was replaced; refreshes that failed; long-polls the agent refused because
@@ -130,6 +144,8 @@ export class Router {
 
   /** The chosen target, or undefined when the table has none for the request. */
   pick(req?: PickRequest): RouteTarget | undefined {
+    const f = this.opts.fence?.();
+    if (f) throw new FencedError(f.generation, f.reason);
     const p = this.picker;
     if (!p) return undefined;
     const r =

@@ -33,6 +33,8 @@ export interface HealthServer {
   watchedBy(): number;
   /** The incarnation the host's lease is held under (the watch hello carries it). */
   setIncarnation(incarnation: number): void;
+  /** While fenced, /healthz answers 503 `fenced` with the fence (generation, reason). */
+  setFence(fence: { generation: number; reason: string; by: string } | undefined): void;
 }
 
 /** Watches one process holds at most: each is an idle socket, but a flood of them must not exhaust it. */
@@ -69,6 +71,7 @@ export async function startHealthServer(
   const watches = new Set<http.ServerResponse>();
   let leaving: string | undefined;
   let incarnation: number | undefined;
+  let fence: { generation: number; reason: string; by: string } | undefined;
   const line = (x: WatchLine) => `${JSON.stringify(x)}\n`;
   const watch = (res: http.ServerResponse) => {
     if (leaving === undefined && watches.size >= MAX_WATCHES) {
@@ -103,11 +106,12 @@ export async function startHealthServer(
       return;
     }
     const forced = fromFile();
-    const code = forced && status < 300 ? forced.code : status;
+    const code = fence ? 503 : forced && status < 300 ? forced.code : status;
     const body = {
       ...identity,
-      status: code < 300 ? 'ok' : 'failing',
-      reason: forced && status < 300 ? forced.why : reason,
+      status: fence ? 'fenced' : code < 300 ? 'ok' : 'failing',
+      reason: fence ? `fenced (generation ${fence.generation}, ${fence.by}): ${fence.reason}` : forced && status < 300 ? forced.why : reason,
+      ...(fence ? { fence } : {}),
       uptimeMs: Date.now() - identity.startedAt,
       vitals: vitals.current(),
     };
@@ -137,6 +141,9 @@ export async function startHealthServer(
       watches.clear();
     },
     watchedBy: () => watches.size,
+    setFence(f) {
+      fence = f ? { generation: f.generation, reason: f.reason, by: f.by } : undefined;
+    },
     setIncarnation(n) {
       if (n === incarnation) return;
       incarnation = n;

@@ -32,6 +32,7 @@ const WATCH_REFRESH_MS = 2_000;
 const WATCH_RECONNECT_TIMEOUT_MS = 500;
 import { startMulticastResponder } from './multicast-responder';
 import { PeerWatcher } from './peer-watch';
+import { ReachabilityMonitor, type HostFence } from './reachability';
 import { VitalsSampler } from './vitals';
 import { parseWorkerConfig, type WorkerConfig } from './worker-config';
 
@@ -108,6 +109,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
   const stopHook: { request?: (reason: string) => void } = {};
   /** Set on SIGTERM/SIGINT: the host is leaving. */
   let stopping = false;
+  let fenced: HostFence | undefined;
   const activities = createActivities({
     nodeId: cfg.nodeId,
     client,
@@ -121,7 +123,8 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
       // While the host leaves, /healthz answers 503 "leaving": that is a goodbye, not a failure.
       probeSelf: async () => {
         const p = await probeSelf(reachableAddress(cfg.address), health.port, SELF_PROBE_TIMEOUT_MS);
-        return stopping ? undefined : p;
+        // Fenced is a decision, not a failure: the host's health does not change for it.
+        return stopping || fenced ? undefined : p;
       },
     },
   });
@@ -243,6 +246,24 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     log: (msg) => log(cfg.nodeId, msg),
   }).start();
   vitals.watches = () => ({ ...watcher.current(), watchedBy: health.watchedBy() });
+  // What this host reaches, for the partition handler; the fences it must obey (503 `fenced`).
+  const reach =
+    cfg.reachIntervalMs > 0
+      ? new ReachabilityMonitor({
+          nodeId: cfg.nodeId,
+          clusterId: cfg.clusterId,
+          client,
+          localAddress: isIPv4(cfg.address) && cfg.address !== '0.0.0.0' ? cfg.address : undefined,
+          intervalMs: cfg.reachIntervalMs,
+          // Before the lease can lapse on the server (it lapses after the lease timeout).
+          selfFenceAfterMs: Math.round((2 * cfg.lease.timeoutMs) / 3),
+          onFence: (f) => {
+            fenced = f;
+            health.setFence(f);
+          },
+          log: (msg) => log(cfg.nodeId, msg),
+        }).start()
+      : undefined;
   log(
     cfg.nodeId,
     `ready cluster=${cfg.clusterId} zone=${cfg.zone} health=${health.port} boot=${bootId} at=${Date.now()}`,
@@ -259,6 +280,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
     // Goodbye on every watch first: the peers watching this process must not take its exit for a crash.
     health.leave(`worker stopped (${sig})`);
     watcher.stop();
+    reach?.stop();
     try {
       await Promise.race([
         Promise.all([

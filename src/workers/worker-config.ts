@@ -28,14 +28,17 @@ export interface WorkerConfig {
   cpuSource: CpuSource;
   /** Peers this host watches with a long-lived connection (default 3; 0 = none): a crash is known at once. */
   watchPeers: number;
+  /** How often the host checks what it reaches, for the partition handler (ms, default 1000; 0 = off). */
+  reachIntervalMs: number;
 }
 
 export const WORKER_USAGE = `usage: npm run worker -- --node-id ID [--zone Z] [--health-port P] [--address A]
          [--multicast GROUP:PORT|off] [--service NAME=PORT ...] [--workflow-bundle FILE]
          [--lease-heartbeat MS (default 1000)] [--lease-timeout MS (default 3000)] [--health-file PATH]
          [--cpu-source machine|cgroup (default machine)] [--watch-peers K (default 3, 0 = off)]
+         [--reach-interval MS (default 1000, 0 = off)]
 env: NODE_ID, NODE_ZONE, HEALTH_PORT, NODE_ADDRESS, CLUSTER_MULTICAST, CLUSTER_WORKFLOW_BUNDLE, CLUSTER_ID,
-     LEASE_HEARTBEAT_MS, LEASE_TIMEOUT_MS, HEALTH_FILE, CLUSTER_CPU_SOURCE, WATCH_PEERS,
+     LEASE_HEARTBEAT_MS, LEASE_TIMEOUT_MS, HEALTH_FILE, CLUSTER_CPU_SOURCE, WATCH_PEERS, REACH_INTERVAL_MS,
      TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (and TEMPORAL_TLS_*, TEMPORAL_API_KEY)`;
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -77,6 +80,7 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
         'health-file': { type: 'string' },
         'cpu-source': { type: 'string' },
         'watch-peers': { type: 'string' },
+        'reach-interval': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -134,6 +138,8 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
   const watchRaw = values['watch-peers'] ?? (env.WATCH_PEERS || '3');
   if (!/^\d+$/.test(watchRaw) || Number(watchRaw) > 16)
     throw new ConfigError(`--watch-peers: expected a number of peers 0-16, got ${JSON.stringify(watchRaw)}`);
+  const reachRaw = values['reach-interval'] ?? (env.REACH_INTERVAL_MS || '1000');
+  const reachIntervalMs = reachRaw === '0' ? 0 : millis('--reach-interval', reachRaw, 100);
   return {
     nodeId,
     zone,
@@ -148,5 +154,6 @@ export function parseWorkerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
     healthFile: values['health-file'] ?? (env.HEALTH_FILE || undefined),
     cpuSource,
     watchPeers: Number(watchRaw),
+    reachIntervalMs,
   };
 }

@@ -10,3 +10,4 @@ export { scaleProcedure } from './procedures/scale';
 export { rebalanceProcedure } from './procedures/rebalance';
 export { consensusCoordinatorWorkflow } from './consensus-coordinator';
 export { consensusRoundWorkflow } from './consensus/round';
+export { partitionHandlerWorkflow } from './partition-handler';

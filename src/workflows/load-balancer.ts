@@ -18,6 +18,8 @@ import {
   AwaitTable,
   CapacityUpdate,
   CordonPayload,
+  LbFencePayload,
+  lbFenceSignal,
   RebalancePayload,
   TRAFFIC_MEMO,
   UncordonPayload,
@@ -145,6 +147,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
     balancer.publish();
   });
   agent.onSignal(nodeCapacityUpdateSignal, CapacityUpdate, (u) => balancer.capacity(u));
+  agent.onSignal(lbFenceSignal, LbFencePayload, (p) => balancer.fence(p));
   agent.onSignal(reportOutcomeSignal, OutcomeReport, (r) => {
     const now = Date.now();
     let changed = applyOutcomes(agent.state, r, agent.config, now);
@@ -242,7 +245,19 @@ class Balancer {
       loadHistory: this.state.loadHistory,
       previousMaglevTableSize: this.state.maglevTableSize,
       cordoned: this.state.cordoned,
+      ...(this.state.fenced ? { fenced: this.state.fenced.nodes, fenceGeneration: this.state.fenced.generation } : {}),
     });
+  }
+
+  /** The partition handler's fences: a newer generation replaces the set, and the table at once. */
+  fence(p: LbFencePayload): void {
+    const cur = this.state.fenced;
+    if (cur && p.generation <= cur.generation) return;
+    const now = Date.now();
+    const nodes: Record<string, { since: number; reason: string }> = {};
+    for (const id of p.nodeIds) nodes[id] = { since: cur?.nodes[id]?.since ?? now, reason: p.reason };
+    this.state.fenced = { generation: p.generation, nodes };
+    this.publish();
   }
 
   /**

@@ -37,6 +37,9 @@ export interface TableInputs {
   previousMaglevTableSize?: number;
   /** Cordoned nodes: their targets are left out before anything else (never routed, not even in panic). */
   cordoned?: Readonly<Record<string, unknown>>;
+  /** Hosts fenced by the partition handler, with the fence generation. */
+  fenced?: Readonly<Record<string, unknown>>;
+  fenceGeneration?: number;
 }
 
 export function isLive(t: Target): boolean {
@@ -102,11 +105,16 @@ export function weightsFromFreeCapacity(targets: Target[]): number[] {
 
 export function buildRoutingTable(input: TableInputs): RoutingTable {
   const cordoned = input.cordoned ?? {};
+  const fenced = input.fenced ?? {};
   const excluded: { id: string; reason: string }[] = [];
-  // A cordoned node is out on purpose: it neither routes nor counts toward panic.
+  // A cordoned or fenced node is out on purpose: it neither routes nor counts toward panic.
   const all = Object.values(input.targets)
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .filter((t) => {
+      if (Object.hasOwn(fenced, t.nodeId)) {
+        excluded.push({ id: t.id, reason: `fenced (generation ${input.fenceGeneration ?? 0})` });
+        return false;
+      }
       if (!Object.hasOwn(cordoned, t.nodeId)) return true;
       excluded.push({ id: t.id, reason: 'cordoned' });
       return false;

@@ -1,0 +1,101 @@
+/**
+ * NetworkPartitionHandler (`<clusterId>/partition-handler`): the reachability graph the hosts
+ * report (changes only, through their NodeAgents), the partitions it shows, which side keeps
+ * serving, and the fences on the others.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { z } from 'zod';
+import { BaseConfig, NodeId } from './common';
+
+export const PARTITION_ROLE = 'partition-handler';
+/** Memo field with the fences (hosts read it with `describe`, no query). */
+export const FENCES_MEMO = 'fences';
+
+const STRATEGY = /^(keep-majority|keep-oldest|static-quorum:([1-9][0-9]{0,3})|keep-referee:([A-Za-z0-9][A-Za-z0-9_.-]{0,62}))$/;
+export const PartitionStrategy = z
+  .string()
+  .regex(STRATEGY, 'expected keep-majority, static-quorum:N, keep-oldest or keep-referee:NODE');
+
+const Ms = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const PartitionHandlerConfig = BaseConfig.extend({
+  strategy: PartitionStrategy.default('keep-majority'),
+  /** The graph must not change for this long before a side is chosen (ms), plus `stableAfterPerHostMs` per host. */
+  stableAfterMs: Ms(0, 600_000).default(5_000),
+  stableAfterPerHostMs: Ms(0, 60_000).default(200),
+  /** When the strategy cannot choose for this long after the window, the fallback decides (ms). */
+  decisionTimeoutMs: Ms(0, 600_000).default(10_000),
+  /** How often the members are read from NodeDiscovery (ms). */
+  membersIntervalMs: Ms(100, 600_000).default(2_000),
+  /** Partitions kept (default 10). */
+  historySize: z.number().int().min(1).max(1_000).default(10),
+});
+export type PartitionHandlerConfig = z.infer<typeof PartitionHandlerConfig>;
+
+/** What one host reaches now (from its NodeAgent, when it changed). */
+export const ReachabilityReport = z.object({
+  nodeId: NodeId,
+  /** Peers whose health endpoint answered at the host's last check. */
+  reachable: z.array(NodeId).max(10_000),
+  /** Peers it checked and could not reach. */
+  unreachable: z.array(NodeId).max(10_000).default([]),
+  /** Round-trip times to the peers it reached (ms). */
+  rttMs: z.record(z.string(), z.number().nonnegative()).default({}),
+  /** When the host checked (its clock, epoch ms). */
+  at: z.number(),
+});
+export type ReachabilityReport = z.infer<typeof ReachabilityReport>;
+
+export interface Fence {
+  generation: number;
+  since: number;
+  reason: string;
+}
+
+/** The memo hosts read: the fenced hosts and the generation of the latest decision. */
+export const FencesMemo = z.object({
+  generation: z.number().int().nonnegative(),
+  fenced: z.record(z.string(), z.object({ generation: z.number(), since: z.number(), reason: z.string() })),
+});
+export type FencesMemo = z.infer<typeof FencesMemo>;
+
+export interface PartitionRecord {
+  /** `p<generation>`-style id: the first decision's generation, or `p-<startedAt>` while undecided. */
+  id: string;
+  /** The graph first showed it (the first report that split it). */
+  startedAt: number;
+  sides: string[][];
+  indirect: string[];
+  /** Members that did not hold the server (not alive in the membership): on no serving side. */
+  offServer: string[];
+  decidedAt?: number;
+  keep?: string[];
+  fenced?: string[];
+  reason?: string;
+  generation?: number;
+  healedAt?: number;
+  /** Unfenced after the graph was whole and stable. */
+  unfencedAt?: number;
+}
+
+export interface PartitionHandlerState {
+  views: Record<string, { reachable: string[]; rttMs: Record<string, number>; at: number; receivedAt: number }>;
+  /** Members alive in NodeDiscovery (they hold their lease), with when they joined. */
+  members: Record<string, { joinedAt: number; status: string }>;
+  membersVersion: number;
+  /** The graph as last evaluated, and since when it has looked like this. */
+  current: { signature: string; since: number; whole: boolean; sides: string[][]; indirect: string[] };
+  generation: number;
+  fenced: Record<string, Fence>;
+  /** The partition now open (not healed), as an index into `partitions`. */
+  open?: string;
+  partitions: PartitionRecord[];
+  reports: number;
+}
+
+export const reachabilitySignal = defineSignal<[ReachabilityReport]>('reachability');
+export const partitionsQuery = defineQuery<PartitionRecord[]>('partitions');
+export const reachabilityQuery = defineQuery<PartitionHandlerState['views']>('reachability');
+
+export const PARTITION_SIGNALS = { reachability: ReachabilityReport } as const;
+export const PARTITION_QUERIES = ['partitions', 'reachability'] as const;

@@ -1,0 +1,228 @@
+/**
+ * Reachability and fences, on the host (a loop of the host worker, not one activity per probe):
+ *
+ * - Every `intervalMs` (default 1 s) it GETs each live peer's /healthz, from the host's own address
+ *   (so packet filters between hosts apply to it). Any HTTP answer means reachable (a peer that is
+ *   fenced or draining still answers). Only a *change* of the reachable set goes out: a
+ *   `hostReachability` signal to the host's NodeAgent, which forwards it to the partition handler,
+ *   with the round trips measured.
+ * - It reads the partition handler's fences from its memo (`describe`, no query) every round: when
+ *   this host is fenced, /healthz answers 503 `fenced` and local routers refuse new picks.
+ * - A host that has not reached the Temporal server for `selfFenceAfterMs` (default 2 s, below the
+ *   default 3 s lease timeout) fences itself: its lease is about to lapse, and the other side must
+ *   never believe it gone while it still serves. Contact again lifts that fence.
+ */
+import http from 'node:http';
+import type { Client } from '@temporalio/client';
+import { agentWorkflowId } from '../contracts/agents';
+import type { MemberSummary } from '../contracts/common';
+import { MEMBERS_MEMO, MembersMemo } from '../contracts/node-discovery';
+import { hostReachabilitySignal } from '../contracts/node-agent';
+import { FENCES_MEMO, FencesMemo, PARTITION_ROLE, type ReachabilityReport } from '../contracts/partition-handler';
+
+export interface HostFence {
+  generation: number;
+  reason: string;
+  /** `handler`: the partition handler fenced this host; `self`: it lost the Temporal server. */
+  by: 'handler' | 'self';
+  since: number;
+}
+
+export interface ReachabilityOptions {
+  nodeId: string;
+  clusterId: string;
+  client?: Client;
+  /** The host's own address: probes leave from it. */
+  localAddress?: string;
+  intervalMs?: number;
+  timeoutMs?: number;
+  selfFenceAfterMs?: number;
+  /** Longest wait for one call to the server (ms, default 800). */
+  serverCallMs?: number;
+  members?: () => Promise<MemberSummary[] | undefined>;
+  fences?: () => Promise<FencesMemo | undefined>;
+  report?: (r: ReachabilityReport) => Promise<void>;
+  onFence?: (fence: HostFence | undefined) => void;
+  log?: (line: string) => void;
+}
+
+export interface ReachabilityStats {
+  reachable: string[];
+  unreachable: string[];
+  reports: number;
+  rounds: number;
+  lastServerContactAt?: number;
+  fence?: HostFence;
+}
+
+/** GET /healthz of a peer: its round trip (ms) when it answered anything, else undefined. */
+export function probePeer(
+  address: string,
+  port: number,
+  timeoutMs: number,
+  localAddress?: string,
+): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const req = http.get(
+      { host: address, port, path: '/healthz', timeout: timeoutMs, agent: false, ...(localAddress ? { localAddress } : {}) },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(performance.now() - t0));
+        res.on('error', () => resolve(performance.now() - t0));
+      },
+    );
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(undefined);
+    });
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+export class ReachabilityMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private lastReported: string | undefined;
+  private members: MemberSummary[] = [];
+  private handlerFence: HostFence | undefined;
+  private selfFence: HostFence | undefined;
+  private fenceKey = '';
+  readonly stats: ReachabilityStats = { reachable: [], unreachable: [], reports: 0, rounds: 0 };
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly o: ReachabilityOptions) {}
+
+  start(): this {
+    const loop = async () => {
+      if (this.stopped) return;
+      const t0 = Date.now();
+      await this.round().catch((err: Error) => this.o.log?.(`reachability: round failed: ${err.message}`));
+      if (!this.stopped) this.timer = setTimeout(loop, Math.max(0, (this.o.intervalMs ?? 1_000) - (Date.now() - t0)));
+    };
+    this.timer = setTimeout(loop, 0);
+    return this;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** The fence in force: the handler's, else the host's own. */
+  fence(): HostFence | undefined {
+    return this.handlerFence ?? this.selfFence;
+  }
+
+  private client(): Client {
+    if (!this.o.client) throw new Error('reachability: no Temporal client');
+    return this.o.client;
+  }
+
+  /** A call to the server with a deadline; success counts as contact. */
+  private async server<T>(fn: () => Promise<T>): Promise<T> {
+    const ms = this.o.serverCallMs ?? 800;
+    const r = this.o.client ? await this.o.client.connection.withDeadline(Date.now() + ms, fn) : await fn();
+    this.stats.lastServerContactAt = Date.now();
+    return r;
+  }
+
+  private async readMembers(): Promise<MemberSummary[] | undefined> {
+    if (this.o.members) return this.server(this.o.members);
+    const d = await this.server(() =>
+      this.client().workflow.getHandle(agentWorkflowId(this.o.clusterId, 'node-discovery')).describe(),
+    );
+    const memo = MembersMemo.safeParse(d.memo?.[MEMBERS_MEMO]);
+    return memo.success ? memo.data.members : undefined;
+  }
+
+  private async readFences(): Promise<FencesMemo | undefined> {
+    if (this.o.fences) return this.server(this.o.fences);
+    try {
+      const d = await this.server(() =>
+        this.client().workflow.getHandle(agentWorkflowId(this.o.clusterId, PARTITION_ROLE)).describe(),
+      );
+      const memo = FencesMemo.safeParse(d.memo?.[FENCES_MEMO]);
+      return memo.success ? memo.data : undefined;
+    } catch (err) {
+      // No partition handler runs: nothing is fenced (the call reached the server all the same).
+      if ((err as Error).name === 'WorkflowNotFoundError') {
+        this.stats.lastServerContactAt = Date.now();
+        return { generation: 0, fenced: {} };
+      }
+      throw err;
+    }
+  }
+
+  private async round(): Promise<void> {
+    this.stats.rounds += 1;
+    const [members, fences] = await Promise.all([
+      this.readMembers().catch(() => undefined),
+      this.readFences().catch(() => undefined),
+    ]);
+    if (members) this.members = members;
+    if (fences) {
+      const f = fences.fenced[this.o.nodeId];
+      this.handlerFence = f ? { generation: f.generation, reason: f.reason, by: 'handler', since: f.since } : undefined;
+    }
+    const now = Date.now();
+    const lastContact = this.stats.lastServerContactAt ?? this.startedAt;
+    const lostFor = now - lastContact;
+    const selfAfter = this.o.selfFenceAfterMs ?? 2_000;
+    if (lostFor >= selfAfter)
+      this.selfFence ??= {
+        generation: fences?.generation ?? this.handlerFence?.generation ?? 0,
+        reason: `lost the Temporal server ${lostFor} ms ago: its lease is about to lapse`,
+        by: 'self',
+        since: now,
+      };
+    else this.selfFence = undefined;
+    this.applyFence();
+
+    const peers = this.members.filter((m) => m.nodeId !== this.o.nodeId && m.status !== 'left' && m.status !== 'dead');
+    const timeout = this.o.timeoutMs ?? 500;
+    const rtts = await Promise.all(peers.map((m) => probePeer(m.address, m.healthPort, timeout, this.o.localAddress)));
+    const reachable: string[] = [];
+    const unreachable: string[] = [];
+    const rttMs: Record<string, number> = {};
+    peers.forEach((m, i) => {
+      const rtt = rtts[i];
+      if (rtt === undefined) unreachable.push(m.nodeId);
+      else {
+        reachable.push(m.nodeId);
+        rttMs[m.nodeId] = Math.round(rtt * 10) / 10;
+      }
+    });
+    reachable.sort();
+    unreachable.sort();
+    this.stats.reachable = reachable;
+    this.stats.unreachable = unreachable;
+    const key = JSON.stringify(reachable);
+    if (key === this.lastReported || !members) return; // no change, or a view of the members we could not refresh
+    const report: ReachabilityReport = { nodeId: this.o.nodeId, reachable, unreachable, rttMs, at: now };
+    try {
+      if (this.o.report) await this.server(() => this.o.report!(report));
+      else
+        await this.server(() =>
+          this.client()
+            .workflow.getHandle(agentWorkflowId(this.o.clusterId, `node/${this.o.nodeId}`))
+            .signal(hostReachabilitySignal, report),
+        );
+      this.lastReported = key;
+      this.stats.reports += 1;
+      this.o.log?.(`reachability: reaches ${reachable.join(', ') || 'nobody'}${unreachable.length ? `; not ${unreachable.join(', ')}` : ''}`);
+    } catch (err) {
+      this.o.log?.(`reachability: report failed (${(err as Error).message}); retried next round`);
+    }
+  }
+
+  private applyFence(): void {
+    const f = this.fence();
+    const key = f ? `${f.by}:${f.generation}:${f.reason}` : '';
+    if (key === this.fenceKey) return;
+    this.fenceKey = key;
+    this.stats.fence = f;
+    this.o.log?.(f ? `FENCED (${f.by}, generation ${f.generation}): ${f.reason}` : 'not fenced');
+    this.o.onFence?.(f);
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * NetworkPartitionHandler (`<clusterId>/partition-handler`): holds the reachability graph the hosts
+ * report (changes only, through their NodeAgents), finds the partitions in it
+ * (src/core/partition/graph.ts), and once the graph has been stable for the window chooses the side
+ * that keeps serving and fences every other host:
+ * - out of every routing table (a `fence` signal to the LoadBalancer, with the fence generation);
+ * - each fenced host reads the fences from this agent's memo and answers /healthz 503 `fenced`;
+ * - NodeDiscovery records the partition, the orchestrator gets a network_partition incident.
+ * When the graph is whole again and stable for the window, the fences are lifted (a new generation).
+ *
+ * Handlers record reports; the loop evaluates the graph, decides and notifies.
+ */
+import { setCurrentDetails, upsertMemo } from '@temporalio/workflow';
+import { lbFenceSignal } from '../contracts/load-balancer';
+import { networkPartitionDetectedSignal } from '../contracts/node-discovery';
+import { incidentSignal } from '../contracts/orchestrator';
+import {
+  FENCES_MEMO,
+  PARTITION_ROLE,
+  PartitionHandlerConfig,
+  ReachabilityReport,
+  partitionsQuery,
+  reachabilityQuery,
+  reachabilitySignal,
+  type PartitionHandlerState,
+  type PartitionRecord,
+} from '../contracts/partition-handler';
+import { pushBounded } from '../core/bounded';
+import {
+  chooseSide,
+  fallback,
+  partitionOf,
+  signatureOf,
+  stableWindowMs,
+  type Decision,
+  type Strategy,
+} from '../core/partition/graph';
+import { Agent } from './agent-base';
+
+export function emptyPartitionState(now: number): PartitionHandlerState {
+  return {
+    views: {},
+    members: {},
+    membersVersion: 0,
+    current: { signature: '', since: now, whole: true, sides: [], indirect: [] },
+    generation: 0,
+    fenced: {},
+    partitions: [],
+    reports: 0,
+  };
+}
+
+export async function partitionHandlerWorkflow(input: unknown): Promise<void> {
+  const agent = new Agent<PartitionHandlerConfig, PartitionHandlerState>(
+    {
+      role: PARTITION_ROLE,
+      configSchema: PartitionHandlerConfig,
+      initialState: emptyPartitionState,
+      intervals: (c) => ({ members: c.membersIntervalMs }),
+      health: (s) => {
+        const fenced = Object.keys(s.fenced);
+        if (!fenced.length) return { status: 'healthy', reasons: [] };
+        return { status: 'degraded', reasons: [`${fenced.length} host(s) fenced: ${fenced.join(', ')}`] };
+      },
+    },
+    input,
+  );
+  const h = new Handler(agent);
+  agent.onSignal(reachabilitySignal, ReachabilityReport, (p) => h.report(p));
+  agent.onQuery(partitionsQuery, () => agent.state.partitions);
+  agent.onQuery(reachabilityQuery, () => agent.state.views);
+  h.publish();
+  await agent.run({
+    timers: {
+      members: async () => {
+        agent.beside('members', () => h.readMembers(), { abandonable: true });
+      },
+    },
+    hasWork: () => h.dirty,
+    doWork: async () => h.evaluate(),
+    dueAt: () => h.nextDue(),
+    onDue: () => h.evaluate(),
+  });
+}
+
+class Handler {
+  dirty = true;
+  private published = '';
+
+  constructor(private readonly agent: Agent<PartitionHandlerConfig, PartitionHandlerState>) {}
+
+  private get s(): PartitionHandlerState {
+    return this.agent.state;
+  }
+
+  report(p: ReachabilityReport): void {
+    this.s.views[p.nodeId] = {
+      reachable: [...new Set(p.reachable.filter((n) => n !== p.nodeId))].sort(),
+      rttMs: p.rttMs,
+      at: p.at,
+      receivedAt: Date.now(),
+    };
+    this.s.reports += 1;
+    this.dirty = true;
+  }
+
+  async readMembers(): Promise<void> {
+    const read = await this.agent.readMembers();
+    if (!read || read.version < this.s.membersVersion) return;
+    const now = Date.now();
+    const next: PartitionHandlerState['members'] = {};
+    for (const m of read.members) {
+      if (m.status === 'left') continue;
+      next[m.nodeId] = { joinedAt: this.s.members[m.nodeId]?.joinedAt ?? now, status: m.status };
+    }
+    // Views of hosts that left the membership are forgotten.
+    for (const id of Object.keys(this.s.views)) if (!next[id]) delete this.s.views[id];
+    this.s.members = next;
+    this.s.membersVersion = read.version;
+    this.dirty = true;
+  }
+
+  /** Hosts in the graph: members that hold their lease (alive) and have reported. */
+  private hosts(): { hosts: string[]; offServer: string[] } {
+    const hosts: string[] = [];
+    const offServer: string[] = [];
+    for (const [id, m] of Object.entries(this.s.members)) {
+      if (!this.s.views[id]) continue;
+      if (m.status === 'alive') hosts.push(id);
+      else offServer.push(id);
+    }
+    return { hosts: hosts.sort(), offServer: offServer.sort() };
+  }
+
+  private windowMs(hosts: number): number {
+    return stableWindowMs(hosts, this.agent.config.stableAfterMs, this.agent.config.stableAfterPerHostMs);
+  }
+
+  /** When the loop must look again: the window (or the decision timeout) of the current graph ends. */
+  nextDue(): number | undefined {
+    const c = this.s.current;
+    const n = this.hosts().hosts.length;
+    const end = c.since + this.windowMs(n);
+    const open = this.openRecord();
+    if (!c.whole) {
+      if (open?.decidedAt !== undefined && open.decidedAt >= c.since) return undefined;
+      return Date.now() < end ? end : end + this.agent.config.decisionTimeoutMs;
+    }
+    if (Object.keys(this.s.fenced).length || open) return end;
+    return undefined;
+  }
+
+  private openRecord(): PartitionRecord | undefined {
+    return this.s.open ? this.s.partitions.find((p) => p.id === this.s.open) : undefined;
+  }
+
+  evaluate(): void {
+    this.dirty = false;
+    const now = Date.now();
+    const { hosts, offServer } = this.hosts();
+    if (!hosts.length) return this.publish();
+    const p = partitionOf(hosts, this.s.views);
+    const signature = signatureOf(p);
+    if (signature !== this.s.current.signature)
+      this.s.current = { signature, since: now, whole: p.whole, sides: p.sides, indirect: p.indirect };
+    const stableFor = now - this.s.current.since;
+    const window = this.windowMs(hosts.length);
+    let open = this.openRecord();
+
+    if (!p.whole) {
+      if (!open) {
+        open = { id: `p-${now}`, startedAt: now, sides: p.sides, indirect: p.indirect, offServer };
+        pushBounded(this.s.partitions, open, this.agent.config.historySize);
+        this.s.open = open.id;
+      }
+      const decidedThisShape = open.decidedAt !== undefined && open.decidedAt >= this.s.current.since;
+      if (!decidedThisShape) {
+        open.sides = p.sides;
+        open.indirect = p.indirect;
+        open.offServer = offServer;
+      }
+      if (!decidedThisShape && stableFor >= window) {
+        const joined: Record<string, number> = {};
+        for (const [id, m] of Object.entries(this.s.members)) joined[id] = m.joinedAt;
+        let d: Decision | undefined = chooseSide(p, this.agent.config.strategy as Strategy, joined);
+        if (!d && stableFor >= window + this.agent.config.decisionTimeoutMs) d = fallback(p);
+        if (d) this.decide(open, d, now);
+      }
+    } else if (stableFor >= window && (open || Object.keys(this.s.fenced).length)) {
+      this.heal(open, now);
+    }
+    this.publish();
+  }
+
+  private decide(open: PartitionRecord, d: Decision, now: number): void {
+    this.s.generation += 1;
+    const g = this.s.generation;
+    const fenced: PartitionHandlerState['fenced'] = {};
+    for (const id of d.fence) fenced[id] = { generation: g, since: this.s.fenced[id]?.since ?? now, reason: d.reason };
+    this.s.fenced = fenced;
+    Object.assign(open, { decidedAt: now, keep: d.keep, fenced: d.fence, reason: d.reason, generation: g });
+    this.agent.notify('load-balancer', lbFenceSignal, { generation: g, nodeIds: d.fence, reason: d.reason });
+    if (open.sides.length)
+      this.agent.notify('node-discovery', networkPartitionDetectedSignal, {
+        components: [...open.sides, ...open.indirect.map((x) => [x])],
+        detectedBy: PARTITION_ROLE,
+        reason: d.reason,
+      });
+    this.agent.notify('orchestrator', incidentSignal, {
+      kind: 'network_partition',
+      subject: open.id,
+      source: PARTITION_ROLE,
+      detail: `${d.reason}; fenced: ${d.fence.join(', ') || 'none'}; sides ${JSON.stringify(open.sides)}${open.indirect.length ? `; indirectly connected: ${open.indirect.join(', ')}` : ''}`,
+    });
+  }
+
+  private heal(open: PartitionRecord | undefined, now: number): void {
+    this.s.generation += 1;
+    this.s.fenced = {};
+    if (open) {
+      open.healedAt = now;
+      open.unfencedAt = now;
+    }
+    this.s.open = undefined;
+    this.agent.notify('load-balancer', lbFenceSignal, { generation: this.s.generation, nodeIds: [], reason: 'healed' });
+  }
+
+  /** Memo (what hosts read) and current details, when they changed. */
+  publish(): void {
+    const memo = { generation: this.s.generation, fenced: this.s.fenced };
+    const json = JSON.stringify(memo);
+    if (json !== this.published) {
+      this.published = json;
+      upsertMemo({ [FENCES_MEMO]: memo });
+    }
+    setCurrentDetails(this.details());
+  }
+
+  private details(): string {
+    const c = this.s.current;
+    const fenced = Object.entries(this.s.fenced);
+    const open = this.openRecord();
+    return [
+      c.whole
+        ? `**Whole**: ${this.hosts().hosts.length} host(s) reach each other (since ${new Date(c.since).toISOString().slice(11, 23)})`
+        : `**Partitioned**: sides ${c.sides.map((s) => `[${s.join(', ')}]`).join(' ')}${c.indirect.length ? `; indirectly connected: ${c.indirect.join(', ')}` : ''}`,
+      '',
+      `Strategy ${this.agent.config.strategy}; fence generation ${this.s.generation}; ${this.s.reports} reachability reports`,
+      '',
+      ...(fenced.length ? ['Fenced:', '', ...fenced.map(([id, f]) => `- ${id} (generation ${f.generation}): ${f.reason}`), ''] : []),
+      ...(open
+        ? [`Open partition \`${open.id}\`: ${open.decidedAt ? `decided: ${open.reason}` : 'waiting for the graph to be stable'}`]
+        : []),
+    ].join('\n');
+  }
+}
