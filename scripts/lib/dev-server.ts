@@ -238,7 +238,7 @@ async function startOnce(opts: DevServerOptions, log: (line: string) => void): P
   // first; the parent-death signal still takes it down if we die without stopping it.
   const [command, argv] = dieWithParent(temporalBinary(), args);
   const child = spawn(command, argv, { stdio: ['ignore', out, out], detached: true });
-  const address = `127.0.0.1:${port}`;
+  const address = `${ip === '0.0.0.0' ? '127.0.0.1' : ip}:${port}`;
   let exited: string | undefined;
   const exit = new Promise<void>((ok) =>
     child.once('exit', (code, signal) => {

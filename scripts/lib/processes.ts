@@ -32,13 +32,16 @@ export interface SpawnWorkerOptions {
   onLine?: (line: string) => void;
   /** Own process group (so a terminal's Ctrl-C reaches only the parent). */
   detached?: boolean;
+  /** Run inside this network namespace (`ip netns exec`, which execs: the pid is the worker's). */
+  netns?: string;
 }
 
 export function spawnHostWorker(opts: SpawnWorkerOptions): HostProcess {
   const args = [...(opts.nodeId ? ['--node-id', opts.nodeId] : []), ...(opts.args ?? [])];
   const spawnedAt = Date.now();
   // Dies with us even when we are killed by SIGKILL: an orphaned host would hold its health port.
-  const [command, argv] = dieWithParent(process.execPath, ['--import', 'tsx', WORKER_ENTRY, ...args]);
+  const [inner, innerArgv] = dieWithParent(process.execPath, ['--import', 'tsx', WORKER_ENTRY, ...args]);
+  const [command, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, inner, ...innerArgv]] : [inner, innerArgv];
   const child = spawn(command, argv, {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },

@@ -56,6 +56,11 @@ export interface Fence {
 export const FencesMemo = z.object({
   generation: z.number().int().nonnegative(),
   fenced: z.record(z.string(), z.object({ generation: z.number(), since: z.number(), reason: z.string() })),
+  /**
+   * The `at` of the latest report the handler holds from each host: a host whose last report is
+   * not here sends it again (it may have gone out while the handler did not run).
+   */
+  seen: z.record(z.string(), z.number()).default({}),
 });
 export type FencesMemo = z.infer<typeof FencesMemo>;
 

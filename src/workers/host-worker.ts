@@ -255,8 +255,10 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
           client,
           localAddress: isIPv4(cfg.address) && cfg.address !== '0.0.0.0' ? cfg.address : undefined,
           intervalMs: cfg.reachIntervalMs,
-          // Before the lease can lapse on the server (it lapses after the lease timeout).
-          selfFenceAfterMs: Math.round((2 * cfg.lease.timeoutMs) / 3),
+          // Before the lease can lapse on the server: it lapses a lease timeout after the last
+          // renewal, which may be a heartbeat older than the last contact; 400 ms for the ping's
+          // cadence and deadline.
+          selfFenceAfterMs: Math.max(300, cfg.lease.timeoutMs - cfg.lease.heartbeatMs - 400),
           onFence: (f) => {
             fenced = f;
             health.setFence(f);

@@ -8,9 +8,11 @@
  *   with the round trips measured.
  * - It reads the partition handler's fences from its memo (`describe`, no query) every round: when
  *   this host is fenced, /healthz answers 503 `fenced` and local routers refuse new picks.
- * - A host that has not reached the Temporal server for `selfFenceAfterMs` (default 2 s, below the
- *   default 3 s lease timeout) fences itself: its lease is about to lapse, and the other side must
- *   never believe it gone while it still serves. Contact again lifts that fence.
+ * - It pings the Temporal server every 250 ms (GetSystemInfo). A host that has not reached it for
+ *   `selfFenceAfterMs` fences itself before its lease can lapse on the server (the host worker sets
+ *   lease timeout − heartbeat − 400 ms: the last renewal may be a heartbeat older than the last
+ *   contact), and the other side must never believe it gone while it still serves. Contact again
+ *   lifts that fence.
  */
 import http from 'node:http';
 import type { Client } from '@temporalio/client';
@@ -39,6 +41,10 @@ export interface ReachabilityOptions {
   selfFenceAfterMs?: number;
   /** Longest wait for one call to the server (ms, default 800). */
   serverCallMs?: number;
+  /** How often the server is pinged to know it is reachable (ms, default 250; 0: only by the rounds). */
+  contactEveryMs?: number;
+  /** A ping of the server (default: the frontend's GetSystemInfo, which touches no database). */
+  ping?: () => Promise<unknown>;
   members?: () => Promise<MemberSummary[] | undefined>;
   fences?: () => Promise<FencesMemo | undefined>;
   report?: (r: ReachabilityReport) => Promise<void>;
@@ -82,8 +88,12 @@ export function probePeer(
 
 export class ReachabilityMonitor {
   private timer: NodeJS.Timeout | undefined;
+  private pinger: NodeJS.Timeout | undefined;
+  private checker: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastReported: string | undefined;
+  /** The last report sent, and when: sent again while the handler's memo does not show it. */
+  private last: { report: ReachabilityReport; sentAt: number } | undefined;
   private members: MemberSummary[] = [];
   private handlerFence: HostFence | undefined;
   private selfFence: HostFence | undefined;
@@ -94,6 +104,19 @@ export class ReachabilityMonitor {
   constructor(private readonly o: ReachabilityOptions) {}
 
   start(): this {
+    const every = this.o.contactEveryMs ?? 250;
+    if (every > 0) {
+      // Pings on a fixed cadence (each bounded by its deadline), and the contact checked every
+      // 100 ms: a lost server is known within the threshold plus 100 ms.
+      const ping = () =>
+        void this.server(
+          this.o.ping ?? (() => this.client().connection.workflowService.getSystemInfo({})),
+          Math.min(every, this.o.serverCallMs ?? 800),
+        ).catch(() => undefined);
+      ping();
+      this.pinger = setInterval(ping, every);
+      this.checker = setInterval(() => this.checkContact(), 100);
+    }
     const loop = async () => {
       if (this.stopped) return;
       const t0 = Date.now();
@@ -107,6 +130,23 @@ export class ReachabilityMonitor {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.pinger) clearInterval(this.pinger);
+    if (this.checker) clearInterval(this.checker);
+  }
+
+  /** Fences the host when the server has not answered for `selfFenceAfterMs`; lifts it on contact. */
+  private checkContact(generation?: number): void {
+    const now = Date.now();
+    const lostFor = now - (this.stats.lastServerContactAt ?? this.startedAt);
+    if (lostFor >= (this.o.selfFenceAfterMs ?? 2_000))
+      this.selfFence ??= {
+        generation: generation ?? this.handlerFence?.generation ?? 0,
+        reason: `lost the Temporal server ${lostFor} ms ago: its lease is about to lapse`,
+        by: 'self',
+        since: now,
+      };
+    else this.selfFence = undefined;
+    this.applyFence();
   }
 
   /** The fence in force: the handler's, else the host's own. */
@@ -120,8 +160,8 @@ export class ReachabilityMonitor {
   }
 
   /** A call to the server with a deadline; success counts as contact. */
-  private async server<T>(fn: () => Promise<T>): Promise<T> {
-    const ms = this.o.serverCallMs ?? 800;
+  private async server<T>(fn: () => Promise<T>, deadlineMs?: number): Promise<T> {
+    const ms = deadlineMs ?? this.o.serverCallMs ?? 800;
     const r = this.o.client ? await this.o.client.connection.withDeadline(Date.now() + ms, fn) : await fn();
     this.stats.lastServerContactAt = Date.now();
     return r;
@@ -148,7 +188,7 @@ export class ReachabilityMonitor {
       // No partition handler runs: nothing is fenced (the call reached the server all the same).
       if ((err as Error).name === 'WorkflowNotFoundError') {
         this.stats.lastServerContactAt = Date.now();
-        return { generation: 0, fenced: {} };
+        return { generation: 0, fenced: {}, seen: {} };
       }
       throw err;
     }
@@ -166,18 +206,7 @@ export class ReachabilityMonitor {
       this.handlerFence = f ? { generation: f.generation, reason: f.reason, by: 'handler', since: f.since } : undefined;
     }
     const now = Date.now();
-    const lastContact = this.stats.lastServerContactAt ?? this.startedAt;
-    const lostFor = now - lastContact;
-    const selfAfter = this.o.selfFenceAfterMs ?? 2_000;
-    if (lostFor >= selfAfter)
-      this.selfFence ??= {
-        generation: fences?.generation ?? this.handlerFence?.generation ?? 0,
-        reason: `lost the Temporal server ${lostFor} ms ago: its lease is about to lapse`,
-        by: 'self',
-        since: now,
-      };
-    else this.selfFence = undefined;
-    this.applyFence();
+    this.checkContact(fences?.generation);
 
     const peers = this.members.filter((m) => m.nodeId !== this.o.nodeId && m.status !== 'left' && m.status !== 'dead');
     const timeout = this.o.timeoutMs ?? 500;
@@ -198,8 +227,14 @@ export class ReachabilityMonitor {
     this.stats.reachable = reachable;
     this.stats.unreachable = unreachable;
     const key = JSON.stringify(reachable);
-    if (key === this.lastReported || !members) return; // no change, or a view of the members we could not refresh
-    const report: ReachabilityReport = { nodeId: this.o.nodeId, reachable, unreachable, rttMs, at: now };
+    if (!members) return; // a view of the members we could not refresh
+    let report: ReachabilityReport = { nodeId: this.o.nodeId, reachable, unreachable, rttMs, at: now };
+    if (key === this.lastReported) {
+      // No change. Sent again only when the handler does not hold it (it was not running, say).
+      const l = this.last;
+      if (!l || !fences || fences.seen[this.o.nodeId] === l.report.at || now - l.sentAt < 2_000) return;
+      report = l.report;
+    }
     try {
       if (this.o.report) await this.server(() => this.o.report!(report));
       else
@@ -209,6 +244,7 @@ export class ReachabilityMonitor {
             .signal(hostReachabilitySignal, report),
         );
       this.lastReported = key;
+      this.last = { report, sentAt: now };
       this.stats.reports += 1;
       this.o.log?.(`reachability: reaches ${reachable.join(', ') || 'nobody'}${unreachable.length ? `; not ${unreachable.join(', ')}` : ''}`);
     } catch (err) {

@@ -104,6 +104,7 @@ class Handler {
     this.dirty = true;
   }
 
+
   async readMembers(): Promise<void> {
     const read = await this.agent.readMembers();
     if (!read || read.version < this.s.membersVersion) return;
@@ -120,13 +121,18 @@ class Handler {
     this.dirty = true;
   }
 
-  /** Hosts in the graph: members that hold their lease (alive) and have reported. */
+  /**
+   * Hosts in the graph: members that have reported and are not dead. A suspect stays in: NodeDiscovery
+   * suspects a host its own check could not reach, which in a partition depends on which side ran the
+   * check. A dead host lost its lease (or its process): it is on no serving side, and fences itself
+   * when it lost the server.
+   */
   private hosts(): { hosts: string[]; offServer: string[] } {
     const hosts: string[] = [];
     const offServer: string[] = [];
     for (const [id, m] of Object.entries(this.s.members)) {
       if (!this.s.views[id]) continue;
-      if (m.status === 'alive') hosts.push(id);
+      if (m.status === 'alive' || m.status === 'suspect') hosts.push(id);
       else offServer.push(id);
     }
     return { hosts: hosts.sort(), offServer: offServer.sort() };
@@ -174,7 +180,9 @@ class Handler {
         this.s.open = open.id;
       }
       const decidedThisShape = open.decidedAt !== undefined && open.decidedAt >= this.s.current.since;
-      if (!decidedThisShape) {
+      // The shape the partition first took is what the record says; later shapes (a cut that
+      // spreads, a heal that comes link by link) may bring new decisions, each in `reason`.
+      if (open.decidedAt === undefined) {
         open.sides = p.sides;
         open.indirect = p.indirect;
         open.offServer = offServer;
@@ -227,7 +235,9 @@ class Handler {
 
   /** Memo (what hosts read) and current details, when they changed. */
   publish(): void {
-    const memo = { generation: this.s.generation, fenced: this.s.fenced };
+    const seen: Record<string, number> = {};
+    for (const [id, v] of Object.entries(this.s.views)) seen[id] = v.at;
+    const memo = { generation: this.s.generation, fenced: this.s.fenced, seen };
     const json = JSON.stringify(memo);
     if (json !== this.published) {
       this.published = json;
