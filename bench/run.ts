@@ -22,6 +22,7 @@ import { MASS_WINDOW_MS, benchRecovery, recoveryRows } from './recovery';
 import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
 import { benchConsensus, consensusRows } from './consensus';
+import { benchPartition, partitionRows } from './partition';
 import { benchQueryFailover, queryFailoverRows } from './query-failover';
 
 const BENCHES = [
@@ -38,6 +39,7 @@ const BENCHES = [
   'query-failover',
   'recovery',
   'consensus',
+  'partition',
   'all',
 ];
 const USAGE =
@@ -47,6 +49,7 @@ const USAGE =
   '       npm run bench -- query-failover [--kills N (default 20)]\n' +
   '       npm run bench -- recovery [--kills N (default 20)] [--runs N drains (default 20)] [--routers N (default 5)] [--terminations N (default 12)]\n' +
   '       npm run bench -- consensus [--runs N rounds (default 100)]\n' +
+  '       npm run bench -- partition [--runs N cuts (default 20)] [--nemesis S (default 0)] [--stable-ms MS (default: the handler\'s)]\n' +
   '       npm run bench -- failure [--kills N (default 20)] [--stops N (default 10)] [--leaves N (default 20)] [--lease default|fast]\n' +
   '       npm run bench -- [false-positives|fd-scale] [--fp-hosts N (default 10)]' +
   ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]\n' +
@@ -79,6 +82,8 @@ async function main(): Promise<void> {
       stops: { type: 'string' },
       leaves: { type: 'string' },
       lease: { type: 'string' },
+      nemesis: { type: 'string' },
+      'stable-ms': { type: 'string' },
       ...FAULT_ARGS,
     },
   });
@@ -136,6 +141,45 @@ async function main(): Promise<void> {
       console.log(`agents terminated: ${r.terminated.join(', ')}`);
       for (const l of r.slow) console.log(l);
     });
+    return;
+  }
+  if (which === 'partition') {
+    const dir = mkdtempSync(join(tmpdir(), 'cluster-agents-bench-'));
+    const bundle = await writeWorkflowBundle(join(dir, 'bundle.js'));
+    const nemesisSeconds = values.nemesis === undefined ? 0 : count('nemesis', values.nemesis, 0, 0) ;
+    const stableRaw = values['stable-ms'];
+    if (stableRaw !== undefined && (!/^\d+$/.test(stableRaw) || Number(stableRaw) > 600_000))
+      throw new Error(`--stable-ms: expected milliseconds 0-600000, got ${JSON.stringify(stableRaw)}`);
+    const r = await benchPartition({
+      bundle,
+      runs: count('runs', values.runs, 20, 0),
+      nemesisSeconds,
+      ...(stableRaw !== undefined ? { stableMs: Number(stableRaw) } : {}),
+    });
+    printTable(
+      `partitions cut for real, ms (5 host workers in network namespaces, nftables drops; stable window ${r.windowMs} ms; ${r.fenced.length} cuts: one host isolated or a minority of 2, then healed)`,
+      ['measure', 'n', 'p50', 'p99', 'min', 'max', 'target'],
+      partitionRows(r),
+    );
+    if (r.nemesis) {
+      const n = r.nemesis;
+      const heal = n.heal.length ? [...n.heal].sort((a, b) => a - b) : [];
+      printTable(
+        `nemesis: ${n.seconds} s, a fault every ~10 s held 10 s (${JSON.stringify(n.faults)}), /healthz of every host sampled every 200 ms`,
+        ['invariant', 'observed', 'target'],
+        [
+          ['split-brain moments (two disjoint sides serving, window + 3 s after a cut)', n.splitBrain.length, '0'],
+          ['samples', n.samples, ''],
+          ['moments the majority side was not routed', n.majorityNotRouting.length, '0'],
+          [`heal → every host serves, unfenced (p50 / max, ms)`, heal.length ? `${heal[Math.floor(heal.length / 2)]} / ${heal.at(-1)}` : '-', `≤ ${r.windowMs + 3_000}`],
+          ['heals slower than that', n.slowHeals.length, '0'],
+          ['agents running at the end', n.agentsRunning, 'all'],
+          ['histories replayed (failures)', `${n.replayed} (${n.replayFailures.length})`, '0 failures'],
+        ],
+      );
+      for (const l of [...n.splitBrain, ...n.majorityNotRouting, ...n.slowHeals, ...n.replayFailures].slice(0, 20)) console.log(`  ${l}`);
+      if (n.splitBrain.length || n.replayFailures.length) process.exitCode = 1;
+    }
     return;
   }
   if (which === 'consensus') {

@@ -42,6 +42,8 @@ import {
   runHook,
   setCordon,
 } from './orchestrator';
+import { proposeConsensus, readPartition } from './partition';
+import type { ProposePayload } from '../contracts/consensus';
 
 export interface ActivityContext {
   /** The host this worker runs on. */
@@ -188,6 +190,11 @@ export function createActivities(ctx: ActivityContext) {
     rebalanceLb: (input: { clusterId: string; strategy?: string; reason: string }) => rebalanceLb(ctx.client, input),
     awaitBalanced: (input: { clusterId: string; tableVersion: number; threshold: number; settleMs: number }) =>
       awaitBalanced(ctx.client, input),
+    /** The partition as the partition handler holds it (the network_partition procedure's scope). */
+    readPartition: (input: { clusterId: string; partitionId: string }) => readPartition(ctx.client, input),
+    /** A consensus round by the ConsensusCoordinator; the result with every vote. */
+    proposeConsensus: (input: { clusterId: string; proposal: Partial<ProposePayload> & { topic: string } }) =>
+      proposeConsensus(ctx.client, input),
     awaitDrained: (input: {
       clusterId: string;
       nodeId: string;

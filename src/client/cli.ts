@@ -13,7 +13,8 @@ import type { Alert, HealthView, NodeHealthRecord } from '../contracts/health-mo
 const USAGE = `usage: npm run cluster -- <command>
   start [--config FILE]             ensure every agent runs (idempotent); FILE is {"<role>": {config}}
   status [--json]                   agents, their health, cluster summary
-  nodes [--json]                    members: status, health, address, zone, last seen, incarnation
+  nodes [--json]                    members: status (with cordoned, fenced), health, address, zone,
+                                    last seen, incarnation
   query AGENT QUERY [--json]        e.g. query node-discovery topology
   signal AGENT SIGNAL JSON          e.g. signal node-discovery discoverNodes '{}'
   update AGENT UPDATE JSON          e.g. update node-discovery discover '{"strategies":["dns"]}'
@@ -40,6 +41,8 @@ const USAGE = `usage: npm run cluster -- <command>
                                     default: the coordinator's five) vote on JSON; R: majority
                                     (default), unanimous or quorum:N; prints the result and each vote
   consensus rounds [--json]         the latest rounds: result, votes, how long each took
+  partitions [--json]               the last partitions: sides, indirectly connected hosts, the
+                                    decision, the fenced hosts (and generation), when healed
 env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, CLUSTER_ID`;
 
 function parseJson(what: string, text: string | undefined): unknown {
@@ -113,6 +116,7 @@ export async function main(argv: string[]): Promise<number> {
     scale: 1,
     rebalance: 0,
     consensus: 3,
+    partitions: 0,
   };
   const optional = new Set(['health', 'consensus']);
   const expected = arity[command];
@@ -202,14 +206,21 @@ export async function main(argv: string[]): Promise<number> {
         const cordoned = await cluster
           .cordoned()
           .catch(() => ({}) as Record<string, { since: number; reason: string }>);
-        const view = nodes.map((n) => (cordoned[n.nodeId] ? { ...n, cordoned: cordoned[n.nodeId] } : n));
+        // Fenced hosts (the losing side of a partition) from the partition handler's memo.
+        const fenced = (await cluster.fences().catch(() => undefined))?.fenced ?? {};
+        const view = nodes.map((n) => ({
+          ...n,
+          ...(cordoned[n.nodeId] ? { cordoned: cordoned[n.nodeId] } : {}),
+          ...(fenced[n.nodeId] ? { fenced: fenced[n.nodeId] } : {}),
+        }));
+        const flags = (id: string) => `${cordoned[id] ? ',cordoned' : ''}${fenced[id] ? `,fenced(g${fenced[id].generation})` : ''}`;
         print(view, json, () =>
           nodes.length
             ? table(
                 ['NODE', 'STATUS', 'HEALTH', 'ADDRESS', 'ZONE', 'LAST SEEN', 'INCARNATION', 'SOURCES'],
                 nodes.map((n) => [
                   n.nodeId,
-                  cordoned[n.nodeId] ? `${n.status},cordoned` : n.status,
+                  `${n.status}${flags(n.nodeId)}`,
                   n.health,
                   `${n.address}:${n.healthPort}`,
                   n.zone,
@@ -471,6 +482,26 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'consensus':
         return consensusCommand(cluster, rest, values, json);
+      case 'partitions': {
+        const list = await cluster.partitions();
+        print(list, json, () =>
+          list.length
+            ? table(
+                ['PARTITION', 'STARTED', 'SIDES', 'INDIRECT', 'DECISION', 'FENCED', 'HEALED'],
+                [...list].reverse().map((p) => [
+                  p.id,
+                  ago(p.startedAt),
+                  p.sides.map((x) => `[${x.join(' ')}]`).join(' '),
+                  p.indirect.join(' ') || '-',
+                  p.reason ?? 'waiting for a stable graph',
+                  p.fenced?.length ? `${p.fenced.join(' ')} (g${p.generation})` : '-',
+                  p.healedAt ? ago(p.healedAt) : '-',
+                ]),
+              )
+            : `no partitions seen in cluster ${cluster.clusterId}`,
+        );
+        return 0;
+      }
       case 'update': {
         const result = await cluster.update(rest[0] as string, rest[1] as string, payload);
         console.log(JSON.stringify(result, null, 2));

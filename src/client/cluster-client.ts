@@ -5,6 +5,7 @@ import { AGENTS, agentStartOptions, TASK_QUEUE, agentWorkflowId, type AgentSpec 
 import { AgentHealth, HEALTH_MEMO, type AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
 import { ProposePayload, type RoundRecord } from '../contracts/consensus';
+import { FENCES_MEMO, FencesMemo, type PartitionRecord } from '../contracts/partition-handler';
 import {
   LbStrategy,
   type Cordon,
@@ -200,6 +201,23 @@ export class ClusterClient {
     const out: Record<string, Cordon> = {};
     for (const t of await this.targets()) if (t.cordoned) out[t.nodeId] = t.cordoned;
     return out;
+  }
+
+  /** The partition handler's fences, from its memo (no query); none when it does not run. */
+  async fences(): Promise<FencesMemo> {
+    try {
+      const d = await this.client.workflow.getHandle(agentWorkflowId(this.clusterId, 'partition-handler')).describe();
+      const m = FencesMemo.safeParse(d.memo?.[FENCES_MEMO]);
+      return m.success ? m.data : { generation: 0, fenced: {}, seen: {} };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return { generation: 0, fenced: {}, seen: {} };
+      throw err;
+    }
+  }
+
+  /** The last partitions the handler saw (oldest first). */
+  async partitions(): Promise<PartitionRecord[]> {
+    return this.query<PartitionRecord[]>('partition-handler', 'partitions');
   }
 
   /** Every procedure of this cluster (running and ended), newest first: from their memos, no query. */

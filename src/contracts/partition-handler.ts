@@ -29,6 +29,11 @@ export const PartitionHandlerConfig = BaseConfig.extend({
   membersIntervalMs: Ms(100, 600_000).default(2_000),
   /** Partitions kept (default 10). */
   historySize: z.number().int().min(1).max(1_000).default(10),
+  /**
+   * Once the graph is whole and stable, the network_partition procedure lifts the fences (after a
+   * consensus round); if it has not within this long, the handler lifts them itself (ms).
+   */
+  healFallbackMs: Ms(0, 3_600_000).default(30_000),
 });
 export type PartitionHandlerConfig = z.infer<typeof PartitionHandlerConfig>;
 
@@ -78,9 +83,11 @@ export interface PartitionRecord {
   fenced?: string[];
   reason?: string;
   generation?: number;
+  /** The graph was whole and stable again (the procedure was told). */
   healedAt?: number;
-  /** Unfenced after the graph was whole and stable. */
+  /** The fences were lifted, and by whom (the procedure after a consensus round, or the fallback). */
   unfencedAt?: number;
+  unfencedBy?: string;
 }
 
 export interface PartitionHandlerState {
@@ -98,9 +105,23 @@ export interface PartitionHandlerState {
   reports: number;
 }
 
+/** To the handler, from the network_partition procedure: the agents agreed, lift the fences. */
+export const UnfencePayload = z.object({
+  partitionId: z.string().min(1).max(100),
+  by: z.string().min(1).max(300),
+  reason: z.string().max(2_000).default(''),
+});
+export type UnfencePayload = z.infer<typeof UnfencePayload>;
+export const unfenceSignal = defineSignal<[UnfencePayload]>('unfence');
+
+/** To the network_partition procedure, from the handler: the graph is whole and stable again. */
+export const PartitionHealedPayload = z.object({ partitionId: z.string().min(1), at: z.number() });
+export type PartitionHealedPayload = z.infer<typeof PartitionHealedPayload>;
+export const partitionHealedSignal = defineSignal<[PartitionHealedPayload]>('partitionHealed');
+
 export const reachabilitySignal = defineSignal<[ReachabilityReport]>('reachability');
 export const partitionsQuery = defineQuery<PartitionRecord[]>('partitions');
 export const reachabilityQuery = defineQuery<PartitionHandlerState['views']>('reachability');
 
-export const PARTITION_SIGNALS = { reachability: ReachabilityReport } as const;
+export const PARTITION_SIGNALS = { reachability: ReachabilityReport, unfence: UnfencePayload } as const;
 export const PARTITION_QUERIES = ['partitions', 'reachability'] as const;

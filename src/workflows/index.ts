@@ -11,3 +11,4 @@ export { rebalanceProcedure } from './procedures/rebalance';
 export { consensusCoordinatorWorkflow } from './consensus-coordinator';
 export { consensusRoundWorkflow } from './consensus/round';
 export { partitionHandlerWorkflow } from './partition-handler';
+export { networkPartitionProcedure } from './procedures/network-partition';

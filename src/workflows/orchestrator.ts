@@ -62,6 +62,7 @@ import { ACTIVITY } from './activity-options';
 import { Agent } from './agent-base';
 import type { MaintenanceInput } from './procedures/maintenance';
 import type { NodeFailureInput } from './procedures/node-failure';
+import type { NetworkPartitionInput } from './procedures/network-partition';
 import type { RebalanceInput } from './procedures/rebalance';
 import type { ScaleInput } from './procedures/scale';
 
@@ -96,6 +97,9 @@ export function emptyOrchestratorState(): OrchestratorState {
 }
 
 /** The agents the orchestrator supervises: every agent of this build but itself. */
+/** Patch: a network_partition incident starts its procedure (before: recorded only). */
+export const NETWORK_PARTITION_PROCEDURE = 'network-partition-procedure';
+
 const SUPERVISED = Object.keys(AGENTS).filter((r) => r !== ORCHESTRATOR_ROLE);
 
 export async function clusterOrchestratorWorkflow(input: unknown): Promise<void> {
@@ -466,6 +470,22 @@ class Orchestrator {
         ...(this.c.webhookUrl ? { webhookUrl: this.c.webhookUrl } : {}),
       };
       this.starting(d.id, d.kind, d.subject, now, 'incident', `${i.source}: ${i.detail}`);
+      if (d.kind === 'network_partition' && patched(NETWORK_PARTITION_PROCEDURE)) {
+        const np: NetworkPartitionInput = {
+          clusterId: this.agent.clusterId,
+          parentId: this.agent.workflowIdOf(ORCHESTRATOR_ROLE),
+          partitionId: d.subject,
+          reason: i.detail || i.kind,
+          source: i.source,
+          escalateAfterMs: this.c.escalateAfterMs.network_partition,
+          ...(this.c.webhookUrl ? { webhookUrl: this.c.webhookUrl } : {}),
+        };
+        await this.startProcedure(d.id, 'networkPartitionProcedure', np, {
+          staticSummary: `network_partition procedure for ${d.subject} (cluster ${this.agent.clusterId})`,
+          staticDetails: `Started by ${i.source}: ${i.detail}. Steps: detect_partition_scope, maintain_quorum, route_around_partition, await_recovery (connectivity restored and a consensus round accepted: the fences are lifted); escalates after ${Math.round(np.escalateAfterMs / 1000)} s.`,
+        });
+        continue;
+      }
       if (d.kind !== 'node_failure') {
         this.s.procedures[d.id] = {
           ...(this.s.procedures[d.id] as ProcedureReport),

@@ -6,7 +6,9 @@
  * - out of every routing table (a `fence` signal to the LoadBalancer, with the fence generation);
  * - each fenced host reads the fences from this agent's memo and answers /healthz 503 `fenced`;
  * - NodeDiscovery records the partition, the orchestrator gets a network_partition incident.
- * When the graph is whole again and stable for the window, the fences are lifted (a new generation).
+ * When the graph is whole again and stable for the window, the network_partition procedure is told;
+ * it lifts the fences (a new generation) once the agents agree in a consensus round — or the
+ * handler does after `healFallbackMs` (no orchestrator, no coordinator).
  *
  * Handlers record reports; the loop evaluates the graph, decides and notifies.
  */
@@ -19,6 +21,9 @@ import {
   PARTITION_ROLE,
   PartitionHandlerConfig,
   ReachabilityReport,
+  UnfencePayload,
+  partitionHealedSignal,
+  unfenceSignal,
   partitionsQuery,
   reachabilityQuery,
   reachabilitySignal,
@@ -67,6 +72,7 @@ export async function partitionHandlerWorkflow(input: unknown): Promise<void> {
   );
   const h = new Handler(agent);
   agent.onSignal(reachabilitySignal, ReachabilityReport, (p) => h.report(p));
+  agent.onSignal(unfenceSignal, UnfencePayload, (p) => h.unfence(p));
   agent.onQuery(partitionsQuery, () => agent.state.partitions);
   agent.onQuery(reachabilityQuery, () => agent.state.views);
   h.publish();
@@ -152,6 +158,7 @@ class Handler {
       if (open?.decidedAt !== undefined && open.decidedAt >= c.since) return undefined;
       return Date.now() < end ? end : end + this.agent.config.decisionTimeoutMs;
     }
+    if (open?.healedAt !== undefined) return open.healedAt + this.agent.config.healFallbackMs;
     if (Object.keys(this.s.fenced).length || open) return end;
     return undefined;
   }
@@ -174,6 +181,8 @@ class Handler {
     let open = this.openRecord();
 
     if (!p.whole) {
+      // Split again before the fences were lifted: the heal is off.
+      if (open && open.healedAt !== undefined && open.unfencedAt === undefined) delete open.healedAt;
       if (!open) {
         open = { id: `p-${now}`, startedAt: now, sides: p.sides, indirect: p.indirect, offServer };
         pushBounded(this.s.partitions, open, this.agent.config.historySize);
@@ -195,9 +204,27 @@ class Handler {
         if (d) this.decide(open, d, now);
       }
     } else if (stableFor >= window && (open || Object.keys(this.s.fenced).length)) {
-      this.heal(open, now);
+      if (!open || open.decidedAt === undefined) this.heal(open, now, 'healed before any decision');
+      else {
+        // Whole and stable: the network_partition procedure lifts the fences once the agents
+        // agree; past healFallbackMs, the handler does.
+        if (open.healedAt === undefined) {
+          open.healedAt = now;
+          this.agent.notify(`procedure/network_partition/${open.id}`, partitionHealedSignal, { partitionId: open.id, at: now });
+        }
+        if (now - open.healedAt >= this.agent.config.healFallbackMs)
+          this.heal(open, now, `fallback: no network_partition procedure lifted the fences within ${this.agent.config.healFallbackMs} ms`);
+      }
     }
     this.publish();
+  }
+
+  /** The network_partition procedure's word: the agents agreed the partition is over. */
+  unfence(p: UnfencePayload): void {
+    const open = this.openRecord();
+    if (!open || open.id !== p.partitionId || open.healedAt === undefined) return; // not healed (again): stale
+    this.heal(open, Date.now(), `${p.by}${p.reason ? `: ${p.reason}` : ''}`);
+    this.dirty = true;
   }
 
   private decide(open: PartitionRecord, d: Decision, now: number): void {
@@ -222,12 +249,13 @@ class Handler {
     });
   }
 
-  private heal(open: PartitionRecord | undefined, now: number): void {
+  private heal(open: PartitionRecord | undefined, now: number, by: string): void {
     this.s.generation += 1;
     this.s.fenced = {};
     if (open) {
-      open.healedAt = now;
+      open.healedAt ??= now;
       open.unfencedAt = now;
+      open.unfencedBy = by.slice(0, 500);
     }
     this.s.open = undefined;
     this.agent.notify('load-balancer', lbFenceSignal, { generation: this.s.generation, nodeIds: [], reason: 'healed' });
@@ -259,7 +287,9 @@ class Handler {
       '',
       ...(fenced.length ? ['Fenced:', '', ...fenced.map(([id, f]) => `- ${id} (generation ${f.generation}): ${f.reason}`), ''] : []),
       ...(open
-        ? [`Open partition \`${open.id}\`: ${open.decidedAt ? `decided: ${open.reason}` : 'waiting for the graph to be stable'}`]
+        ? [
+            `Open partition \`${open.id}\`: ${open.healedAt ? 'whole again: waiting for the network_partition procedure to lift the fences' : open.decidedAt ? `decided: ${open.reason}` : 'waiting for the graph to be stable'}`,
+          ]
         : []),
     ].join('\n');
   }

@@ -199,6 +199,13 @@ d('network partitions, cut for real', () => {
     const last = (await partitions()).at(-1)!;
     expect(last).toMatchObject({ keep: ['p1', 'p2', 'p3', 'p4'], fenced: ['p5'], reason: expect.stringMatching(/keep-majority: 4 of 5/) });
     expect(last.unfencedAt).toBeGreaterThan(last.decidedAt!);
+    // Lifted by the network_partition procedure, after a consensus round accepted.
+    expect(last.unfencedBy).toMatch(new RegExp(`^${clusterId}/procedure/network_partition/${last.id}: connectivity restored; consensus partition-healed/\\d+ accepted`));
+    const proc = await client.workflow.getHandle(`${clusterId}/procedure/network_partition/${last.id}`).result();
+    expect(proc).toMatchObject({ status: 'completed', kind: 'network_partition' });
+    expect((proc as { timeline: { step: string }[] }).timeline.map((x) => x.step)).toEqual(
+      expect.arrayContaining(['detect_partition_scope', 'maintain_quorum', 'route_around_partition', 'await_recovery']),
+    );
   }, 60_000);
 
   it('splits into halves: the minority is fenced', async () => {
@@ -233,7 +240,16 @@ d('network partitions, cut for real', () => {
   }, 60_000);
 
   it('every history replays', async () => {
-    for (const type of ['partitionHandlerWorkflow', 'loadBalancerWorkflow', 'nodeAgentWorkflow', 'nodeDiscoveryWorkflow'])
+    for (const type of [
+      'partitionHandlerWorkflow',
+      'loadBalancerWorkflow',
+      'nodeAgentWorkflow',
+      'nodeDiscoveryWorkflow',
+      'clusterOrchestratorWorkflow',
+      'networkPartitionProcedure',
+      'consensusCoordinatorWorkflow',
+      'consensusRoundWorkflow',
+    ])
       expect(await replayAll(client, type, fileStartedAt)).toBeGreaterThanOrEqual(1);
   }, 120_000);
 });

@@ -1,0 +1,327 @@
+/**
+ * `npm run bench -- partition [--runs N] [--nemesis S] [--stable-ms MS]`: partitions cut for real
+ * (scripts/lib/netlab.ts: five host workers, each in a network namespace of its own, nftables drops
+ * inside the namespaces), the NetworkPartitionHandler at its default stable window (5 s + 0.2 s per
+ * host) unless `--stable-ms`.
+ *
+ * Cycles (`--runs`, default 20): a cut (one host isolated, or random halves), then the heal, each
+ * measured from the moment the rules went in:
+ *   cut → minority fenced     the handler's memo fences exactly the minority (the LoadBalancer is
+ *                             told in the same workflow task: out of every routing table)
+ *   cut → minority's /healthz 503 fenced   every minority host says so itself (it read the memo)
+ *   heal → all unfenced       the memo fences nobody
+ *   heal → all serve          every host's /healthz answers 200
+ *
+ * Nemesis (`--nemesis S`, default 0 = none; the issue's run is 600): a fault every ~10 s for S
+ * seconds — isolate one, random halves, a bridge, a majorities ring, the server cut from a minority,
+ * 20 % loss on one link — each held 10 s then healed. /healthz of every host and the routing table
+ * are sampled every 200 ms. Invariants: a split-brain moment is a sample, once a cut has been in
+ * force for the stable window + 3 s, in which hosts on two disjoint sides of it both answer 200;
+ * the majority keeps routing (the table holds a host of the kept side); after every heal every host
+ * serves again within the window + 3 s; at the end every agent runs, and every history replays.
+ */
+import http from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { AGENTS, agentStartOptions } from '../src/contracts/agents';
+import { FENCES_MEMO, FencesMemo } from '../src/contracts/partition-handler';
+import type { RoutingTable } from '../src/contracts/load-balancer';
+import { MEMBERS_MEMO, MembersMemo } from '../src/contracts/node-discovery';
+import { startDevServer } from '../scripts/lib/dev-server';
+import { createLab, labSupport, relay, type Lab } from '../scripts/lib/netlab';
+import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
+import { waitUntil } from './control';
+import { summary } from './stats';
+
+export interface PartitionOptions {
+  bundle: string;
+  runs: number;
+  nemesisSeconds: number;
+  stableMs?: number;
+}
+
+export interface PartitionResult {
+  windowMs: number;
+  fenced: number[];
+  hostsFenced: number[];
+  unfenced: number[];
+  serving: number[];
+  nemesis?: {
+    seconds: number;
+    faults: Record<string, number>;
+    samples: number;
+    splitBrain: string[];
+    majorityNotRouting: string[];
+    slowHeals: string[];
+    heal: number[];
+    agentsRunning: string;
+    replayed: number;
+    replayFailures: string[];
+  };
+}
+
+const IDS = ['b1', 'b2', 'b3', 'b4', 'b5'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function healthz(lab: Lab, id: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: lab.host(id).ip, port: 7070, path: '/healthz', timeout: 300, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+/** A random order of the hosts (Math.random: a bench, not a workflow). */
+const shuffled = () => [...IDS].sort(() => Math.random() - 0.5);
+
+interface Fault {
+  kind: string;
+  apply: (lab: Lab, serverPort: number) => void;
+  /** The groups that cannot reach each other (for the split-brain check); [] when none. */
+  sides: string[][];
+}
+
+function randomFault(kinds: string[]): Fault {
+  const kind = kinds[Math.floor(Math.random() * kinds.length)]!;
+  const h = shuffled();
+  switch (kind) {
+    case 'isolate-one':
+      return { kind, sides: [[h[0]!], h.slice(1)], apply: (lab) => lab.split([h[0]!], h.slice(1)) };
+    case 'halves':
+      return { kind, sides: [h.slice(0, 2), h.slice(2)], apply: (lab) => lab.split(h.slice(0, 2), h.slice(2)) };
+    case 'bridge':
+      // h[2] sees both halves, which cannot see each other.
+      return { kind, sides: [h.slice(0, 2), h.slice(3)], apply: (lab) => lab.split(h.slice(0, 2), h.slice(3)) };
+    case 'majorities-ring':
+      // Each host reaches only its two neighbours in a ring.
+      return {
+        kind,
+        sides: [],
+        apply: (lab) => {
+          for (let i = 0; i < 5; i++)
+            for (const d of [2, 3]) lab.split([h[i]!], [h[(i + d) % 5]!]);
+        },
+      };
+    case 'server-cut':
+      return { kind, sides: [], apply: (lab, port) => lab.isolateServer(h.slice(0, 2), port) };
+    default:
+      return { kind: 'loss-20', sides: [], apply: (lab) => lab.loss(h[0]!, h[1]!, 20) };
+  }
+}
+
+export async function benchPartition(opts: PartitionOptions): Promise<PartitionResult> {
+  const why = labSupport();
+  if (why) throw new Error(`partition bench: ${why}`);
+  const clusterId = `bench-part-${Date.now()}`;
+  const lab = createLab(`bp${process.pid % 1000}`, IDS);
+  const server = await startDevServer({ port: 0 });
+  const gateway = await relay(lab.bridgeIp, { host: '127.0.0.1', port: server.port });
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection });
+  const hosts: HostProcess[] = [];
+  try {
+    const env = {
+      TEMPORAL_ADDRESS: gateway.address,
+      CLUSTER_ID: clusterId,
+      CLUSTER_MULTICAST: 'off',
+      CLUSTER_WORKFLOW_BUNDLE: opts.bundle,
+    };
+    for (const id of IDS)
+      hosts.push(
+        spawnHostWorker({
+          nodeId: id,
+          netns: lab.host(id).ns,
+          args: ['--address', lab.host(id).ip, '--health-port', '7070'],
+          env,
+        }),
+      );
+    await Promise.all(hosts.map((h) => h.waitFor(/ ready /, 120_000)));
+    const handlerConfig =
+      opts.stableMs !== undefined ? { stableAfterMs: opts.stableMs, stableAfterPerHostMs: 0 } : {};
+    for (const spec of Object.values(AGENTS))
+      await client.workflow.start(spec.workflowType, {
+        ...agentStartOptions(clusterId, spec, {
+          clusterId,
+          config: spec.role === 'partition-handler' ? handlerConfig : {},
+        }),
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+    const windowMs = opts.stableMs ?? 5_000 + 200 * IDS.length;
+    const handler = client.workflow.getHandle(`${clusterId}/partition-handler`);
+    const lb = client.workflow.getHandle(`${clusterId}/load-balancer`);
+    const fences = async () => FencesMemo.parse((await handler.describe()).memo?.[FENCES_MEMO]);
+    await waitUntil(
+      '5 alive members',
+      async () => MembersMemo.parse((await client.workflow.getHandle(`${clusterId}/node-discovery`).describe()).memo?.[MEMBERS_MEMO]),
+      (m) => IDS.every((id) => m.members.some((x) => x.nodeId === id && x.status === 'alive')),
+      60_000,
+    );
+    await waitUntil(
+      'a whole graph reported',
+      () => handler.query<Record<string, { reachable: string[] }>>('reachability'),
+      (v) => IDS.every((id) => v[id]?.reachable.length === 4),
+      60_000,
+    );
+
+    const r: PartitionResult = { windowMs, fenced: [], hostsFenced: [], unfenced: [], serving: [] };
+    const limit = windowMs + 20_000;
+    for (let run = 0; run < opts.runs; run++) {
+      const h = shuffled();
+      const minority = run % 2 === 0 ? [h[0]!] : h.slice(0, 2);
+      const majority = h.filter((x) => !minority.includes(x));
+      const t0 = Date.now();
+      lab.split(minority, majority);
+      await waitUntil('minority fenced', fences, (f) => Object.keys(f.fenced).sort().join() === [...minority].sort().join(), limit);
+      r.fenced.push(Date.now() - t0);
+      await waitUntil('minority says fenced', async () => Promise.all(minority.map((id) => healthz(lab, id))), (codes) => codes.every((c) => c === 503), limit);
+      r.hostsFenced.push(Date.now() - t0);
+      const t1 = Date.now();
+      lab.heal();
+      await waitUntil('all unfenced', fences, (f) => Object.keys(f.fenced).length === 0, limit);
+      r.unfenced.push(Date.now() - t1);
+      await waitUntil('all serve', async () => Promise.all(IDS.map((id) => healthz(lab, id))), (codes) => codes.every((c) => c === 200), limit);
+      r.serving.push(Date.now() - t1);
+      process.stderr.write(minority.length === 1 ? 'i' : 'h');
+      await sleep(1_000);
+    }
+    process.stderr.write('\n');
+
+    if (opts.nemesisSeconds > 0) r.nemesis = await nemesis(opts, lab, gateway.port, windowMs, fences, lb);
+    if (r.nemesis) {
+      const running = await Promise.all(
+        Object.values(AGENTS).map(async (s) => [s.role, (await client.workflow.getHandle(`${clusterId}/${s.role}`).describe()).status.name] as const),
+      );
+      r.nemesis.agentsRunning = running.filter(([, st]) => st === 'RUNNING').length + ` of ${running.length}` +
+        (running.some(([, st]) => st !== 'RUNNING') ? ` (not: ${running.filter(([, st]) => st !== 'RUNNING').map(([x, st]) => `${x} ${st}`).join(', ')})` : '');
+      const replay = await replayEverything(client, opts.bundle);
+      r.nemesis.replayed = replay.n;
+      r.nemesis.replayFailures = replay.failures;
+    }
+    return r;
+  } finally {
+    lab.heal();
+    await Promise.all(hosts.map((h) => h.stop('SIGKILL')));
+    await connection.close();
+    await gateway.close();
+    await server.stop();
+    lab.destroy();
+  }
+}
+
+async function nemesis(
+  opts: PartitionOptions,
+  lab: Lab,
+  serverPort: number,
+  windowMs: number,
+  fences: () => Promise<FencesMemo>,
+  lb: ReturnType<Client['workflow']['getHandle']>,
+): Promise<NonNullable<PartitionResult['nemesis']>> {
+  const out: NonNullable<PartitionResult['nemesis']> = {
+    seconds: opts.nemesisSeconds,
+    faults: {},
+    samples: 0,
+    splitBrain: [],
+    majorityNotRouting: [],
+    slowHeals: [],
+    heal: [],
+    agentsRunning: '',
+    replayed: 0,
+    replayFailures: [],
+  };
+  const kinds = ['isolate-one', 'halves', 'bridge', 'majorities-ring', 'server-cut', 'loss-20'];
+  const end = Date.now() + opts.nemesisSeconds * 1_000;
+  let fault: (Fault & { at: number }) | undefined;
+  let healedAt: number | undefined;
+  let stop = false;
+  const sampler = (async () => {
+    while (!stop) {
+      const t = Date.now();
+      const codes = await Promise.all(IDS.map((id) => healthz(lab, id)));
+      const serving = IDS.filter((_, i) => codes[i] === 200);
+      out.samples += 1;
+      const f = fault;
+      if (f && f.sides.length && t - f.at > windowMs + 3_000) {
+        const touched = f.sides.filter((side) => side.some((id) => serving.includes(id)));
+        if (touched.length > 1)
+          out.splitBrain.push(`${new Date(t).toISOString()} ${f.kind} ${JSON.stringify(f.sides)}: serving ${serving.join(',')}`);
+        // The majority side keeps routing.
+        const major = f.sides.find((s) => s.length * 2 > IDS.length);
+        if (major) {
+          const table = await lb.query<RoutingTable>('routingTable').catch(() => undefined);
+          if (table && !table.targets.some((x) => major.includes(x.nodeId)))
+            out.majorityNotRouting.push(`${new Date(t).toISOString()} ${f.kind}: table v${table.version} routes none of ${major.join(',')}`);
+        }
+      }
+      await sleep(Math.max(0, 200 - (Date.now() - t)));
+    }
+  })();
+  try {
+    while (Date.now() < end) {
+      const f = randomFault(kinds);
+      f.apply(lab, serverPort);
+      fault = { ...f, at: Date.now() };
+      out.faults[f.kind] = (out.faults[f.kind] ?? 0) + 1;
+      process.stderr.write(f.kind[0]!);
+      await sleep(10_000);
+      lab.heal();
+      fault = undefined;
+      healedAt = Date.now();
+      // Every host serves again (and nothing is fenced) within the window + 3 s.
+      const by = healedAt + windowMs + 3_000;
+      for (;;) {
+        const codes = await Promise.all(IDS.map((id) => healthz(lab, id)));
+        const f2 = await fences().catch(() => undefined);
+        if (codes.every((c) => c === 200) && f2 && Object.keys(f2.fenced).length === 0) {
+          out.heal.push(Date.now() - healedAt);
+          break;
+        }
+        if (Date.now() > by + 30_000) {
+          out.slowHeals.push(`${f.kind}: not whole ${Date.now() - healedAt} ms after the heal (codes ${codes.join(',')})`);
+          break;
+        }
+        await sleep(100);
+      }
+      const last = out.heal.at(-1);
+      if (last !== undefined && last > windowMs + 3_000) out.slowHeals.push(`${f.kind}: whole ${last} ms after the heal`);
+      await sleep(Math.max(0, 10_000 - (Date.now() - healedAt)));
+    }
+  } finally {
+    stop = true;
+    await sampler;
+    lab.heal();
+    process.stderr.write('\n');
+  }
+  return out;
+}
+
+/** Replays every workflow history on the server (each run), as the replay tests do. */
+async function replayEverything(client: Client, bundle: string): Promise<{ n: number; failures: string[] }> {
+  const failures: string[] = [];
+  let n = 0;
+  async function* histories() {
+    for await (const wf of client.workflow.list()) {
+      const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      n += 1;
+      yield { workflowId: wf.workflowId, history };
+    }
+  }
+  for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: bundle } }, histories()))
+    if (r.error) failures.push(`${r.workflowId}: ${String(r.error).slice(0, 300)}`);
+  return { n, failures };
+}
+
+export function partitionRows(r: PartitionResult): (string | number)[][] {
+  const target = `≤ ${r.windowMs + 2_000}`;
+  return [
+    ['cut → minority fenced (handler: memo, routing tables)', r.fenced, target],
+    ["cut → the minority's /healthz says fenced", r.hostsFenced, ''],
+    ['heal → all unfenced (handler)', r.unfenced, target],
+    ['heal → every /healthz 200', r.serving, ''],
+  ].map(([name, values, t]) => {
+    const s = summary(values as number[]);
+    return [name as string, s.n, s.p50, s.p99, s.min, s.max, t as string];
+  });
+}

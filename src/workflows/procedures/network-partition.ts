@@ -1,0 +1,168 @@
+/**
+ * network_partition: a child workflow of the orchestrator, id
+ * `<clusterId>/procedure/network_partition/<partitionId>`, started by the partition handler's
+ * incident once it fenced a side.
+ *
+ * Steps:
+ * 1. detect_partition_scope — the partition as the handler holds it: sides, indirectly connected
+ *    hosts, the side kept, the hosts fenced, the fence generation.
+ * 2. maintain_quorum — the kept side is a quorum (or the strategy's chosen side); no side kept
+ *    (every host fenced) cannot be fixed here: it escalates at once.
+ * 3. route_around_partition — the LoadBalancer's table routes none of the fenced hosts (as routers
+ *    see it, by its long-poll).
+ * 4. await_recovery — until the handler says the graph is whole and stable again; then a consensus
+ *    round (`partition-healed`, the coordinator's default participants, majority, emergency
+ *    timeout) must accept before the procedure tells the handler to lift the fences. A round that
+ *    does not accept is tried again every 5 s.
+ * An escalation timer runs beside the steps (10 min by default): manual intervention — current
+ * details, `cluster procedures`, the webhook; `cluster ack ID` hands it over.
+ */
+import { condition, getExternalWorkflowHandle, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { AckPayload, acknowledgeSignal, type ProcedureReport } from '../../contracts/orchestrator';
+import { PartitionHealedPayload, partitionHealedSignal, unfenceSignal, type PartitionRecord } from '../../contracts/partition-handler';
+import { ACTIVITY } from '../activity-options';
+import { detailsText, errorText, failed, finish, reporter } from './report';
+
+export interface NetworkPartitionInput {
+  clusterId: string;
+  parentId: string;
+  partitionId: string;
+  reason: string;
+  source: string;
+  escalateAfterMs: number;
+  webhookUrl?: string;
+}
+
+const ROUND_RETRY_MS = 5_000;
+
+export async function networkPartitionProcedure(input: NetworkPartitionInput): Promise<ProcedureReport> {
+  const id = workflowInfo().workflowId;
+  const report: ProcedureReport = {
+    id,
+    kind: 'network_partition',
+    subject: input.partitionId,
+    status: 'running',
+    startedAt: Date.now(),
+    timeline: [],
+  };
+  let acked = false;
+  let healed: number | undefined;
+  let scope: PartitionRecord | null = null;
+  setHandler(acknowledgeSignal, (raw: unknown) => {
+    const p = AckPayload.safeParse(raw ?? {});
+    if (!p.success || acked || report.status !== 'escalated') return;
+    acked = true;
+    report.ack = { at: Date.now(), by: p.data.by };
+  });
+  setHandler(partitionHealedSignal, (raw: unknown) => {
+    const p = PartitionHealedPayload.safeParse(raw);
+    if (p.success && p.data.partitionId === input.partitionId) healed ??= p.data.at;
+  });
+  const { note } = reporter(input.parentId, report, () =>
+    detailsText(report, `**network_partition** \`${input.partitionId}\``, [
+      `- ${input.source}: ${input.reason}`,
+      scope ? `- sides ${scope.sides.map((s) => `[${s.join(', ')}]`).join(' ')}; kept ${scope.keep?.join(', ') ?? 'none'}; fenced ${scope.fenced?.join(', ') ?? 'none'} (generation ${scope.generation ?? '-'})` : '',
+    ]),
+  );
+  const { readPartition } = proxyActivities<Activities>({
+    ...ACTIVITY.clusterRead,
+    summary: `detect_partition_scope: ${input.partitionId} as the partition handler holds it`,
+  });
+  const { awaitUnrouted } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(15_000),
+    summary: 'route_around_partition: no routing table routes a fenced host',
+  });
+  const { proposeConsensus } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(20_000),
+    summary: `await_recovery: consensus round partition-healed (${input.partitionId})`,
+  });
+  const { notifyWebhook } = proxyActivities<Activities>({ ...ACTIVITY.webhook, summary: 'escalation to the webhook' });
+
+  const escalate = async (why: string) => {
+    if (report.status !== 'running') return;
+    report.status = 'escalated';
+    report.escalation = { at: Date.now(), why };
+    await note('escalation', 'escalated', why);
+    if (input.webhookUrl) {
+      try {
+        await notifyWebhook({
+          url: input.webhookUrl,
+          body: { kind: 'procedure.escalated', procedure: { ...report, timeline: report.timeline.slice(-10) } },
+          timeoutMs: 5_000,
+        });
+      } catch (err) {
+        await note('escalation', 'failed', `webhook: ${errorText(err)}`);
+      }
+    }
+  };
+  let recovered = false;
+  const escalation = (async () => {
+    const due = report.startedAt + input.escalateAfterMs;
+    const done = await condition(() => recovered || report.status !== 'running', Math.max(1, due - Date.now()));
+    if (!done) await escalate(`connectivity not restored ${Math.round(input.escalateAfterMs / 1000)} s after it began`);
+  })();
+
+  await note('incident', 'info', `${input.source}: ${input.reason}`);
+  try {
+    await note('detect_partition_scope', 'started');
+    scope = await readPartition({ clusterId: input.clusterId, partitionId: input.partitionId });
+    if (!scope) throw new Error(`the partition handler holds no partition ${input.partitionId}`);
+    await note(
+      'detect_partition_scope',
+      'done',
+      `sides ${scope.sides.map((s) => `[${s.join(' ')}]`).join(' ')}${scope.indirect.length ? `; indirectly connected ${scope.indirect.join(' ')}` : ''}; fenced ${scope.fenced?.join(' ') || 'none'}`,
+    );
+
+    await note('maintain_quorum', 'started');
+    const total = scope.sides.flat().length + scope.indirect.length;
+    if (!scope.keep?.length) {
+      await note('maintain_quorum', 'failed', `no side keeps serving: ${scope.reason ?? ''}`);
+      await escalate(`no side of ${input.partitionId} keeps serving (${scope.reason ?? 'every host fenced'}): an operator must choose`);
+    } else
+      await note('maintain_quorum', 'done', `${scope.keep.length} of ${total} hosts keep serving: ${scope.reason ?? ''}`);
+
+    await note('route_around_partition', 'started');
+    for (const nodeId of scope.fenced ?? [])
+      await awaitUnrouted({ clusterId: input.clusterId, nodeId, timeoutMs: 15_000 });
+    await note('route_around_partition', 'done', `no routing table routes ${scope.fenced?.join(', ') || 'a fenced host'}`);
+
+    await note('await_recovery', 'started', 'until the partition handler sees the graph whole and stable');
+    for (;;) {
+      await condition(() => healed !== undefined || acked);
+      if (acked && healed === undefined) {
+        report.outcome = `acknowledged by ${report.ack?.by ?? 'an operator'} before connectivity was restored`;
+        break;
+      }
+      const round = await proposeConsensus({
+        clusterId: input.clusterId,
+        proposal: {
+          topic: 'partition-healed',
+          value: { partitionId: input.partitionId, fenced: scope.fenced ?? [] },
+          emergency: true,
+          from: id,
+        },
+      });
+      await note('await_recovery', round.result === 'accepted' ? 'info' : 'failed', `consensus ${round.proposalId}: ${round.summary}`);
+      if (round.result === 'accepted') {
+        await getExternalWorkflowHandle(`${input.clusterId}/partition-handler`).signal(unfenceSignal, {
+          partitionId: input.partitionId,
+          by: id,
+          reason: `connectivity restored; consensus ${round.proposalId} ${round.summary}`,
+        });
+        recovered = true;
+        report.status = 'completed';
+        report.outcome = `connectivity restored and the agents agreed (${round.proposalId}): the fences are lifted`;
+        break;
+      }
+      await sleep(ROUND_RETRY_MS);
+    }
+    await note('await_recovery', 'done', report.outcome ?? '');
+  } catch (err) {
+    failed(report, report.step ?? 'network_partition', err);
+    await note(report.step ?? 'network_partition', 'failed', errorText(err));
+  }
+  recovered = true;
+  await escalation;
+  return finish(report, note);
+}
