@@ -18,7 +18,7 @@ import { startDevServer, type DevServer } from '../../scripts/lib/dev-server';
 import { createLab, labSupport, relay, type Lab } from '../../scripts/lib/netlab';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli } from '../support/cli';
-import { replayAll } from '../support/histories';
+import { replayAll, replayAndRecord } from '../support/histories';
 import { eventually, uniqueId } from '../support/temporal';
 
 const unsupported = labSupport();
@@ -201,7 +201,9 @@ d('network partitions, cut for real', () => {
     expect(last.unfencedAt).toBeGreaterThan(last.decidedAt!);
     // Lifted by the network_partition procedure, after a consensus round accepted.
     expect(last.unfencedBy).toMatch(new RegExp(`^${clusterId}/procedure/network_partition/${last.id}: connectivity restored; consensus partition-healed/\\d+ accepted`));
-    const proc = await client.workflow.getHandle(`${clusterId}/procedure/network_partition/${last.id}`).result();
+    const procHandle = client.workflow.getHandle(`${clusterId}/procedure/network_partition/${last.id}`);
+    const proc = await procHandle.result();
+    expect(await replayAndRecord(procHandle, 'network-partition-procedure', 5)).toBeGreaterThan(5);
     expect(proc).toMatchObject({ status: 'completed', kind: 'network_partition' });
     expect((proc as { timeline: { step: string }[] }).timeline.map((x) => x.step)).toEqual(
       expect.arrayContaining(['detect_partition_scope', 'maintain_quorum', 'route_around_partition', 'await_recovery']),

@@ -30,6 +30,10 @@ describe('replay of recorded histories', () => {
         'load-balancer-e2e.binpb',
         // The ConsensusCoordinator after a continue-as-new, with a round awaited beside its loop.
         'consensus-coordinator.binpb',
+        // The partition handler after a continue-as-new with a host fenced; a network_partition
+        // procedure that lifted the fences after a consensus round (the partition e2e).
+        'partition-handler.binpb',
+        'network-partition-procedure.binpb',
         // Runs from before membership reads and checks went beside the loop (fd-members-beside-loop,
         // hm-checks-beside-loop).
         'failure-detector-before-members-beside.binpb',

@@ -1,0 +1,170 @@
+/**
+ * The NetworkPartitionHandler on the real dev server, fed reachability reports as hosts send them
+ * (the e2e cuts real packets: test/e2e/partition.test.ts). Its membership comes from the
+ * readMembers activity, served here from each test's member list.
+ */
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { AgentStateView, MemberSummary } from '../../src/contracts/common';
+import {
+  FENCES_MEMO,
+  FencesMemo,
+  type PartitionHandlerState,
+  type PartitionRecord,
+} from '../../src/contracts/partition-handler';
+import { replayAll, replayAndRecord } from '../support/histories';
+import { memberSummary } from '../support/members';
+import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
+
+const fileStartedAt = new Date(Date.now() - 1_000);
+let t: TestTemporal;
+let worker: TestWorker;
+const taskQueue = uniqueId('ph-tq');
+const members: Record<string, MemberSummary[]> = {};
+const handles: WorkflowHandle[] = [];
+const H5 = ['n1', 'n2', 'n3', 'n4', 'n5'];
+
+beforeAll(async () => {
+  t = await connect();
+  worker = await startWorker(t.client, taskQueue, 'observer-ph', {
+    readMembers: async ({ clusterId }: { clusterId: string }) =>
+      members[clusterId] ? { version: 1, members: members[clusterId] } : null,
+  });
+});
+afterAll(async () => {
+  for (const h of handles) await h.terminate('test done').catch(() => undefined);
+  await worker?.stop();
+  await t?.close();
+});
+
+async function startHandler(config: Record<string, unknown> = {}) {
+  const clusterId = uniqueId('ph');
+  members[clusterId] = H5.map((id) => memberSummary(id));
+  const handle = await t.client.workflow.start('partitionHandlerWorkflow', {
+    workflowId: `${clusterId}/partition-handler`,
+    taskQueue,
+    args: [
+      {
+        clusterId,
+        config: {
+          heartbeatIntervalMs: 1_000,
+          healthCheckIntervalMs: 1_000,
+          membersIntervalMs: 200,
+          stableAfterMs: 300,
+          stableAfterPerHostMs: 0,
+          decisionTimeoutMs: 500,
+          healFallbackMs: 600,
+          ...config,
+        },
+      },
+    ],
+  });
+  handles.push(handle);
+  return { clusterId, handle };
+}
+
+/** Every host reports what it reaches when the groups are `groups` (hosts in one group reach each other). */
+async function reportGroups(handle: WorkflowHandle, groups: string[][]) {
+  const at = Date.now();
+  for (const id of H5) {
+    const g = groups.find((x) => x.includes(id)) ?? [id];
+    const reachable = groups.filter((x) => x.includes(id)).flat().filter((x) => x !== id);
+    await handle.signal('reachability', {
+      nodeId: id,
+      reachable: [...new Set(reachable.length ? reachable : g.filter((x) => x !== id))],
+      unreachable: H5.filter((x) => x !== id && !reachable.includes(x)),
+      rttMs: {},
+      at,
+    });
+  }
+}
+const fences = async (h: WorkflowHandle) => FencesMemo.parse((await h.describe()).memo?.[FENCES_MEMO]);
+const partitions = (h: WorkflowHandle) => h.query<PartitionRecord[]>('partitions');
+
+describe('NetworkPartitionHandler', () => {
+  it('fences the minority once the graph is stable (keep-majority), and lifts the fences after the heal', async () => {
+    const { handle } = await startHandler();
+    await reportGroups(handle, [H5]);
+    await eventually('whole and nothing fenced', () => fences(handle), (f) => f.generation === 0 && Object.keys(f.seen).length === 5);
+    await reportGroups(handle, [['n1', 'n2'], ['n3', 'n4', 'n5']]);
+    const f = await eventually('n1, n2 fenced', () => fences(handle), (x) => Object.keys(x.fenced).sort().join() === 'n1,n2');
+    expect(f.fenced.n1).toMatchObject({ generation: f.generation, reason: 'keep-majority: 3 of 5 hosts' });
+    const [p] = await partitions(handle);
+    expect(p).toMatchObject({ sides: [['n3', 'n4', 'n5'], ['n1', 'n2']], keep: ['n3', 'n4', 'n5'], fenced: ['n1', 'n2'] });
+    await reportGroups(handle, [H5]);
+    // No network_partition procedure runs here: the handler lifts the fences itself after healFallbackMs.
+    await eventually('unfenced', () => fences(handle), (x) => Object.keys(x.fenced).length === 0 && x.generation > f.generation);
+    const [healed] = await partitions(handle);
+    expect(healed!.unfencedBy).toMatch(/^fallback: no network_partition procedure lifted the fences within 600 ms/);
+  });
+
+  it("lifts the fences at the procedure's word once the graph is whole (and ignores it before)", async () => {
+    const { handle } = await startHandler({ healFallbackMs: 600_000 });
+    await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
+    await eventually('n1 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n1');
+    const [p] = await partitions(handle);
+    // Still partitioned: the word is stale.
+    await handle.signal('unfence', { partitionId: p!.id, by: 'test' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(Object.keys((await fences(handle)).fenced)).toEqual(['n1']);
+    await reportGroups(handle, [H5]);
+    await eventually('healed, waiting for the procedure', () => partitions(handle), (x) => x[0]!.healedAt !== undefined);
+    await handle.signal('unfence', { partitionId: p!.id, by: 'test', reason: 'agreed' });
+    await eventually('unfenced', () => fences(handle), (x) => Object.keys(x.fenced).length === 0);
+    expect((await partitions(handle))[0]!.unfencedBy).toBe('test: agreed');
+  });
+
+  it.each([
+    ['keep-referee:n1', [['n1', 'n2'], ['n3', 'n4', 'n5']], 'n3,n4,n5', /keep-referee: the side of n1/],
+    ['keep-oldest', [['n1', 'n2'], ['n3', 'n4', 'n5']], 'n3,n4,n5', /keep-oldest/],
+    // No side holds 4: after the decision timeout only a strict majority keeps serving.
+    ['static-quorum:4', [['n1', 'n2'], ['n3', 'n4', 'n5']], 'n1,n2', /no decision within the window: the strict majority/],
+    // A bridge: n3 serves with the lower half.
+    ['keep-majority', [['n1', 'n2', 'n3'], ['n3', 'n4', 'n5']], 'n4,n5', /keep-majority: 3 of 5/],
+  ])('%s on %j fences %s', async (strategy, groups, fenced, reason) => {
+    const { handle } = await startHandler({ strategy });
+    await reportGroups(handle, [H5]);
+    await eventually('all reported', () => fences(handle), (f) => Object.keys(f.seen).length === 5);
+    await reportGroups(handle, groups);
+    // keep-oldest: every member joined at the same time here, so the lowest id is the oldest.
+    const f = await eventually(`${fenced} fenced`, () => fences(handle), (x) => Object.keys(x.fenced).length > 0);
+    expect(Object.keys(f.fenced).sort().join()).toBe(strategy === 'keep-oldest' ? 'n3,n4,n5' : fenced);
+    expect(Object.values(f.fenced)[0]!.reason).toMatch(reason);
+  });
+
+  it('refuses bad reports and config with the field named, and keeps its state', async () => {
+    const { handle } = await startHandler();
+    await reportGroups(handle, [H5]);
+    await handle.signal('reachability', { nodeId: 'bad id!', reachable: [], at: 1 });
+    await handle.signal('reachability', { nodeId: 'n1', reachable: 'n2', at: 1 });
+    const s = await eventually(
+      'two rejections',
+      () => handle.query<AgentStateView<PartitionHandlerState>>('state'),
+      (x) => x.base.rejected.count === 2,
+    );
+    expect(s.base.rejected.recent.map((r) => r.error).join('\n')).toMatch(/nodeId: expected 1-63 letters[\s\S]*reachable: /);
+    expect(Object.keys(s.agent.views).sort()).toEqual(H5);
+    const err = await handle.executeUpdate('configure', { args: [{ strategy: 'keep-most' }] }).catch((e: unknown) => e);
+    expect(String((err as WorkflowUpdateFailedError).cause?.message)).toMatch(/strategy: expected keep-majority, static-quorum:N, keep-oldest or keep-referee:NODE/);
+  });
+
+  it('continues as new carrying its graph, fences and partitions', async () => {
+    const { handle } = await startHandler({ continueAsNewAfterSignals: 10 });
+    await reportGroups(handle, [H5]);
+    await reportGroups(handle, [['n5'], ['n1', 'n2', 'n3', 'n4']]);
+    await eventually('n5 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n5');
+    await eventually(
+      'a new run',
+      () => handle.query<AgentStateView<PartitionHandlerState>>('state'),
+      (x) => x.base.runs >= 1,
+    );
+    const s = await handle.query<AgentStateView<PartitionHandlerState>>('state');
+    expect(Object.keys(s.agent.fenced)).toEqual(['n5']);
+    expect(s.agent.partitions).toHaveLength(1);
+    expect(s.agent.views.n5!.reachable).toEqual([]);
+    expect(await replayAndRecord(handle, 'partition-handler', 10)).toBeGreaterThan(5);
+  });
+
+  it('every history of this file replays', async () => {
+    expect(await replayAll(t.client, 'partitionHandlerWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(5);
+  });
+});
