@@ -3,7 +3,7 @@
  * (the e2e cuts real packets: test/e2e/partition.test.ts). Its membership comes from the
  * readMembers activity, served here from each test's member list.
  */
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { type WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { AgentStateView, MemberSummary } from '../../src/contracts/common';
 import {
   FENCES_MEMO,
