@@ -315,7 +315,30 @@ export class ClusterClient {
       throw new UsageError(`N: expected a whole number of hosts (1-100), got ${JSON.stringify(target)}`);
     const parsed = ScalePayload.safeParse({ target: Number(target), ...o });
     if (!parsed.success) throw new UsageError(`N: ${describeZodError(parsed.error)}`);
-    return refusedAsUsage(() => this.update('orchestrator', 'scale', parsed.data));
+    return this.afterEnded(() => refusedAsUsage(() => this.update('orchestrator', 'scale', parsed.data)));
+  }
+
+  /**
+   * Runs `call`; when the orchestrator refuses because a procedure of the same kind is still running
+   * although that procedure says it ended (its last report to the orchestrator is a signal behind
+   * its memo), tries again for up to 10 s.
+   */
+  private async afterEnded<R>(call: () => Promise<R>): Promise<R> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        return await call();
+      } catch (err) {
+        const m = err instanceof UsageError ? /is already running \(procedure (\S+)\)/.exec(err.message) : null;
+        if (!m || Date.now() > deadline) throw err;
+        const ended = await this.procedure(m[1] as string).then(
+          (p) => p.endedAt !== undefined,
+          () => false,
+        );
+        if (!ended) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
 
   /** `cluster rebalance`: the orchestrator's rebalance_load procedure, one at a time. */
@@ -326,7 +349,7 @@ export class ClusterClient {
   }): Promise<{ procedureId: string; decision: string }> {
     const parsed = RebalanceRequest.safeParse(o);
     if (!parsed.success) throw new UsageError(`invalid rebalance: ${describeZodError(parsed.error)}`);
-    return refusedAsUsage(() => this.update('orchestrator', 'rebalance', parsed.data));
+    return this.afterEnded(() => refusedAsUsage(() => this.update('orchestrator', 'rebalance', parsed.data)));
   }
 
   /**

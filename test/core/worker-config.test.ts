@@ -17,6 +17,7 @@ describe('host worker options', () => {
       healthFile: undefined,
       cpuSource: 'machine',
       watchPeers: 3,
+      reachIntervalMs: 1000,
     });
   });
 

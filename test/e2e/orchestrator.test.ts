@@ -136,7 +136,11 @@ describe('the orchestrator heals the cluster', () => {
     expect(router.table?.targets.some((x) => x.nodeId === 'o-2')).toBe(false);
     expect(done?.outcome).toMatch(/^replacement alive: o-4/);
     const steps = (done?.timeline ?? []).filter((x) => x.status === 'done').map((x) => x.step);
-    expect(steps).toEqual(['isolate_node', 'redistribute_load', 'start_replacement', 'await_recovery']);
+    // The agents that know the node agreed it is gone before anything acted on it.
+    expect(steps).toEqual(['agree_gone', 'isolate_node', 'redistribute_load', 'start_replacement', 'await_recovery']);
+    expect(done?.timeline.find((x) => x.step === 'agree_gone' && x.status === 'done')?.detail).toMatch(
+      /^node-gone\/\d+ accepted: .*failure-detector accept: declared dead/,
+    );
     expect(replacementsAsked).toEqual([expect.objectContaining({ nodeId: 'o-2', action: 'start_replacement' })]);
     const m = await nodes();
     expect(m['o-4']).toMatchObject({ status: 'alive', zone: 'zone-x' });

@@ -168,11 +168,37 @@ describe('ConsensusCoordinator', () => {
     expect(after.agent.counts.proposed).toBe(before.agent.counts.proposed + 1);
   });
 
+  it('a node_failure procedure started by a verdict does nothing when the agents do not agree the node is gone', async () => {
+    const proc = await t.client.workflow.start('nodeFailureProcedure', {
+      workflowId: `${clusterId}/procedure/node_failure/ghost`,
+      taskQueue,
+      args: [
+        {
+          clusterId,
+          parentId: `${clusterId}/orchestrator`,
+          nodeId: 'ghost',
+          reason: 'escalation level 1: critical cpu',
+          source: 'health-monitor',
+          escalateAfterMs: 60_000,
+        },
+      ],
+    });
+    handles.push(proc);
+    const r = await proc.result();
+    expect(r).toMatchObject({ status: 'failed', outcome: expect.stringMatching(/the agents do not agree that ghost is gone \(node-gone\/\d+: rejected/) });
+    const steps = (r as { timeline: { step: string; status: string; detail: string }[] }).timeline;
+    expect(steps.find((x) => x.step === 'agree_gone' && x.status === 'failed')?.detail).toMatch(
+      /failure-detector reject: ghost is neither suspected nor declared dead here/,
+    );
+    expect(steps.some((x) => x.step === 'isolate_node')).toBe(false);
+  });
+
   it('records replayable histories', async () => {
     expect(await replayAndRecord(coordinator, 'consensus-coordinator', 10)).toBeGreaterThan(5);
     expect(await replayAll(t.client, 'consensusRoundWorkflow', fileStartedAt)).toBeGreaterThan(5);
     expect(await replayAll(t.client, 'consensusCoordinatorWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(2);
     expect(await replayAll(t.client, 'failureDetectorWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(1);
     expect(await replayAll(t.client, 'nodeDiscoveryWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(1);
+    expect(await replayAll(t.client, 'nodeFailureProcedure', fileStartedAt)).toBeGreaterThanOrEqual(1);
   });
 });

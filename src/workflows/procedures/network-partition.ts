@@ -22,7 +22,7 @@ import type { Activities } from '../../activities';
 import { AckPayload, acknowledgeSignal, type ProcedureReport } from '../../contracts/orchestrator';
 import { PartitionHealedPayload, partitionHealedSignal, unfenceSignal, type PartitionRecord } from '../../contracts/partition-handler';
 import { ACTIVITY } from '../activity-options';
-import { detailsText, errorText, failed, finish, reporter } from './report';
+import { detailsText, errorText, escalator, failed, finish, reporter } from './report';
 
 export interface NetworkPartitionInput {
   clusterId: string;
@@ -79,23 +79,7 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
   });
   const { notifyWebhook } = proxyActivities<Activities>({ ...ACTIVITY.webhook, summary: 'escalation to the webhook' });
 
-  const escalate = async (why: string) => {
-    if (report.status !== 'running') return;
-    report.status = 'escalated';
-    report.escalation = { at: Date.now(), why };
-    await note('escalation', 'escalated', why);
-    if (input.webhookUrl) {
-      try {
-        await notifyWebhook({
-          url: input.webhookUrl,
-          body: { kind: 'procedure.escalated', procedure: { ...report, timeline: report.timeline.slice(-10) } },
-          timeoutMs: 5_000,
-        });
-      } catch (err) {
-        await note('escalation', 'failed', `webhook: ${errorText(err)}`);
-      }
-    }
-  };
+  const escalate = escalator(report, note, { url: input.webhookUrl, notify: notifyWebhook });
   let recovered = false;
   const escalation = (async () => {
     const due = report.startedAt + input.escalateAfterMs;

@@ -2,6 +2,9 @@
  * node_failure: a child workflow of the orchestrator, id `<clusterId>/procedure/node_failure/<node>`.
  *
  * Steps (each an activity or a message to an agent, with its own timeout and retries):
+ * 0. agree_gone — unless an operator started it: a consensus round node-gone among the
+ *    FailureDetector, the HealthMonitor and NodeDiscovery (majority); not accepted, nothing is done
+ *    (no coordinator: skipped, the verdict stands alone).
  * 1. isolate_node — the HealthMonitor quarantines the node (reason `node_failure`).
  * 2. redistribute_load — wait until the LoadBalancer's table (what routers hold) routes nothing to it.
  * 3. start_replacement — the operator's hook (config, never a payload), rate-limited by the
@@ -31,9 +34,15 @@ import { quarantineNodeSignal, releaseNodeSignal } from '../../contracts/health-
 import { AckPayload, acknowledgeSignal, type Hook, type ProcedureReport } from '../../contracts/orchestrator';
 import { ACTIVITY } from '../activity-options';
 
+/**
+ * Patch: a procedure started by an agent's verdict (not an operator) first runs a consensus round
+ * node-gone among the FailureDetector, the HealthMonitor and NodeDiscovery, and does nothing when it
+ * is not accepted.
+ */
+export const NODE_FAILURE_AGREE_GONE = 'node-failure-agree-gone';
 /** Patch: recovery is the node back or the replacement the hook named; an escalated one claims no other's. */
 export const NODE_FAILURE_OWN_REPLACEMENT = 'node-failure-own-replacement';
-import { errorText, failed, finish, reporter, timelineTable } from './report';
+import { errorText, escalator, failed, finish, reporter, timelineTable } from './report';
 
 export interface NodeFailureInput {
   clusterId: string;
@@ -85,6 +94,11 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
     summary: `members (recovery of ${input.nodeId})`,
   });
   const { notifyWebhook } = proxyActivities<Activities>({ ...ACTIVITY.webhook, summary: 'escalation to the webhook' });
+  const { proposeConsensus } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(20_000),
+    retry: { maximumAttempts: 2, initialInterval: '500ms' },
+    summary: `agree_gone: consensus round node-gone (${input.nodeId})`,
+  });
 
   /** Undo steps, newest first: run even when the procedure is cancelled. */
   const undo: { step: string; fn: () => Promise<void> }[] = [];
@@ -103,24 +117,7 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
   let recovered: string | undefined;
   /** The host the replacement hook said it started. */
   let replacement: string | undefined;
-  const escalate = async (why: string) => {
-    if (report.status !== 'running') return;
-    report.status = 'escalated';
-    report.escalation = { at: Date.now(), why };
-    await note('escalation', 'escalated', why);
-    if (input.webhookUrl) {
-      try {
-        await notifyWebhook({
-          url: input.webhookUrl,
-          body: { kind: 'procedure.escalated', procedure: { ...report, timeline: report.timeline.slice(-10) } },
-          timeoutMs: 5_000,
-        });
-        await note('escalation', 'info', `POSTed to ${input.webhookUrl}`);
-      } catch (err) {
-        await note('escalation', 'failed', `webhook: ${errorText(err)}`);
-      }
-    }
-  };
+  const escalate = escalator(report, note, { url: input.webhookUrl, notify: notifyWebhook });
 
   // The escalation timer, beside the steps.
   const escalation = (async () => {
@@ -134,11 +131,53 @@ export async function nodeFailureProcedure(input: NodeFailureInput): Promise<Pro
       await escalate(`not recovered ${Math.round(input.escalateAfterMs / 1000)} s after it began (${input.reason})`);
   })();
 
+  /** The consensus round node-gone; what went wrong when the agents do not agree, else undefined. */
+  const agreeGone = async (): Promise<string | undefined> => {
+    await note('agree_gone', 'started', 'consensus round node-gone: the FailureDetector, the HealthMonitor, NodeDiscovery');
+    try {
+      const round = await proposeConsensus({
+        clusterId: input.clusterId,
+        proposal: {
+          topic: 'node-gone',
+          value: { nodeId: input.nodeId },
+          participants: ['failure-detector', 'health-monitor', 'node-discovery'],
+          rule: 'majority',
+          emergency: true,
+          from: id,
+        },
+      });
+      const votes = round.votes.map((v) => `${v.participant} ${v.vote}: ${v.reason}`).join('; ');
+      if (round.result === 'accepted') {
+        await note('agree_gone', 'done', `${round.proposalId} ${round.summary} (${votes})`);
+        return undefined;
+      }
+      await note('agree_gone', 'failed', `${round.proposalId} ${round.summary} (${votes})`);
+      return `the agents do not agree that ${input.nodeId} is gone (${round.proposalId}: ${round.summary}): nothing was done`;
+    } catch (err) {
+      // No coordinator (or it could not be reached): the verdict that started this stands alone.
+      await note('agree_gone', 'skipped', `no consensus round: ${errorText(err)}`);
+      return undefined;
+    }
+  };
+
   await note('incident', 'info', `${input.source}: ${input.reason}`);
   const startMembers = await readMembers({ clusterId: input.clusterId }).catch(() => undefined);
   const before = new Set((startMembers?.members ?? []).map((m) => m.nodeId));
   const failedIncarnation = startMembers?.members.find((m) => m.nodeId === input.nodeId)?.incarnation ?? -1;
   try {
+    // 0. agree_gone: before anything acts on the node, the agents that know it agree it is gone
+    // (an operator's emergency is its own agreement).
+    if (input.source !== 'operator' && patched(NODE_FAILURE_AGREE_GONE)) {
+      const disagreed = await agreeGone();
+      if (disagreed) {
+        report.status = 'failed';
+        report.outcome = disagreed;
+        await finish(report, note);
+        await escalation;
+        return report;
+      }
+    }
+
     // 1. isolate_node
     await note('isolate_node', 'started');
     try {

@@ -106,3 +106,36 @@ export function detailsText(r: ProcedureReport, title: string, facts: string[]):
     ...timelineTable(r),
   ].join('\n');
 }
+
+/**
+ * Escalation to manual intervention: the report says so (status, why), its timeline and the
+ * orchestrator too (`note`), and the operator's webhook, when one is configured, gets the report.
+ * Once only: a procedure that is no longer running does not escalate.
+ */
+export function escalator(
+  report: ProcedureReport,
+  note: Reporter['note'],
+  webhook: {
+    url?: string;
+    notify: (input: { url: string; body: unknown; timeoutMs: number }) => Promise<unknown>;
+  },
+): (why: string) => Promise<void> {
+  return async (why: string) => {
+    if (report.status !== 'running') return;
+    report.status = 'escalated';
+    report.escalation = { at: Date.now(), why };
+    await note('escalation', 'escalated', why);
+    if (webhook.url) {
+      try {
+        await webhook.notify({
+          url: webhook.url,
+          body: { kind: 'procedure.escalated', procedure: { ...report, timeline: report.timeline.slice(-10) } },
+          timeoutMs: 5_000,
+        });
+        await note('escalation', 'info', `POSTed to ${webhook.url}`);
+      } catch (err) {
+        await note('escalation', 'failed', `webhook: ${errorText(err)}`);
+      }
+    }
+  };
+}
