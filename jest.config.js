@@ -6,5 +6,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest'] },
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
+  // Workflows a file left running are terminated after it (later files' workers would run them).
+  setupFilesAfterEnv: ['<rootDir>/test/support/end-of-file.ts'],
   testTimeout: 120000,
 };

@@ -1,7 +1,7 @@
 /**
  * Partitions cut for real: five host worker processes, each in a network namespace of its own on a
- * bridge (scripts/lib/netlab.ts), packets dropped by nftables inside the namespaces. A Temporal dev
- * server of this file's own listens on the bridge. Shapes (Jepsen's): one host isolated, halves, a
+ * bridge (scripts/lib/netlab.ts), packets dropped by nftables inside the namespaces. The suite's
+ * Temporal server is reached through a relay on the bridge. Shapes (Jepsen's): one host isolated, halves, a
  * bridge, the server unreachable from a minority, 20 % loss on one link. Throughout, the hosts'
  * /healthz are sampled from the root namespace: after a decision, never two disjoint sides serve.
  */
@@ -14,7 +14,6 @@ import type { PartitionRecord } from '../../src/contracts/partition-handler';
 import { FENCES_MEMO, FencesMemo } from '../../src/contracts/partition-handler';
 import type { RoutingTable } from '../../src/contracts/load-balancer';
 import { MEMBERS_MEMO, MembersMemo } from '../../src/contracts/node-discovery';
-import { startDevServer, type DevServer } from '../../scripts/lib/dev-server';
 import { createLab, labSupport, relay, type Lab } from '../../scripts/lib/netlab';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
 import { cli } from '../support/cli';
@@ -31,7 +30,6 @@ const IDS = ['p1', 'p2', 'p3', 'p4', 'p5'];
 // Longer than the spread of the hosts' detections (a 1 s round and a 0.5 s probe timeout): one decision per cut.
 const STABLE_MS = 2_000;
 let lab: Lab;
-let server: DevServer;
 let gateway: Awaited<ReturnType<typeof relay>>;
 let connection: Connection;
 let client: Client;
@@ -92,9 +90,12 @@ function splitBrain(sides: string[][], from: number, to: number): string[] {
 d('network partitions, cut for real', () => {
   beforeAll(async () => {
     lab = createLab(`pt${process.pid % 1000}`, IDS);
-    server = await startDevServer({ port: 0 });
-    gateway = await relay(lab.bridgeIp, { host: '127.0.0.1', port: server.port });
-    connection = await Connection.connect({ address: server.address });
+    // The suite's server, on loopback; the hosts in the namespaces reach it through a relay on
+    // the bridge (cutting the relay's port cuts a host off the server).
+    const suiteAddress = process.env.TEMPORAL_ADDRESS ?? '';
+    const port = Number(suiteAddress.split(':').at(-1));
+    gateway = await relay(lab.bridgeIp, { host: '127.0.0.1', port });
+    connection = await Connection.connect({ address: suiteAddress });
     client = new Client({ connection });
     env = {
       TEMPORAL_ADDRESS: gateway.address,
@@ -145,7 +146,6 @@ d('network partitions, cut for real', () => {
     await Promise.all(Object.values(hosts).map((h) => h.stop('SIGKILL')));
     await connection?.close();
     await gateway?.close();
-    await server?.stop();
     lab?.destroy();
   });
 
