@@ -174,7 +174,15 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
       const majority = h.filter((x) => !minority.includes(x));
       const t0 = Date.now();
       lab.split(minority, majority);
-      await waitUntil('minority fenced', fences, (f) => Object.keys(f.fenced).sort().join() === [...minority].sort().join(), limit);
+      await waitUntil('minority fenced', fences, (f) => Object.keys(f.fenced).sort().join() === [...minority].sort().join(), limit).catch(
+        async (err: Error) => {
+          const parts = await handler.query<unknown[]>('partitions').catch(() => []);
+          const views = await handler.query<unknown>('reachability').catch(() => undefined);
+          throw new Error(
+            `run ${run}: ${err.message} (minority ${minority.join(',')})\nfences: ${JSON.stringify(await fences().catch(() => undefined))}\nlast partitions: ${JSON.stringify(parts.slice(-2))}\nviews: ${JSON.stringify(views)}\nrules:\n${lab.describe()}`,
+          );
+        },
+      );
       r.fenced.push(Date.now() - t0);
       await waitUntil('minority says fenced', async () => Promise.all(minority.map((id) => healthz(lab, id))), (codes) => codes.every((c) => c === 503), limit);
       r.hostsFenced.push(Date.now() - t0);

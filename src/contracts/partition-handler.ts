@@ -91,7 +91,17 @@ export interface PartitionRecord {
 }
 
 export interface PartitionHandlerState {
-  views: Record<string, { reachable: string[]; rttMs: Record<string, number>; at: number; receivedAt: number }>;
+  views: Record<
+    string,
+    {
+      reachable: string[];
+      rttMs: Record<string, number>;
+      at: number;
+      receivedAt: number;
+      /** This report dropped a peer the previous one reached (the host ran after a cut). */
+      lostAny?: boolean;
+    }
+  >;
   /** Members alive in NodeDiscovery (they hold their lease), with when they joined. */
   members: Record<string, { joinedAt: number; status: string }>;
   membersVersion: number;

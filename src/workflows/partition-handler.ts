@@ -100,8 +100,12 @@ class Handler {
   }
 
   report(p: ReachabilityReport): void {
+    const before = this.s.views[p.nodeId];
+    const reachable = [...new Set(p.reachable.filter((n) => n !== p.nodeId))].sort();
     this.s.views[p.nodeId] = {
-      reachable: [...new Set(p.reachable.filter((n) => n !== p.nodeId))].sort(),
+      // It no longer reaches a peer it reached: it was running when something cut it off.
+      lostAny: !!before && before.reachable.some((n) => !reachable.includes(n)),
+      reachable,
       rttMs: p.rttMs,
       at: p.at,
       receivedAt: Date.now(),
@@ -137,8 +141,13 @@ class Handler {
     const hosts: string[] = [];
     const offServer: string[] = [];
     for (const [id, m] of Object.entries(this.s.members)) {
-      if (!this.s.views[id]) continue;
+      const view = this.s.views[id];
+      if (!view) continue;
       if (m.status === 'alive' || m.status === 'suspect') hosts.push(id);
+      // NodeDiscovery also calls dead a host its own checks could not reach three times, which a
+      // cut does. A host that reported after it lost members it had reached was running after the
+      // cut: it stays in the graph (the side it is on decides). A killed host never reports that.
+      else if (view.reachable.length < Object.keys(this.s.members).length - 1 && view.lostAny) hosts.push(id);
       else offServer.push(id);
     }
     return { hosts: hosts.sort(), offServer: offServer.sort() };
