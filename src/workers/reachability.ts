@@ -2,7 +2,8 @@
  * Reachability and fences, on the host (a loop of the host worker, not one activity per probe):
  *
  * - Every `intervalMs` (default 1 s) it GETs each live peer's /healthz, from the host's own address
- *   (so packet filters between hosts apply to it). Any HTTP answer means reachable (a peer that is
+ *   (so packet filters between hosts apply to it), a failed GET tried once more at once. Any HTTP
+ *   answer means reachable (a peer that is
  *   fenced or draining still answers). Only a *change* of the reachable set goes out: a
  *   `hostReachability` signal to the host's NodeAgent, which forwards it to the partition handler,
  *   with the round trips measured.
@@ -210,7 +211,12 @@ export class ReachabilityMonitor {
 
     const peers = this.members.filter((m) => m.nodeId !== this.o.nodeId && m.status !== 'left' && m.status !== 'dead');
     const timeout = this.o.timeoutMs ?? 500;
-    const rtts = await Promise.all(peers.map((m) => probePeer(m.address, m.healthPort, timeout, this.o.localAddress)));
+    // A failed probe is tried once more at once: one slow answer (a busy host) must not make the
+    // graph flap, which restarts the handler's stable window; a cut peer costs one more timeout.
+    const probe = async (m: MemberSummary) =>
+      (await probePeer(m.address, m.healthPort, timeout, this.o.localAddress)) ??
+      (await probePeer(m.address, m.healthPort, timeout, this.o.localAddress));
+    const rtts = await Promise.all(peers.map(probe));
     const reachable: string[] = [];
     const unreachable: string[] = [];
     const rttMs: Record<string, number> = {};
