@@ -209,7 +209,9 @@ export class ReachabilityMonitor {
     const now = Date.now();
     this.checkContact(fences?.generation);
 
-    const peers = this.members.filter((m) => m.nodeId !== this.o.nodeId && m.status !== 'left' && m.status !== 'dead');
+    // Dead members too: NodeDiscovery calls dead a host its own checks could not reach across a
+    // cut, and keeps it so; only the hosts' own probes can show it reachable again.
+    const peers = this.members.filter((m) => m.nodeId !== this.o.nodeId && m.status !== 'left');
     const timeout = this.o.timeoutMs ?? 500;
     // A failed probe is tried once more at once: one slow answer (a busy host) must not make the
     // graph flap, which restarts the handler's stable window; a cut peer costs one more timeout.
