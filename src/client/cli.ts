@@ -481,7 +481,7 @@ export async function main(argv: string[]): Promise<number> {
         return r.via === 'procedure' && r.report.status !== 'completed' ? 1 : 0;
       }
       case 'consensus':
-        return consensusCommand(cluster, rest, values, json);
+        return await consensusCommand(cluster, rest, values, json);
       case 'partitions': {
         const list = await cluster.partitions();
         print(list, json, () =>

@@ -6,6 +6,7 @@
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { AgentStateView } from '../../src/contracts/common';
 import type { ConsensusState, RoundRecord } from '../../src/contracts/consensus';
+import { cli } from '../support/cli';
 import { replayAll, replayAndRecord } from '../support/histories';
 import { connect, eventually, startWorker, uniqueId, type TestTemporal, type TestWorker } from '../support/temporal';
 
@@ -191,6 +192,18 @@ describe('ConsensusCoordinator', () => {
       /failure-detector reject: ghost is neither suspected nor declared dead here/,
     );
     expect(steps.some((x) => x.step === 'isolate_node')).toBe(false);
+  });
+
+  it('the CLI proposes and lists rounds (exit 0 accepted, 1 not, 2 bad input)', async () => {
+    const env = { CLUSTER_ID: clusterId };
+    const ok = await cli(['consensus', 'propose', 'cli-topic', '{"a":1}', '--participants', 'failure-detector'], env);
+    expect(ok).toMatchObject({ code: 0, stdout: expect.stringMatching(/cli-topic\/1: accepted: 1 of 1 accept[\s\S]*failure-detector\s+accept\s+no objection/) });
+    const no = await cli(['consensus', 'propose', 'node-gone', '{"nodeId":"ghost"}', '--participants', 'failure-detector', '--rule', 'unanimous'], env);
+    expect(no).toMatchObject({ code: 1, stdout: expect.stringMatching(/rejected/) });
+    const bad = await cli(['consensus', 'propose', 'x', '{}', '--rule', 'most'], env);
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/rule: expected majority, unanimous or quorum:N/) });
+    const rounds = await cli(['consensus', 'rounds'], env);
+    expect(rounds).toMatchObject({ code: 0, stdout: expect.stringMatching(/cli-topic\/1\s+accepted/) });
   });
 
   it('records replayable histories', async () => {
