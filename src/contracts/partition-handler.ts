@@ -78,6 +78,11 @@ export interface PartitionRecord {
   indirect: string[];
   /** Members that did not hold the server (not alive in the membership): on no serving side. */
   offServer: string[];
+  /**
+   * Each shape the graph took while the partition was open, and when (the last 20): every change
+   * restarts the stable window, so this is where the time before a decision went.
+   */
+  shapes?: { at: number; sides: string[][]; indirect: string[] }[];
   decidedAt?: number;
   keep?: string[];
   fenced?: string[];

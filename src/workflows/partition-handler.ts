@@ -12,7 +12,7 @@
  *
  * Handlers record reports; the loop evaluates the graph, decides and notifies.
  */
-import { setCurrentDetails, upsertMemo } from '@temporalio/workflow';
+import { patched, setCurrentDetails, upsertMemo } from '@temporalio/workflow';
 import { lbFenceSignal } from '../contracts/load-balancer';
 import { networkPartitionDetectedSignal } from '../contracts/node-discovery';
 import { incidentSignal } from '../contracts/orchestrator';
@@ -89,9 +89,19 @@ export async function partitionHandlerWorkflow(input: unknown): Promise<void> {
   });
 }
 
+/**
+ * Before this patch the loop's due time moved on to the decision timeout as soon as the window had
+ * passed, evaluated or not: a window that ended between two member reads was decided only at the
+ * next read (up to 2 s late). Now it stays at the window's end until an evaluation has seen it.
+ */
+export const DUE_AFTER_WINDOW_PATCH = 'partition-due-after-window';
+
 class Handler {
   dirty = true;
   private published = '';
+  private readonly dueAfterWindow = patched(DUE_AFTER_WINDOW_PATCH);
+  /** Workflow time of the last evaluation of the graph. */
+  private evaluatedAt = 0;
 
   constructor(private readonly agent: Agent<PartitionHandlerConfig, PartitionHandlerState>) {}
 
@@ -165,7 +175,8 @@ class Handler {
     const open = this.openRecord();
     if (!c.whole) {
       if (open?.decidedAt !== undefined && open.decidedAt >= c.since) return undefined;
-      return Date.now() < end ? end : end + this.agent.config.decisionTimeoutMs;
+      const seen = this.dueAfterWindow ? this.evaluatedAt : Date.now();
+      return seen < end ? end : end + this.agent.config.decisionTimeoutMs;
     }
     if (open?.healedAt !== undefined) return open.healedAt + this.agent.config.healFallbackMs;
     if (Object.keys(this.s.fenced).length || open) return end;
@@ -179,12 +190,13 @@ class Handler {
   evaluate(): void {
     this.dirty = false;
     const now = Date.now();
+    this.evaluatedAt = now;
     const { hosts, offServer } = this.hosts();
     if (!hosts.length) return this.publish();
     const p = partitionOf(hosts, this.s.views);
     const signature = signatureOf(p);
-    if (signature !== this.s.current.signature)
-      this.s.current = { signature, since: now, whole: p.whole, sides: p.sides, indirect: p.indirect };
+    const changed = signature !== this.s.current.signature;
+    if (changed) this.s.current = { signature, since: now, whole: p.whole, sides: p.sides, indirect: p.indirect };
     const stableFor = now - this.s.current.since;
     const window = this.windowMs(hosts.length);
     let open = this.openRecord();
@@ -196,6 +208,10 @@ class Handler {
         open = { id: `p-${now}`, startedAt: now, sides: p.sides, indirect: p.indirect, offServer };
         pushBounded(this.s.partitions, open, this.agent.config.historySize);
         this.s.open = open.id;
+      }
+      if (changed) {
+        open.shapes ??= [];
+        pushBounded(open.shapes, { at: now, sides: p.sides, indirect: p.indirect }, 20);
       }
       const decidedThisShape = open.decidedAt !== undefined && open.decidedAt >= this.s.current.since;
       // The shape the partition first took is what the record says; later shapes (a cut that

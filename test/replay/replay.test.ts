@@ -34,6 +34,9 @@ describe('replay of recorded histories', () => {
         // procedure that lifted the fences after a consensus round (the partition e2e).
         'partition-handler.binpb',
         'network-partition-procedure.binpb',
+        // The partition handler from before its window's end stayed due until evaluated
+        // (partition-due-after-window).
+        'partition-handler-before-due-after-window.binpb',
         // Runs from before membership reads and checks went beside the loop (fd-members-beside-loop,
         // hm-checks-beside-loop).
         'failure-detector-before-members-beside.binpb',

@@ -97,6 +97,24 @@ describe('NetworkPartitionHandler', () => {
     expect(healed!.unfencedBy).toMatch(/^fallback: no network_partition procedure lifted the fences within 600 ms/);
   });
 
+  it("decides at the window's end, not at the next member read", async () => {
+    // Members read every 5 s (the cut comes just after a read): before the patch
+    // partition-due-after-window the window's end went by unevaluated and the decision waited for
+    // the next read.
+    const { handle } = await startHandler({ membersIntervalMs: 5_000, stableAfterMs: 1_500 });
+    await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
+    await reportGroups(handle, [H5]);
+    await eventually('all reported', () => fences(handle), (f) => Object.keys(f.seen).length === 5);
+    await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
+    const lastReport = Date.now();
+    await eventually('n1 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n1', 10_000);
+    const [p] = await partitions(handle);
+    // Decided within the window (1.5 s) of the last change plus a workflow task or two.
+    expect(p!.decidedAt! - p!.shapes!.at(-1)!.at).toBeGreaterThanOrEqual(1_500);
+    expect(p!.decidedAt! - p!.shapes!.at(-1)!.at).toBeLessThan(1_800);
+    expect(Date.now() - lastReport).toBeLessThan(4_000);
+  });
+
   it("lifts the fences at the procedure's word once the graph is whole (and ignores it before)", async () => {
     const { handle } = await startHandler({ healFallbackMs: 600_000 });
     await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
