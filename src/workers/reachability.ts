@@ -1,14 +1,16 @@
 /**
  * Reachability and fences, on the host (a loop of the host worker, not one activity per probe):
  *
- * - Every `intervalMs` (default 1 s) it GETs each live peer's /healthz, from the host's own address
- *   (so packet filters between hosts apply to it), a failed GET tried once more at once. Any HTTP
+ * - Every `intervalMs` (default 1 s) it GETs each peer's /healthz, from the host's own address
+ *   (so packet filters between hosts apply to it), with a 300 ms timeout, a failed GET tried once
+ *   more at once. The members are read beside the probes (the round probes the last list read). Any HTTP
  *   answer means reachable (a peer that is
  *   fenced or draining still answers). Only a *change* of the reachable set goes out: a
  *   `hostReachability` signal to the host's NodeAgent, which forwards it to the partition handler,
  *   with the round trips measured.
- * - It reads the partition handler's fences from its memo (`describe`, no query) every round: when
- *   this host is fenced, /healthz answers 503 `fenced` and local routers refuse new picks.
+ * - It reads the partition handler's fences from its memo (`describe`, no query) every 250 ms
+ *   (`fencesEveryMs`), apart from the probe rounds: when this host is fenced, /healthz answers 503
+ *   `fenced` and local routers refuse new picks.
  * - It pings the Temporal server every 250 ms (GetSystemInfo). A host that has not reached it for
  *   `selfFenceAfterMs` fences itself before its lease can lapse on the server (the host worker sets
  *   lease timeout − heartbeat − 400 ms: the last renewal may be a heartbeat older than the last
@@ -44,6 +46,8 @@ export interface ReachabilityOptions {
   serverCallMs?: number;
   /** How often the server is pinged to know it is reachable (ms, default 250; 0: only by the rounds). */
   contactEveryMs?: number;
+  /** How often the handler's fences are read (ms, default 250; 0: with each round). */
+  fencesEveryMs?: number;
   /** A ping of the server (default: the frontend's GetSystemInfo, which touches no database). */
   ping?: () => Promise<unknown>;
   members?: () => Promise<MemberSummary[] | undefined>;
@@ -91,6 +95,9 @@ export class ReachabilityMonitor {
   private timer: NodeJS.Timeout | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private checker: NodeJS.Timeout | undefined;
+  private fenceTimer: NodeJS.Timeout | undefined;
+  /** The handler's fences as last read. */
+  private fences: FencesMemo | undefined;
   private stopped = false;
   private lastReported: string | undefined;
   /** The last report sent, and when: sent again while the handler's memo does not show it. */
@@ -118,6 +125,17 @@ export class ReachabilityMonitor {
       this.pinger = setInterval(ping, every);
       this.checker = setInterval(() => this.checkContact(), 100);
     }
+    const fencesEvery = this.o.fencesEveryMs ?? 250;
+    if (fencesEvery > 0) {
+      // One read at a time: the next starts `fencesEvery` after the last began, or when it ended.
+      const read = async () => {
+        if (this.stopped) return;
+        const t0 = Date.now();
+        await this.refreshFences();
+        if (!this.stopped) this.fenceTimer = setTimeout(read, Math.max(0, fencesEvery - (Date.now() - t0)));
+      };
+      this.fenceTimer = setTimeout(read, 0);
+    }
     const loop = async () => {
       if (this.stopped) return;
       const t0 = Date.now();
@@ -133,6 +151,7 @@ export class ReachabilityMonitor {
     if (this.timer) clearTimeout(this.timer);
     if (this.pinger) clearInterval(this.pinger);
     if (this.checker) clearInterval(this.checker);
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
   }
 
   /** Fences the host when the server has not answered for `selfFenceAfterMs`; lifts it on contact. */
@@ -195,24 +214,34 @@ export class ReachabilityMonitor {
     }
   }
 
-  private async round(): Promise<void> {
-    this.stats.rounds += 1;
-    const [members, fences] = await Promise.all([
-      this.readMembers().catch(() => undefined),
-      this.readFences().catch(() => undefined),
-    ]);
-    if (members) this.members = members;
+  /** Reads the handler's fences and applies this host's; undefined when the read failed. */
+  private async refreshFences(): Promise<FencesMemo | undefined> {
+    const fences = await this.readFences().catch(() => undefined);
     if (fences) {
+      this.fences = fences;
       const f = fences.fenced[this.o.nodeId];
       this.handlerFence = f ? { generation: f.generation, reason: f.reason, by: 'handler', since: f.since } : undefined;
+      this.checkContact(fences.generation);
     }
+    return fences;
+  }
+
+  private async round(): Promise<void> {
+    this.stats.rounds += 1;
     const now = Date.now();
-    this.checkContact(fences?.generation);
+    // The members are read beside the probes, which go to the last list read (the first round waits).
+    const reading = this.readMembers().catch(() => undefined);
+    const fencesEvery = this.o.fencesEveryMs ?? 250;
+    const fencing = fencesEvery > 0 ? Promise.resolve(this.fences) : this.refreshFences();
+    if (!this.members.length) {
+      const first = await reading;
+      if (first) this.members = first;
+    }
 
     // Dead members too: NodeDiscovery calls dead a host its own checks could not reach across a
     // cut, and keeps it so; only the hosts' own probes can show it reachable again.
     const peers = this.members.filter((m) => m.nodeId !== this.o.nodeId && m.status !== 'left');
-    const timeout = this.o.timeoutMs ?? 500;
+    const timeout = this.o.timeoutMs ?? 300;
     // A failed probe is tried once more at once: one slow answer (a busy host) must not make the
     // graph flap, which restarts the handler's stable window; a cut peer costs one more timeout.
     const probe = async (m: MemberSummary) =>
@@ -235,7 +264,9 @@ export class ReachabilityMonitor {
     this.stats.reachable = reachable;
     this.stats.unreachable = unreachable;
     const key = JSON.stringify(reachable);
+    const [members, fences] = await Promise.all([reading, fencing]);
     if (!members) return; // a view of the members we could not refresh
+    this.members = members;
     let report: ReachabilityReport = { nodeId: this.o.nodeId, reachable, unreachable, rttMs, at: now };
     if (key === this.lastReported) {
       // No change. Sent again only when the handler does not hold it (it was not running, say).
