@@ -20,11 +20,12 @@
  * the majority keeps routing (the table holds a host of the kept side); after every heal every host
  * serves again within the window + 3 s; at the end every agent runs, and every history replays.
  */
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { AGENTS, agentStartOptions } from '../src/contracts/agents';
-import { FENCES_MEMO, FencesMemo } from '../src/contracts/partition-handler';
+import { FENCES_MEMO, FencesMemo, type PartitionRecord } from '../src/contracts/partition-handler';
 import type { RoutingTable } from '../src/contracts/load-balancer';
 import { MEMBERS_MEMO, MembersMemo } from '../src/contracts/node-discovery';
 import { startDevServer } from '../scripts/lib/dev-server';
@@ -38,6 +39,8 @@ export interface PartitionOptions {
   runs: number;
   nemesisSeconds: number;
   stableMs?: number;
+  /** Write the partition handler's history here (JSON) before the server goes. */
+  dumpHistory?: string;
 }
 
 export interface PartitionResult {
@@ -46,6 +49,11 @@ export interface PartitionResult {
   hostsFenced: number[];
   unfenced: number[];
   serving: number[];
+  /** From the handler's record of each cut: when the graph first changed, last changed, and how often. */
+  firstChange: number[];
+  lastChange: number[];
+  shapes: number[];
+  decided: number[];
   nemesis?: {
     seconds: number;
     faults: Record<string, number>;
@@ -166,7 +174,17 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
       60_000,
     );
 
-    const r: PartitionResult = { windowMs, fenced: [], hostsFenced: [], unfenced: [], serving: [] };
+    // Warm-up: the agents just started on the hosts (a busy host misses probes for a moment); the
+    // cuts begin once the handler has held the graph whole for 5 s.
+    await waitUntil(
+      'the graph whole for 5 s',
+      () => handler.query<PartitionRecord[]>('partitions').then(async (parts) => ({ parts, views: await handler.query<Record<string, { reachable: string[]; receivedAt: number }>>('reachability') })),
+      ({ parts, views }) =>
+        !parts.some((p) => p.unfencedAt === undefined) &&
+        IDS.every((id) => views[id]?.reachable.length === 4 && Date.now() - views[id]!.receivedAt >= 5_000),
+      120_000,
+    );
+    const r: PartitionResult = { windowMs, fenced: [], hostsFenced: [], unfenced: [], serving: [], firstChange: [], lastChange: [], shapes: [], decided: [] };
     const limit = windowMs + 20_000;
     for (let run = 0; run < opts.runs; run++) {
       const h = shuffled();
@@ -184,6 +202,14 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
         },
       );
       r.fenced.push(Date.now() - t0);
+      const record = (await handler.query<PartitionRecord[]>('partitions')).reverse().find((p) => (p.decidedAt ?? 0) >= t0);
+      const before = (record?.shapes ?? []).filter((x) => x.at <= (record?.decidedAt ?? 0));
+      if (before.length) {
+        r.firstChange.push(before[0]!.at - t0);
+        r.lastChange.push(before.at(-1)!.at - t0);
+        r.shapes.push(before.length);
+        r.decided.push(record!.decidedAt! - t0);
+      }
       await waitUntil('minority says fenced', async () => Promise.all(minority.map((id) => healthz(lab, id))), (codes) => codes.every((c) => c === 503), limit);
       r.hostsFenced.push(Date.now() - t0);
       const t1 = Date.now();
@@ -210,6 +236,10 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
     }
     return r;
   } finally {
+    if (opts.dumpHistory) {
+      const h = await client.workflow.getHandle(`${clusterId}/partition-handler`).fetchHistory().catch(() => undefined);
+      if (h) writeFileSync(opts.dumpHistory, JSON.stringify(h));
+    }
     lab.heal();
     await Promise.all(hosts.map((h) => h.stop('SIGKILL')));
     await connection.close();
@@ -324,6 +354,10 @@ async function replayEverything(client: Client, bundle: string): Promise<{ n: nu
 export function partitionRows(r: PartitionResult): (string | number)[][] {
   const target = `≤ ${r.windowMs + 2_000}`;
   return [
+    ['cut → the graph first changed (handler)', r.firstChange, ''],
+    ['cut → its last change before the decision', r.lastChange, ''],
+    ['shapes the graph took before the decision', r.shapes, ''],
+    ['cut → decided (the handler workflow task that fenced)', r.decided, ''],
     ['cut → minority fenced (handler: memo, routing tables)', r.fenced, target],
     ["cut → the minority's /healthz says fenced", r.hostsFenced, ''],
     ['heal → all unfenced (handler)', r.unfenced, target],

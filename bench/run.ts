@@ -49,7 +49,7 @@ const USAGE =
   '       npm run bench -- query-failover [--kills N (default 20)]\n' +
   '       npm run bench -- recovery [--kills N (default 20)] [--runs N drains (default 20)] [--routers N (default 5)] [--terminations N (default 12)]\n' +
   '       npm run bench -- consensus [--runs N rounds (default 100)]\n' +
-  '       npm run bench -- partition [--runs N cuts (default 20)] [--nemesis S (default 0)] [--stable-ms MS (default: the handler\'s)]\n' +
+  '       npm run bench -- partition [--runs N cuts (default 20)] [--nemesis S (default 0)] [--stable-ms MS (default: the handler\'s)] [--dump-history FILE (the handler\'s history, JSON)]\n' +
   '       npm run bench -- failure [--kills N (default 20)] [--stops N (default 10)] [--leaves N (default 20)] [--lease default|fast]\n' +
   '       npm run bench -- [false-positives|fd-scale] [--fp-hosts N (default 10)]' +
   ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]\n' +
@@ -70,6 +70,7 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: {
       runs: { type: 'string' },
+      'dump-history': { type: 'string' },
       'up-runs': { type: 'string' },
       routers: { type: 'string' },
       calls: { type: 'string' },
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
       bundle,
       runs: count('runs', values.runs, 20, 0),
       nemesisSeconds,
+      ...(values['dump-history'] ? { dumpHistory: values['dump-history'] } : {}),
       ...(stableRaw !== undefined ? { stableMs: Number(stableRaw) } : {}),
     });
     printTable(
