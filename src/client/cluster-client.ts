@@ -1,7 +1,16 @@
 /** The typed client of a cluster's agents, used by the CLI, `npm run up`, the tests and the benchmarks. */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { AGENTS, agentStartOptions, TASK_QUEUE, agentWorkflowId, type AgentSpec } from '../contracts/agents';
+import {
+  AGENTS,
+  MAX_INSTANCES,
+  MULTI_INSTANCE_ROLES,
+  agentStartOptions,
+  TASK_QUEUE,
+  agentWorkflowId,
+  instanceName,
+  type AgentSpec,
+} from '../contracts/agents';
 import { AgentHealth, HEALTH_MEMO, type AgentStateView } from '../contracts/common';
 import type { Member, Topology } from '../contracts/node-discovery';
 import { ProposePayload, type RoundRecord } from '../contracts/consensus';
@@ -89,16 +98,26 @@ export class ClusterClient {
     await this.ownsConnection?.close();
   }
 
+  /** The agent's name without the cluster: a role, or an instance of one (`health-monitor-2`). */
+  private nameOf(agent: string): string {
+    return agent.startsWith(`${this.clusterId}/`) ? agent.slice(this.clusterId.length + 1) : agent;
+  }
+
   spec(agent: string): AgentSpec {
-    const role = agent.startsWith(`${this.clusterId}/`) ? agent.slice(this.clusterId.length + 1) : agent;
+    const name = this.nameOf(agent);
+    const m = /^(.+)-([2-9])$/.exec(name);
+    const role = !AGENTS[name] && m && (MULTI_INSTANCE_ROLES as readonly string[]).includes(m[1]!) && Number(m[2]) <= MAX_INSTANCES ? m[1]! : name;
     const spec = AGENTS[role];
     if (!spec)
-      throw new UsageError(`AGENT: expected one of ${Object.keys(AGENTS).join(', ')}, got ${JSON.stringify(agent)}`);
+      throw new UsageError(
+        `AGENT: expected one of ${Object.keys(AGENTS).join(', ')} (or an instance: ${MULTI_INSTANCE_ROLES.map((r) => `${r}-2`).join(', ')} …), got ${JSON.stringify(agent)}`,
+      );
     return spec;
   }
 
   handle(agent: string) {
-    return this.client.workflow.getHandle(agentWorkflowId(this.clusterId, this.spec(agent).role));
+    this.spec(agent);
+    return this.client.workflow.getHandle(agentWorkflowId(this.clusterId, this.nameOf(agent)));
   }
 
   /** Ensures every agent runs (idempotent); a given config is applied to a running agent with `configure`. */
@@ -108,22 +127,41 @@ export class ClusterClient {
       if (unknown.length) throw new UsageError(`invalid ${role} config: ${unknown.join('; ')}`);
       const parsed = this.spec(role).config.safeParse(config);
       if (!parsed.success) throw new UsageError(`invalid ${role} config: ${describeZodError(parsed.error, role)}`);
+      if ('instance' in config)
+        throw new UsageError(`invalid ${role} config: instance: set by cluster start for each instance; give instances (1-${MAX_INSTANCES}) instead`);
     }
     const out: AgentStatus[] = [];
     for (const spec of Object.values(AGENTS)) {
       const config = configs[spec.role];
-      const handle = await this.client.workflow.start(spec.workflowType, {
+      await this.client.workflow.start(spec.workflowType, {
         ...agentStartOptions(this.clusterId, spec, { clusterId: this.clusterId, config: config ?? {} }),
         workflowIdConflictPolicy: 'USE_EXISTING',
       });
-      if (config) await handle.executeUpdate('configure', { args: [config] });
+      // The update goes to the workflow id, not to the run the start returned: an agent that
+      // continued as new meanwhile ran on ("workflow execution not found", found by the two-monitor test).
+      if (config) await this.handle(spec.role).executeUpdate('configure', { args: [config] });
       out.push(await this.agentStatus(spec));
+      // More instances of a role that allows them (`instances` in its config): `<role>-2` …, each
+      // with the same config and its own number.
+      const instances = typeof config?.instances === 'number' ? config.instances : 1;
+      if ((MULTI_INSTANCE_ROLES as readonly string[]).includes(spec.role))
+        for (let k = 2; k <= instances; k++) {
+          const name = instanceName(spec.role, k);
+          const own = { ...config, instance: k };
+          await this.client.workflow.start(spec.workflowType, {
+            ...agentStartOptions(this.clusterId, { ...spec, role: name as AgentSpec['role'] }, { clusterId: this.clusterId, config: own }),
+            staticSummary: `${spec.role} agent of cluster ${this.clusterId}, instance ${k} of ${instances}`,
+            workflowIdConflictPolicy: 'USE_EXISTING',
+          });
+          await this.handle(name).executeUpdate('configure', { args: [own] });
+          out.push(await this.agentStatus(spec, name));
+        }
     }
     return out;
   }
 
-  async agentStatus(spec: AgentSpec): Promise<AgentStatus> {
-    const workflowId = agentWorkflowId(this.clusterId, spec.role);
+  async agentStatus(spec: AgentSpec, name: string = spec.role): Promise<AgentStatus> {
+    const workflowId = agentWorkflowId(this.clusterId, name);
     const handle = this.client.workflow.getHandle(workflowId);
     try {
       const d = await handle.describe();
@@ -140,7 +178,7 @@ export class ClusterClient {
               () => undefined,
             );
       return {
-        role: spec.role,
+        role: name,
         workflowId,
         running,
         status: d.status.name,
@@ -150,13 +188,20 @@ export class ClusterClient {
       };
     } catch (err) {
       if (err instanceof WorkflowNotFoundError)
-        return { role: spec.role, workflowId, running: false, status: 'NOT_STARTED' };
+        return { role: name, workflowId, running: false, status: 'NOT_STARTED' };
       throw err;
     }
   }
 
   async status(): Promise<ClusterStatus> {
     const agents = await Promise.all(Object.values(AGENTS).map((s) => this.agentStatus(s)));
+    // Further instances of the roles that allow them, in order, up to the first that never ran.
+    for (const role of MULTI_INSTANCE_ROLES)
+      for (let k = 2; k <= MAX_INSTANCES; k++) {
+        const a = await this.agentStatus(AGENTS[role]!, instanceName(role, k));
+        if (a.status === 'NOT_STARTED') break;
+        agents.push(a);
+      }
     const discovery = agents.find((a) => a.role === 'node-discovery');
     if (discovery?.running && !discovery.health) {
       return {

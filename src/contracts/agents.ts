@@ -78,6 +78,20 @@ export function agentStartOptions(clusterId: string, spec: Pick<AgentSpec, 'role
 }
 export const agentWorkflowId = (clusterId: string, role: string): string => `${clusterId}/${role}`;
 
+/**
+ * Roles of which more than one may run (their config's `instances`): each instance checks or
+ * routes on its own; the first acts, and what the specification coordinates among them (a
+ * HealthMonitor's quarantine, a LoadBalancer's surge) is agreed in a consensus round among all.
+ */
+export const MULTI_INSTANCE_ROLES = ['health-monitor', 'load-balancer'] as const;
+/** Most instances of one role. */
+export const MAX_INSTANCES = 5;
+/** An instance's name (its workflow id without the cluster): the first is the role, then `<role>-2` … */
+export const instanceName = (role: string, instance: number): string => (instance <= 1 ? role : `${role}-${instance}`);
+/** Every instance's name, for `instances` instances of `role`. */
+export const instanceNames = (role: string, instances: number): string[] =>
+  Array.from({ length: Math.max(1, instances) }, (_, i) => instanceName(role, i + 1));
+
 export interface AgentSpec {
   role: AgentRole;
   workflowType: string;

@@ -187,6 +187,15 @@ export const HealthMonitorConfig = BaseConfig.extend({
     .prefault({}),
   /** Alerts kept (default 200). */
   alertHistorySize: z.number().int().min(1).max(10_000).default(200),
+  /**
+   * HealthMonitors that run (1-5, default 1; `cluster start` starts the others as
+   * `health-monitor-2` …). Each checks every member on its own; the first publishes health and acts.
+   * With more than one, a quarantine its alerts call for is made only once a consensus round among
+   * them accepts it (majority): each votes from its own checks and alerts.
+   */
+  instances: z.number().int().min(1).max(5).default(1),
+  /** Which instance this is (1-5; set by `cluster start` for each instance). */
+  instance: z.number().int().min(1).max(5).default(1),
 });
 export type HealthMonitorConfig = z.infer<typeof HealthMonitorConfig>;
 
@@ -420,6 +429,19 @@ export interface HealthMonitorState {
   /** Checks run, by level; `vitals`: rounds that read the hosts' lease vitals. */
   checks: Record<HealthLevel, number> & { vitals?: number };
   membersVersion: number;
+  /** Quarantines put to the other instances (instances > 1), newest last (the last 20). */
+  quarantineRounds?: QuarantineRound[];
+}
+
+/** A quarantine put to a consensus round among the HealthMonitors, and what came of it. */
+export interface QuarantineRound {
+  at: number;
+  nodeId: string;
+  reason: QuarantineReason;
+  result: 'accepted' | 'rejected' | 'timed_out' | 'failed';
+  /** The round's summary (votes and reasons), or why it could not run. */
+  summary: string;
+  proposalId?: string;
 }
 
 export interface HealthView extends AgentHealth {

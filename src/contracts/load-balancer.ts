@@ -122,6 +122,15 @@ export const LoadBalancerConfig = BaseConfig.extend({
     .prefault({}),
   /** A router that has not reported for this long no longer counts its requests in flight (ms, default 10 s). */
   routerReportTtlMs: z.number().int().min(1_000).max(600_000).default(10_000),
+  /**
+   * LoadBalancers that run (1-5, default 1; `cluster start` starts the others as
+   * `load-balancer-2` …, each with a routing table of its own; routers follow the first). With more
+   * than one, a surge is adapted to only once a consensus round among them accepts it (majority):
+   * each votes from the request rate reported to it. A surge in force is renewed without a round.
+   */
+  instances: z.number().int().min(1).max(5).default(1),
+  /** Which instance this is (1-5; set by `cluster start` for each instance). */
+  instance: z.number().int().min(1).max(5).default(1),
 });
 export type LoadBalancerConfig = z.infer<typeof LoadBalancerConfig>;
 
@@ -356,6 +365,8 @@ export interface LoadBalancerState {
   cordoned?: Record<string, Cordon>;
   /** Hosts the partition handler fenced (the losing side of a partition): never routed to, not even in panic. */
   fenced?: { generation: number; nodes: Record<string, { since: number; reason: string }> };
+  /** Surges put to the other instances (instances > 1), newest last (the last 20). */
+  surgeRounds?: { at: number; requestsPerSecond: number; result: string; summary: string; proposalId?: string }[];
 }
 
 export interface Cordon {

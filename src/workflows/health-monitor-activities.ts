@@ -203,7 +203,7 @@ function settle<T>(p: Promise<T>): Promise<Settled<T>> {
 }
 
 /** An activity's failure in its own words: the cause an ActivityFailure wraps. */
-function failureText(err: unknown): string {
+export function failureText(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;
   if (err instanceof Error) return err.cause instanceof Error ? err.cause.message : err.message;
   return String(err);

@@ -21,7 +21,11 @@
  *    commands: their handlers launch the recovery or the signals at once, and `publish` signals
  *    directly instead of queuing. Only those runs take these paths.
  */
-import { patched, setCurrentDetails } from '@temporalio/workflow';
+import { patched, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { instanceNames } from '../contracts/agents';
+import { pushBounded } from '../core/bounded';
+import { ACTIVITY } from './activity-options';
 import { healthQuery, type MemberSummary } from '../contracts/common';
 import {
   HealthAlertPayload,
@@ -43,6 +47,7 @@ import {
   type HealthView,
   type NodeHealthRecord,
   type QuarantineReason,
+  type QuarantineRound,
 } from '../contracts/health-monitor';
 import { lbNodeHealthChangeSignal } from '../contracts/load-balancer';
 import { NodeHealthChangePayload, failurePredictionSignal, nodeHealthChangeSignal } from '../contracts/node-discovery';
@@ -66,8 +71,9 @@ import { failureRisk } from '../core/health/risk';
 import { quarantineFor } from '../core/health/rules';
 import { healthDetails, healthView, monitorHealth } from '../core/health/view';
 import { healthMonitorVote, type VoteDecision } from '../core/consensus/votes';
+import { roundText } from '../core/consensus/tally';
 import { Agent } from './agent-base';
-import { escalateAlert, probeBasic, probeNode, readNodeVitals, respond, resultsOf } from './health-monitor-activities';
+import { escalateAlert, failureText, probeBasic, probeNode, readNodeVitals, respond, resultsOf } from './health-monitor-activities';
 
 export const HEALTH_MONITOR_ROLE = 'health-monitor';
 /** Patch: checks and membership reads run beside the loop (runs before it awaited them in the loop). */
@@ -98,7 +104,7 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
       vote: (p): VoteDecision => {
         const nodes: Record<string, { health: string; lastCheckAt?: number }> = {};
         for (const [id, n] of Object.entries(agent.state.nodes as HealthMonitorState['nodes'])) nodes[id] = { health: n.health, lastCheckAt: n.lastCheck?.at };
-        return healthMonitorVote(p.topic, p.value, nodes, Date.now(), 3 * agent.config.basicIntervalMs);
+        return healthMonitorVote(p.topic, p.value, nodes, Date.now(), 3 * agent.config.basicIntervalMs, agent.state.alerts);
       },
       intervals: (c) => ({
         topologySync: c.topologySyncIntervalMs,
@@ -163,6 +169,9 @@ export async function healthMonitorWorkflow(input: unknown): Promise<void> {
     });
   else await agent.run({ timers, hasWork: () => m.pending.length > 0, doWork: () => m.drain() });
 }
+
+/** How long a quarantine round among the HealthMonitors may take (ms). */
+const QUARANTINE_ROUND_MS = 10_000;
 
 class Monitor {
   /** Checks asked for (performHealthCheck, healthCheckRequest), run by the loop in order. */
@@ -276,6 +285,8 @@ class Monitor {
    * for a critical one the recovery or the escalation.
    */
   private act(alerts: Alert[]): Promise<void> {
+    // Another instance than the first records its alerts (it votes with them) and acts on none.
+    if (this.observer) return Promise.resolve();
     const quarantines = alerts.flatMap((a) => {
       const q = quarantineFor(a, this.c);
       return q ? [{ nodeId: a.nodeId, ...q }] : [];
@@ -294,6 +305,7 @@ class Monitor {
    * one level up; their channels run beside the loop (a webhook may take its retries).
    */
   escalateDue(): void {
+    if (this.observer) return;
     const { due } = dueEscalations(this.s, this.c, Date.now(), (id) => {
       const n = this.s.nodes[id];
       return !n || (n.health === 'healthy' && !this.s.quarantine[id]);
@@ -364,7 +376,7 @@ class Monitor {
         const n = nodes[i] as NodeHealthRecord;
         const out = applyBasicCheck(this.s, this.c, n.nodeId, basicCheckRecord(r, now), now, this.observe);
         await this.act(out.alerts);
-        if (out.quarantine) await this.enterQuarantine(n.nodeId, out.quarantine.reason, out.quarantine.detail);
+        if (out.quarantine && !this.observer) await this.enterQuarantine(n.nodeId, out.quarantine.reason, out.quarantine.detail);
         await this.publish(n.nodeId);
       }
       await this.reviewQuarantine();
@@ -420,7 +432,7 @@ class Monitor {
     const before = n.risk?.level;
     n.risk = risk;
     // The first prediction of a node, then only changes of level: nothing at rest.
-    if (risk.level !== before)
+    if (risk.level !== before && !this.observer)
       this.agent.notify('node-discovery', failurePredictionSignal, { nodeId, risk, observer: HEALTH_MONITOR_ROLE });
   }
 
@@ -463,10 +475,54 @@ class Monitor {
     }
   }
 
+  /**
+   * A quarantine the monitor's own alerts or checks call for. With more than one instance it is put
+   * to a consensus round among them first (beside the loop; one round per node at a time), and made
+   * only once the round accepts it.
+   */
   private async enterQuarantine(nodeId: string, reason: QuarantineReason, detail: string): Promise<void> {
+    if (this.c.instances > 1) return this.agreeQuarantine(nodeId, reason, detail);
     const q = quarantineNode(this.s, this.c, nodeId, reason, detail, Date.now());
     if (!q) return;
     await this.publish(nodeId);
+  }
+
+  /** Another instance than the first: it checks and votes, and publishes and acts on nothing. */
+  private get observer(): boolean {
+    return this.c.instance > 1;
+  }
+
+  private agreeQuarantine(nodeId: string, reason: QuarantineReason, detail: string): void {
+    if (this.s.quarantine[nodeId]) return;
+    const participants = instanceNames(HEALTH_MONITOR_ROLE, this.c.instances);
+    this.agent.beside(`quarantine-round:${nodeId}`, async () => {
+      const { proposeConsensus } = proxyActivities<Activities>({
+        ...ACTIVITY.procedureStep(QUARANTINE_ROUND_MS + 5_000),
+        summary: `consensus round quarantine of ${nodeId} among ${participants.join(', ')}`,
+      });
+      const entry: QuarantineRound = { at: Date.now(), nodeId, reason, result: 'failed', summary: '' };
+      try {
+        const round = await proposeConsensus({
+          clusterId: this.agent.clusterId,
+          proposal: {
+            topic: 'quarantine',
+            value: { nodeId, reason, detail: detail.slice(0, 500) },
+            participants,
+            rule: 'majority',
+            timeoutMs: QUARANTINE_ROUND_MS,
+            from: HEALTH_MONITOR_ROLE,
+          },
+        });
+        Object.assign(entry, { result: round.result, summary: roundText(round), proposalId: round.proposalId });
+      } catch (err) {
+        entry.summary = `no round: ${failureText(err)}`;
+      }
+      this.s.quarantineRounds ??= [];
+      pushBounded(this.s.quarantineRounds, entry, 20);
+      if (entry.result === 'accepted' && quarantineNode(this.s, this.c, nodeId, reason, `${detail} (agreed: ${entry.summary})`.slice(0, 1_000), Date.now()))
+        await this.publish(nodeId);
+      else setCurrentDetails(healthDetails(this.s));
+    });
   }
 
   private async reviewQuarantine(): Promise<void> {
@@ -501,7 +557,7 @@ class Monitor {
   /** Recomputes a node's health and queues its transition, if any, for the loop to send. */
   private reassess(nodeId: string): void {
     const change = this.refresh(nodeId);
-    if (!change) return;
+    if (!change || this.observer) return;
     this.agent.notify('node-discovery', nodeHealthChangeSignal, change);
     this.agent.notify('load-balancer', lbNodeHealthChangeSignal, change);
   }

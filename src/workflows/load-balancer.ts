@@ -12,7 +12,12 @@
  * 3. At most `maxLongPolls` long-polls wait at once, so router long-polls never take all of the
  *    server's in-flight update slots (10 per workflow by default) from distributeLoad and the rest.
  */
-import { condition, patched, upsertMemo } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, upsertMemo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { instanceNames } from '../contracts/agents';
+import { loadBalancerVote, type VoteDecision } from '../core/consensus/votes';
+import { roundText } from '../core/consensus/tally';
+import { ACTIVITY } from './activity-options';
 import type { AgentHealthStatus } from '../contracts/common';
 import {
   AwaitTable,
@@ -92,6 +97,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
       role: LOAD_BALANCER_ROLE,
       configSchema: LoadBalancerConfig,
       initialState: emptyLbState,
+      vote: (p): VoteDecision => loadBalancerVote(p.topic, agent.state.traffic, agent.config.surgeDetection),
       intervals: (c) => ({
         topologySync: c.topologySyncIntervalMs,
         ...(observes ? { adapt: c.thresholdAdaptIntervalMs } : {}),
@@ -143,6 +149,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   agent.onUpdate(uncordonUpdate, UncordonPayload, (p) => balancer.uncordon(p));
   agent.onUpdate(rebalanceUpdate, RebalancePayload, (p) => balancer.rebalance(p));
   agent.onSignal(trafficSurgeDetectedSignal, TrafficSurge, (u) => {
+    if (balancer.agreeFirst(u)) return;
     applySurge(agent.state, u, agent.config, Date.now());
     balancer.publish();
   });
@@ -153,7 +160,7 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
     let changed = applyOutcomes(agent.state, r, agent.config, now);
     if (observes) {
       const seen = observeReport(agent.state, r, agent.config, now);
-      if (seen.surge) {
+      if (seen.surge && !balancer.agreeFirst(seen.surge)) {
         applySurge(agent.state, seen.surge, agent.config, now);
         changed = true;
       }
@@ -190,6 +197,8 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
       adapt: async () => balancer.adapt(),
       traffic: async () => balancer.publishTraffic(),
     },
+    hasWork: () => balancer.surgeQueued !== undefined && !balancer.surgeRound,
+    doWork: async () => balancer.proposeSurge(),
     dueAt: () => balancer.dueAt(),
     onDue: () => {
       if (tick(agent.state, Date.now(), { adaptive: observes })) balancer.publish();
@@ -197,9 +206,71 @@ export async function loadBalancerWorkflow(input: unknown): Promise<void> {
   });
 }
 
+/** How long a surge round among the LoadBalancers may take (ms). */
+const SURGE_ROUND_MS = 5_000;
+
 class Balancer {
   private current: RoutingTable | undefined;
   private picker: Picker | undefined;
+  /** A surge waiting for a round among the instances (the newest seen). */
+  surgeQueued: TrafficSurge | undefined;
+  /** A surge round runs (one at a time). */
+  surgeRound = false;
+
+  /**
+   * With more than one instance, a surge not yet in force goes to a consensus round first (queued
+   * for the loop): true when it was queued instead of applied.
+   */
+  agreeFirst(u: TrafficSurge): boolean {
+    if (this.agent.config.instances <= 1 || this.state.surge) return false;
+    this.surgeQueued = u;
+    return true;
+  }
+
+  /** The loop: the queued surge to a round among the instances, beside the loop; applied if accepted. */
+  proposeSurge(): void {
+    const u = this.surgeQueued;
+    if (!u) return;
+    this.surgeQueued = undefined;
+    if (this.state.surge) return; // agreed meanwhile: a surge in force is renewed without a round
+    const participants = instanceNames(LOAD_BALANCER_ROLE, this.agent.config.instances);
+    this.surgeRound = true;
+    this.agent.beside('surge-round', async () => {
+      const { proposeConsensus } = proxyActivities<Activities>({
+        ...ACTIVITY.procedureStep(SURGE_ROUND_MS + 5_000),
+        summary: `consensus round surge (${u.requestsPerSecond}/s) among ${participants.join(', ')}`,
+      });
+      const entry: NonNullable<LoadBalancerState['surgeRounds']>[number] = {
+        at: Date.now(),
+        requestsPerSecond: u.requestsPerSecond,
+        result: 'failed',
+        summary: '',
+      };
+      try {
+        const round = await proposeConsensus({
+          clusterId: this.agent.clusterId,
+          proposal: {
+            topic: 'surge',
+            value: { requestsPerSecond: u.requestsPerSecond, baselinePerSecond: u.baselinePerSecond ?? null, source: u.source ?? null },
+            participants,
+            rule: 'majority',
+            timeoutMs: SURGE_ROUND_MS,
+            from: LOAD_BALANCER_ROLE,
+          },
+        });
+        Object.assign(entry, { result: round.result, summary: roundText(round), proposalId: round.proposalId });
+      } catch (err) {
+        entry.summary = `no round: ${err instanceof Error ? err.message : String(err)}`;
+      }
+      this.state.surgeRounds ??= [];
+      pushBounded(this.state.surgeRounds, entry, 20);
+      this.surgeRound = false;
+      if (entry.result === 'accepted') {
+        applySurge(this.state, u, this.agent.config, Date.now());
+        this.publish();
+      }
+    });
+  }
 
   constructor(
     private readonly agent: Agent<LoadBalancerConfig, LoadBalancerState>,

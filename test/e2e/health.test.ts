@@ -53,17 +53,26 @@ beforeAll(async () => {
     hosts.push(spawnHostWorker({ nodeId: id, args: ['--health-port', '0', ...extra], env }));
   }
   await Promise.all(hosts.map((h) => h.waitFor(/ ready /, 60_000)));
+  HM_CONFIG.webhookUrl = hookUrl;
   const config = join(dir, 'agents.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      'health-monitor': {
+  writeFileSync(config, JSON.stringify({ 'health-monitor': HM_CONFIG }));
+  expect((await cli(['start', '--config', config], env)).code).toBe(0);
+  await eventually(
+    'three healthy',
+    health,
+    (v) => ['h-1', 'h-2', 'h-3'].every((id) => up(v.nodes[id]?.health)),
+    30_000,
+    300,
+  );
+}, 120_000);
+
+/** The monitor's config in this file (webhookUrl is set in beforeAll). */
+const HM_CONFIG: Record<string, unknown> = {
         basicIntervalMs: 400,
         recoveryCheckIntervalMs: 400,
         comprehensiveIntervalMs: 2_000,
         topologySyncIntervalMs: 2_000,
         vitalsIntervalMs: 1_000,
-        webhookUrl: hookUrl,
         // The Web UI at once; the webhook only if the node is still not back 1.5 s later.
         escalation: [
           { afterMs: 0, channels: ['ui'] },
@@ -79,18 +88,7 @@ beforeAll(async () => {
           network: { window: 30, threshold: 0.3, minSamples: 10, floor: 1_000 },
           responseTime: { window: 50, threshold: 2, minSamples: 10, floor: 1_000 },
         },
-      },
-    }),
-  );
-  expect((await cli(['start', '--config', config], env)).code).toBe(0);
-  await eventually(
-    'three healthy',
-    health,
-    (v) => ['h-1', 'h-2', 'h-3'].every((id) => up(v.nodes[id]?.health)),
-    30_000,
-    300,
-  );
-}, 120_000);
+};
 
 afterAll(async () => {
   await Promise.all(hosts.map((h) => h.stop('SIGKILL')));
@@ -338,6 +336,47 @@ describe('health monitoring with real processes', () => {
       30_000,
       300,
     );
+  });
+
+  it('with two HealthMonitors a quarantine is made only once a consensus round among them accepts it', async () => {
+    const first = t.client.workflow.getHandle(`${clusterId}/health-monitor`);
+    const state = (name: string) => cliJson<AgentStateView<HealthMonitorState>>(['query', name, 'state'], env);
+    const config = join(dir, 'two-monitors.json');
+    writeFileSync(config, JSON.stringify({ 'health-monitor': { ...HM_CONFIG, instances: 2, autoQuarantine: { criticalAlert: true } } }));
+    const started = await cli(['start', '--config', config], env);
+    expect(started.code).toBe(0);
+    expect(started.stdout).toMatch(new RegExp(`health-monitor-2\\s+${clusterId}/health-monitor-2\\s+RUNNING`));
+    // The second checks on its own (and publishes nothing).
+    await eventually('the second checked h-1', () => state('health-monitor-2'), (s) => s.agent.nodes['h-1']?.lastCheck?.ok === true, 15_000, 300);
+    const rounds = async () => (await first.query<AgentStateView<HealthMonitorState>>('state')).agent.quarantineRounds ?? [];
+    const before = (await rounds()).length;
+    // A critical alert to the first only: the second's checks of h-1 pass and it saw no alert.
+    const alert = (message: string) => JSON.stringify({ nodeId: 'h-1', severity: 'critical', kind: 'disk.smart', message });
+    expect((await cli(['signal', 'health-monitor', 'healthAlert', alert('seen by the first only')], env)).code).toBe(0);
+    const refused = await eventually('a round refused', rounds, (r) => r.length > before, 20_000, 300);
+    expect(refused.at(-1)).toMatchObject({ nodeId: 'h-1', reason: 'critical_alert', result: 'rejected' });
+    expect(refused.at(-1)!.summary).toMatch(/health-monitor: accept \(critical disk\.smart alert on h-1/);
+    expect(refused.at(-1)!.summary).toMatch(/health-monitor-2: reject \(h-1 passed its checks \d+ ms ago \((healthy|degraded)\) and raised no alert here\)/);
+    expect((await state('health-monitor')).agent.quarantine['h-1']).toBeUndefined();
+    // Both raise it: the round accepts and the first quarantines h-1.
+    expect((await cli(['signal', 'health-monitor-2', 'healthAlert', alert('seen by both')], env)).code).toBe(0);
+    expect((await cli(['signal', 'health-monitor', 'healthAlert', alert('seen by both')], env)).code).toBe(0);
+    const agreed = await eventually('h-1 quarantined after a round', () => state('health-monitor'), (s) => s.agent.quarantine['h-1'] !== undefined, 20_000, 300);
+    expect(agreed.agent.quarantine['h-1']).toMatchObject({ reason: 'critical_alert' });
+    expect(agreed.agent.quarantine['h-1']!.detail).toMatch(/agreed: accepted: 2 of 2 accept/);
+    expect((await state('health-monitor-2')).agent.quarantine).toEqual({});
+    // Back to one monitor: the second stops, the first no longer asks; h-1 is released.
+    writeFileSync(config, JSON.stringify({ 'health-monitor': { instances: 1, autoQuarantine: { criticalAlert: false } } }));
+    const back = await cli(['start', '--config', config], env);
+    expect(back.stderr).toBe('');
+    expect(back.code).toBe(0);
+    await t.client.workflow.getHandle(`${clusterId}/health-monitor-2`).terminate('back to one monitor');
+    expect((await cli(['signal', 'health-monitor', 'releaseNode', '{"nodeId":"h-1"}'], env)).code).toBe(0);
+    await eventually('h-1 back', health, (v) => v.nodes['h-1']?.quarantined === false && up(v.nodes['h-1']?.health), 30_000, 300);
+    writeFileSync(join(dir, 'instance.json'), JSON.stringify({ 'health-monitor': { instance: 2 } }));
+    const instance = await cli(['start', '--config', join(dir, 'instance.json')], env);
+    expect(instance.code).toBe(2);
+    expect(instance.stderr).toMatch(/instance: set by cluster start for each instance; give instances/);
   });
 
   it('continues as new under steady checking and carries its state', async () => {

@@ -376,6 +376,57 @@ describe('router', () => {
     await eventually('surge strategy', table, (x) => x.strategy === 'least_connections', 5_000, 50);
   });
 
+  it('with two instances a surge is adapted to only once a consensus round among them accepts it', async () => {
+    const surgeConfig = {
+      instances: 2,
+      surgeHoldMs: 60_000,
+      surgeDetection: { windowMs: 500, baselineWindows: 2, minRequestsPerSecond: 100, factor: 2 },
+    };
+    const { clusterId, lb, table } = await cluster(2, surgeConfig);
+    const lb2 = await start('loadBalancerWorkflow', `${clusterId}/load-balancer-2`, clusterId, { ...surgeConfig, instance: 2 });
+    await start('consensusCoordinatorWorkflow', `${clusterId}/consensus-coordinator`, clusterId, {});
+    const state = (h: WorkflowHandle) => h.query<AgentStateView<LoadBalancerState>>('state');
+    const report = (h: WorkflowHandle, count: number) =>
+      h.signal('reportOutcome', { router: 'rate', outcomes: [{ targetId: 'n2/host', ok: true, latencyMs: 4, count }] });
+    // ~20/s to both for a baseline.
+    for (let i = 0; i < 14; i++) {
+      await Promise.all([report(lb, 2), report(lb2, 2)]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // ~400/s to the first only: it sees a surge, the second does not and refuses it.
+    let i = 0;
+    const rejected = await eventually(
+      'a surge round rejected',
+      async () => {
+        await Promise.all([report(lb, 40), report(lb2, 2)]);
+        if (++i > 100) throw new Error('bounded');
+        return state(lb);
+      },
+      (s) => (s.agent.surgeRounds ?? []).some((r) => r.result === 'rejected'),
+      15_000,
+      100,
+    );
+    const round = rejected.agent.surgeRounds!.find((r) => r.result === 'rejected')!;
+    expect(round.summary).toMatch(/load-balancer-2: reject/);
+    expect(round.summary).toMatch(/no surge seen/);
+    expect(rejected.agent.surge).toBeUndefined();
+    expect((await table()).strategy).toBe('weighted_round_robin');
+    // Both see it now: the round accepts and the first adapts.
+    i = 0;
+    await eventually(
+      'a surge round accepted',
+      async () => {
+        await Promise.all([report(lb, 40), report(lb2, 40)]);
+        if (++i > 100) throw new Error('bounded');
+        return state(lb);
+      },
+      (s) => (s.agent.surgeRounds ?? []).some((r) => r.result === 'accepted') && s.agent.surge !== undefined,
+      15_000,
+      100,
+    );
+    await eventually('surge strategy', table, (x) => x.strategy === 'least_connections', 5_000, 50);
+  });
+
   it('past maxLongPolls a router is refused the long-poll, follows by query, and distributeLoad still gets through', async () => {
     const { clusterId, lb, table } = await cluster(2, { maxLongPolls: 1 });
     const opts = { client: t.client, clusterId, longPollMs: 5_000, pollMs: 100 };

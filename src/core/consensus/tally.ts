@@ -80,3 +80,8 @@ export function describeTally(rule: Rule, t: Tally, timedOut = false): string {
   if (t.pending) parts.push(`${t.pending} ${timedOut ? 'did not answer' : 'pending'}`);
   return `${head}: ${parts.join(', ')}`;
 }
+
+/** A round's summary with every vote and its reason, for the records of those that proposed it. */
+export function roundText(r: { summary: string; votes: readonly { participant: string; vote: string; reason: string }[] }): string {
+  return [r.summary, ...r.votes.map((v) => `${v.participant}: ${v.vote} (${v.reason})`)].join('; ').slice(0, 1_000);
+}

@@ -6,6 +6,10 @@
  * - `node-gone` (value `{ nodeId }`): the node is gone and a procedure may act on it (isolate,
  *   replace). NodeDiscovery, the FailureDetector and the HealthMonitor each know something of it.
  * - `partition` (value `{ fence: [ids], keep: [ids] }`): fence these hosts, keep serving on those.
+ * - `quarantine` (value `{ nodeId, reason }`): take the node out of routing (HealthMonitors, when
+ *   more than one runs).
+ * - `surge` (value `{ rate, baseline }`): move to the surge strategy (LoadBalancers, when more than
+ *   one runs).
  * Any other topic: no agent has a view, so each accepts ("no objection").
  */
 import type { VoteValue } from '../../contracts/consensus';
@@ -78,21 +82,59 @@ function partitionMembersVote(value: unknown, members: Record<string, { status: 
   return { vote: 'accept', reason: `${aliveKept.length} kept host(s) alive in the membership` };
 }
 
-/** The HealthMonitor: a node is gone unless its checks passed recently (within `freshMs`). */
+/** How long an alert on a node counts for a quarantine vote (ms). */
+export const QUARANTINE_ALERT_MS = 60_000;
+
+/**
+ * The HealthMonitor: a node is gone unless its checks passed recently (within `freshMs`). A
+ * quarantine is agreed when this monitor raised an alert on the node within QUARANTINE_ALERT_MS,
+ * or its own checks do not show it healthy; it is refused when its checks passed recently and it
+ * saw nothing.
+ */
 export function healthMonitorVote(
   topic: string,
   value: unknown,
   nodes: Record<string, { health: string; lastCheckAt?: number }>,
   now: number,
   freshMs: number,
+  alerts: readonly { nodeId: string; at: number; kind: string; severity: string }[] = [],
 ): VoteDecision {
-  if (topic !== 'node-gone') return noView(topic);
+  if (topic !== 'node-gone' && topic !== 'quarantine') return noView(topic);
   const nodeId = nodeOf(value);
   if (!nodeId) return malformed(topic, '{ nodeId }');
+  if (topic === 'quarantine') {
+    let seen: (typeof alerts)[number] | undefined;
+    for (const a of alerts) if (a.nodeId === nodeId && now - a.at <= QUARANTINE_ALERT_MS && (!seen || a.at > seen.at)) seen = a;
+    if (seen) return { vote: 'accept', reason: `${seen.severity} ${seen.kind} alert on ${nodeId} here ${Math.max(0, now - seen.at)} ms ago` };
+  }
   const n = nodes[nodeId];
   if (!n || n.lastCheckAt === undefined) return { vote: 'accept', reason: `no check of ${nodeId} here` };
   const age = Math.max(0, now - n.lastCheckAt);
-  if (n.health === 'healthy' && age <= freshMs)
-    return { vote: 'reject', reason: `${nodeId} passed its checks ${age} ms ago` };
+  // Degraded is no ground for a quarantine: the node answers and stays in rotation at a lower weight.
+  const serves = n.health === 'healthy' || (topic === 'quarantine' && n.health === 'degraded');
+  if (serves && age <= freshMs)
+    return {
+      vote: 'reject',
+      reason: `${nodeId} passed its checks ${age} ms ago${topic === 'quarantine' ? ` (${n.health}) and raised no alert here` : ''}`,
+    };
   return { vote: 'accept', reason: `${nodeId} is ${n.health}, last checked ${age} ms ago` };
+}
+
+/**
+ * The LoadBalancer on a `surge`: agreed when the request rate reported to it is past its own surge
+ * limit, or it has no baseline to judge by (no objection); refused when its last complete window
+ * was within the limit.
+ */
+export function loadBalancerVote(
+  topic: string,
+  traffic: { rate?: number; baseline?: number; windows: number } | undefined,
+  p: { factor: number; minRequestsPerSecond: number; baselineWindows: number },
+): VoteDecision {
+  if (topic !== 'surge') return noView(topic);
+  if (!traffic || traffic.rate === undefined || traffic.baseline === undefined || traffic.windows < p.baselineWindows)
+    return { vote: 'accept', reason: 'no objection: no traffic baseline here' };
+  const limit = Math.max(p.factor * traffic.baseline, p.minRequestsPerSecond);
+  if (traffic.rate > limit)
+    return { vote: 'accept', reason: `rate here ${traffic.rate}/s past ${limit}/s (baseline ${traffic.baseline}/s)` };
+  return { vote: 'reject', reason: `rate here ${traffic.rate}/s within ${limit}/s (baseline ${traffic.baseline}/s): no surge seen` };
 }

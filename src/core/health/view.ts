@@ -51,6 +51,11 @@ export function healthDetails(s: HealthMonitorState): string {
     lines.push('**Quarantined**');
     for (const x of q) lines.push(`- ${x.nodeId} (${x.reason}) until ${iso(x.until)}: ${x.detail}`);
   }
+  const rounds = (s.quarantineRounds ?? []).slice(-3);
+  if (rounds.length) {
+    lines.push('**Quarantines put to the other monitors**');
+    for (const r of rounds) lines.push(`- ${iso(r.at)} ${r.nodeId} (${r.reason}): ${r.summary}`);
+  }
   const sick = Object.values(s.nodes).filter((n) => n.health === 'unhealthy' || n.health === 'degraded');
   if (sick.length) {
     lines.push('**Not healthy**');

@@ -1,5 +1,5 @@
 import { castBallot, neededAccepts, parseRule, tally, type Ballot, type Rule } from '../../../src/core/consensus/tally';
-import { failureDetectorVote, healthMonitorVote, nodeDiscoveryVote } from '../../../src/core/consensus/votes';
+import { failureDetectorVote, healthMonitorVote, loadBalancerVote, nodeDiscoveryVote } from '../../../src/core/consensus/votes';
 
 const P5 = ['a', 'b', 'c', 'd', 'e'];
 const b = (participant: string, vote: Ballot['vote']): Ballot => ({ participant, vote, reason: '', at: 0 });
@@ -99,6 +99,49 @@ describe('votes', () => {
     [{ nodeId: 'n4' }, 'accept', /no check/],
   ])('HealthMonitor on node-gone %j → %s', (value, vote, reason) => {
     const d = healthMonitorVote('node-gone', value, nodes, 1_000, 300);
+    expect(d.vote).toBe(vote);
+    expect(d.reason).toMatch(reason);
+  });
+
+  const now = 100_000;
+  const qNodes = {
+    n1: { health: 'healthy', lastCheckAt: now - 50 },
+    n2: { health: 'degraded', lastCheckAt: now - 50 },
+    n3: { health: 'unhealthy', lastCheckAt: now - 50 },
+    n4: { health: 'healthy', lastCheckAt: now - 5_000 },
+    n5: { health: 'healthy', lastCheckAt: now - 50 },
+    n6: { health: 'healthy', lastCheckAt: now - 50 },
+  };
+  const qAlerts = [
+    { nodeId: 'n5', at: now - 59_000, kind: 'disk.smart', severity: 'critical' },
+    { nodeId: 'n6', at: now - 61_000, kind: 'disk.smart', severity: 'critical' },
+  ];
+  it.each([
+    [{ nodeId: 'n1' }, 'reject', /passed its checks 50 ms ago \(healthy\) and raised no alert here/],
+    [{ nodeId: 'n2' }, 'reject', /\(degraded\) and raised no alert here/],
+    [{ nodeId: 'n3' }, 'accept', /n3 is unhealthy/],
+    [{ nodeId: 'n4' }, 'accept', /last checked 5000 ms ago/],
+    [{ nodeId: 'n5' }, 'accept', /critical disk.smart alert on n5 here 59000 ms ago/],
+    // An alert older than a minute no longer counts.
+    [{ nodeId: 'n6' }, 'reject', /passed its checks/],
+    [{ nodeId: 'n7' }, 'accept', /no check of n7 here/],
+    [{ node: 'n1' }, 'reject', /malformed quarantine proposal/],
+  ])('HealthMonitor on quarantine %j → %s', (value, vote, reason) => {
+    const d = healthMonitorVote('quarantine', value, qNodes, now, 1_200, qAlerts);
+    expect(d.vote).toBe(vote);
+    expect(d.reason).toMatch(reason);
+  });
+
+  const p = { factor: 2, minRequestsPerSecond: 100, baselineWindows: 2 };
+  it.each([
+    ['surge', undefined, 'accept', /no traffic baseline here/],
+    ['surge', { rate: 500, baseline: 20, windows: 1 }, 'accept', /no traffic baseline here/],
+    ['surge', { rate: 500, baseline: 20, windows: 3 }, 'accept', /rate here 500\/s past 100\/s/],
+    ['surge', { rate: 90, baseline: 20, windows: 3 }, 'reject', /rate here 90\/s within 100\/s .*no surge seen/],
+    ['surge', { rate: 300, baseline: 200, windows: 3 }, 'reject', /within 400\/s/],
+    ['node-gone', { rate: 1, baseline: 1, windows: 3 }, 'accept', /no view on node-gone/],
+  ])('LoadBalancer on %s with %j → %s', (topic, traffic, vote, reason) => {
+    const d = loadBalancerVote(topic, traffic, p);
     expect(d.vote).toBe(vote);
     expect(d.reason).toMatch(reason);
   });
