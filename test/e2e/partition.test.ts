@@ -205,8 +205,13 @@ d('network partitions, cut for real', () => {
     const proc = await procHandle.result();
     expect(await replayAndRecord(procHandle, 'network-partition-procedure', 5)).toBeGreaterThan(5);
     expect(proc).toMatchObject({ status: 'completed', kind: 'network_partition' });
-    expect((proc as { timeline: { step: string }[] }).timeline.map((x) => x.step)).toEqual(
+    const timeline = (proc as { timeline: { step: string; status: string; detail: string }[] }).timeline;
+    expect(timeline.map((x) => x.step)).toEqual(
       expect.arrayContaining(['detect_partition_scope', 'maintain_quorum', 'route_around_partition', 'await_recovery']),
+    );
+    // The agents agreed with the decision in force (a round `partition`; NodeDiscovery sees the kept side alive).
+    expect(timeline.find((x) => x.step === 'maintain_quorum' && x.status === 'done')?.detail).toMatch(
+      /4 of 5 hosts keep serving: .*; consensus partition\/\d+: accepted/,
     );
   }, 60_000);
 

@@ -37,6 +37,9 @@ describe('replay of recorded histories', () => {
         // The partition handler from before its window's end stayed due until evaluated
         // (partition-due-after-window).
         'partition-handler-before-due-after-window.binpb',
+        // A network_partition procedure from before maintain_quorum ran a consensus round
+        // (network-partition-quorum-round).
+        'network-partition-procedure-before-quorum-round.binpb',
         // Runs from before membership reads and checks went beside the loop (fd-members-beside-loop,
         // hm-checks-beside-loop).
         'failure-detector-before-members-beside.binpb',

@@ -17,12 +17,20 @@
  * An escalation timer runs beside the steps (10 min by default): manual intervention — current
  * details, `cluster procedures`, the webhook; `cluster ack ID` hands it over.
  */
-import { condition, getExternalWorkflowHandle, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { roundText } from '../../core/consensus/tally';
 import type { Activities } from '../../activities';
 import { AckPayload, acknowledgeSignal, type ProcedureReport } from '../../contracts/orchestrator';
 import { PartitionHealedPayload, partitionHealedSignal, unfenceSignal, type PartitionRecord } from '../../contracts/partition-handler';
 import { ACTIVITY } from '../activity-options';
 import { detailsText, errorText, escalator, failed, finish, reporter } from './report';
+
+
+/**
+ * maintain_quorum runs a consensus round `partition` on the decision in force (procedures started
+ * before it noted the kept side only).
+ */
+export const QUORUM_ROUND_PATCH = 'network-partition-quorum-round';
 
 export interface NetworkPartitionInput {
   clusterId: string;
@@ -77,6 +85,10 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
     ...ACTIVITY.procedureStep(20_000),
     summary: `await_recovery: consensus round partition-healed (${input.partitionId})`,
   });
+  const { proposeConsensus: proposeQuorum } = proxyActivities<Activities>({
+    ...ACTIVITY.procedureStep(20_000),
+    summary: `maintain_quorum: consensus round partition (${input.partitionId})`,
+  });
   const { notifyWebhook } = proxyActivities<Activities>({ ...ACTIVITY.webhook, summary: 'escalation to the webhook' });
 
   const escalate = escalator(report, note, { url: input.webhookUrl, notify: notifyWebhook });
@@ -103,8 +115,34 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
     if (!scope.keep?.length) {
       await note('maintain_quorum', 'failed', `no side keeps serving: ${scope.reason ?? ''}`);
       await escalate(`no side of ${input.partitionId} keeps serving (${scope.reason ?? 'every host fenced'}): an operator must choose`);
-    } else
+    } else if (!patched(QUORUM_ROUND_PATCH))
       await note('maintain_quorum', 'done', `${scope.keep.length} of ${total} hosts keep serving: ${scope.reason ?? ''}`);
+    else {
+      // The decision is in force already (fencing waits for no round: it is what stops a split
+      // brain); the agents now say whether they agree with it. NodeDiscovery rejects a side it
+      // sees no live host on. Not agreed: an operator must look.
+      const kept = `${scope.keep.length} of ${total} hosts keep serving: ${scope.reason ?? ''}`;
+      let round: Awaited<ReturnType<typeof proposeQuorum>> | undefined;
+      try {
+        round = await proposeQuorum({
+          clusterId: input.clusterId,
+          proposal: {
+            topic: 'partition',
+            value: { partitionId: input.partitionId, fence: scope.fenced ?? [], keep: scope.keep },
+            emergency: true,
+            from: id,
+          },
+        });
+      } catch (err) {
+        await note('maintain_quorum', 'done', `${kept}; no consensus round: ${errorText(err)}`);
+      }
+      if (round?.result === 'accepted')
+        await note('maintain_quorum', 'done', `${kept}; consensus ${round.proposalId}: ${round.summary}`);
+      else if (round) {
+        await note('maintain_quorum', 'failed', `${kept}; consensus ${round.proposalId}: ${roundText(round)}`);
+        await escalate(`the agents do not agree with the decision on ${input.partitionId}: ${round.summary}`);
+      }
+    }
 
     await note('route_around_partition', 'started');
     for (const nodeId of scope.fenced ?? [])
