@@ -98,6 +98,8 @@ export class ReachabilityMonitor {
   private fenceTimer: NodeJS.Timeout | undefined;
   /** The handler's fences as last read. */
   private fences: FencesMemo | undefined;
+  /** The last read found no partition handler. */
+  private noHandler = false;
   private stopped = false;
   private lastReported: string | undefined;
   /** The last report sent, and when: sent again while the handler's memo does not show it. */
@@ -127,12 +129,14 @@ export class ReachabilityMonitor {
     }
     const fencesEvery = this.o.fencesEveryMs ?? 250;
     if (fencesEvery > 0) {
-      // One read at a time: the next starts `fencesEvery` after the last began, or when it ended.
+      // One read at a time: the next starts `fencesEvery` after the last began, or when it ended;
+      // every second only while no partition handler runs (nothing can fence this host then).
       const read = async () => {
         if (this.stopped) return;
         const t0 = Date.now();
         await this.refreshFences();
-        if (!this.stopped) this.fenceTimer = setTimeout(read, Math.max(0, fencesEvery - (Date.now() - t0)));
+        const every = this.noHandler ? Math.max(fencesEvery, 1_000) : fencesEvery;
+        if (!this.stopped) this.fenceTimer = setTimeout(read, Math.max(0, every - (Date.now() - t0)));
       };
       this.fenceTimer = setTimeout(read, 0);
     }
@@ -203,10 +207,12 @@ export class ReachabilityMonitor {
         this.client().workflow.getHandle(agentWorkflowId(this.o.clusterId, PARTITION_ROLE)).describe(),
       );
       const memo = FencesMemo.safeParse(d.memo?.[FENCES_MEMO]);
+      this.noHandler = d.status.name !== 'RUNNING';
       return memo.success ? memo.data : undefined;
     } catch (err) {
       // No partition handler runs: nothing is fenced (the call reached the server all the same).
       if ((err as Error).name === 'WorkflowNotFoundError') {
+        this.noHandler = true;
         this.stats.lastServerContactAt = Date.now();
         return { generation: 0, fenced: {}, seen: {} };
       }
