@@ -21,11 +21,9 @@
  *    commands: their handlers launch the recovery or the signals at once, and `publish` signals
  *    directly instead of queuing. Only those runs take these paths.
  */
-import { patched, proxyActivities, setCurrentDetails } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { instanceNames } from '../contracts/agents';
+import { patched, setCurrentDetails } from '@temporalio/workflow';
 import { pushBounded } from '../core/bounded';
-import { ACTIVITY } from './activity-options';
+import { roundAmongInstances } from './consensus/among-instances';
 import { healthQuery, type MemberSummary } from '../contracts/common';
 import {
   HealthAlertPayload,
@@ -71,9 +69,8 @@ import { failureRisk } from '../core/health/risk';
 import { quarantineFor } from '../core/health/rules';
 import { healthDetails, healthView, monitorHealth } from '../core/health/view';
 import { healthMonitorVote, type VoteDecision } from '../core/consensus/votes';
-import { roundText } from '../core/consensus/tally';
 import { Agent } from './agent-base';
-import { escalateAlert, failureText, probeBasic, probeNode, readNodeVitals, respond, resultsOf } from './health-monitor-activities';
+import { escalateAlert, probeBasic, probeNode, readNodeVitals, respond, resultsOf } from './health-monitor-activities';
 
 export const HEALTH_MONITOR_ROLE = 'health-monitor';
 /** Patch: checks and membership reads run beside the loop (runs before it awaited them in the loop). */
@@ -494,29 +491,18 @@ class Monitor {
 
   private agreeQuarantine(nodeId: string, reason: QuarantineReason, detail: string): void {
     if (this.s.quarantine[nodeId]) return;
-    const participants = instanceNames(HEALTH_MONITOR_ROLE, this.c.instances);
     this.agent.beside(`quarantine-round:${nodeId}`, async () => {
-      const { proposeConsensus } = proxyActivities<Activities>({
-        ...ACTIVITY.procedureStep(QUARANTINE_ROUND_MS + 5_000),
-        summary: `consensus round quarantine of ${nodeId} among ${participants.join(', ')}`,
+      const at = Date.now();
+      const round = await roundAmongInstances({
+        clusterId: this.agent.clusterId,
+        role: HEALTH_MONITOR_ROLE,
+        instances: this.c.instances,
+        topic: 'quarantine',
+        value: { nodeId, reason, detail: detail.slice(0, 500) },
+        timeoutMs: QUARANTINE_ROUND_MS,
+        what: `quarantine of ${nodeId}`,
       });
-      const entry: QuarantineRound = { at: Date.now(), nodeId, reason, result: 'failed', summary: '' };
-      try {
-        const round = await proposeConsensus({
-          clusterId: this.agent.clusterId,
-          proposal: {
-            topic: 'quarantine',
-            value: { nodeId, reason, detail: detail.slice(0, 500) },
-            participants,
-            rule: 'majority',
-            timeoutMs: QUARANTINE_ROUND_MS,
-            from: HEALTH_MONITOR_ROLE,
-          },
-        });
-        Object.assign(entry, { result: round.result, summary: roundText(round), proposalId: round.proposalId });
-      } catch (err) {
-        entry.summary = `no round: ${failureText(err)}`;
-      }
+      const entry: QuarantineRound = { at, nodeId, reason, ...round };
       this.s.quarantineRounds ??= [];
       pushBounded(this.s.quarantineRounds, entry, 20);
       if (entry.result === 'accepted' && quarantineNode(this.s, this.c, nodeId, reason, `${detail} (agreed: ${entry.summary})`.slice(0, 1_000), Date.now()))

@@ -12,12 +12,9 @@
  * 3. At most `maxLongPolls` long-polls wait at once, so router long-polls never take all of the
  *    server's in-flight update slots (10 per workflow by default) from distributeLoad and the rest.
  */
-import { condition, patched, proxyActivities, upsertMemo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { instanceNames } from '../contracts/agents';
+import { condition, patched, upsertMemo } from '@temporalio/workflow';
 import { loadBalancerVote, type VoteDecision } from '../core/consensus/votes';
-import { roundText } from '../core/consensus/tally';
-import { ACTIVITY } from './activity-options';
+import { roundAmongInstances } from './consensus/among-instances';
 import type { AgentHealthStatus } from '../contracts/common';
 import {
   AwaitTable,
@@ -233,35 +230,19 @@ class Balancer {
     if (!u) return;
     this.surgeQueued = undefined;
     if (this.state.surge) return; // agreed meanwhile: a surge in force is renewed without a round
-    const participants = instanceNames(LOAD_BALANCER_ROLE, this.agent.config.instances);
     this.surgeRound = true;
     this.agent.beside('surge-round', async () => {
-      const { proposeConsensus } = proxyActivities<Activities>({
-        ...ACTIVITY.procedureStep(SURGE_ROUND_MS + 5_000),
-        summary: `consensus round surge (${u.requestsPerSecond}/s) among ${participants.join(', ')}`,
+      const at = Date.now();
+      const round = await roundAmongInstances({
+        clusterId: this.agent.clusterId,
+        role: LOAD_BALANCER_ROLE,
+        instances: this.agent.config.instances,
+        topic: 'surge',
+        value: { requestsPerSecond: u.requestsPerSecond, baselinePerSecond: u.baselinePerSecond ?? null, source: u.source ?? null },
+        timeoutMs: SURGE_ROUND_MS,
+        what: `surge (${u.requestsPerSecond}/s)`,
       });
-      const entry: NonNullable<LoadBalancerState['surgeRounds']>[number] = {
-        at: Date.now(),
-        requestsPerSecond: u.requestsPerSecond,
-        result: 'failed',
-        summary: '',
-      };
-      try {
-        const round = await proposeConsensus({
-          clusterId: this.agent.clusterId,
-          proposal: {
-            topic: 'surge',
-            value: { requestsPerSecond: u.requestsPerSecond, baselinePerSecond: u.baselinePerSecond ?? null, source: u.source ?? null },
-            participants,
-            rule: 'majority',
-            timeoutMs: SURGE_ROUND_MS,
-            from: LOAD_BALANCER_ROLE,
-          },
-        });
-        Object.assign(entry, { result: round.result, summary: roundText(round), proposalId: round.proposalId });
-      } catch (err) {
-        entry.summary = `no round: ${err instanceof Error ? err.message : String(err)}`;
-      }
+      const entry = { at, requestsPerSecond: u.requestsPerSecond, ...round };
       this.state.surgeRounds ??= [];
       pushBounded(this.state.surgeRounds, entry, 20);
       this.surgeRound = false;
