@@ -9,4 +9,6 @@ module.exports = {
   // Workflows a file left running are terminated after it (later files' workers would run them).
   setupFilesAfterEnv: ['<rootDir>/test/support/end-of-file.ts'],
   testTimeout: 120000,
+  // One file pinned first (test/support/sequencer.js says why).
+  testSequencer: '<rootDir>/test/support/sequencer.js',
 };
