@@ -127,7 +127,7 @@ export class ReachabilityMonitor {
       this.pinger = setInterval(ping, every);
       this.checker = setInterval(() => this.checkContact(), 100);
     }
-    const fencesEvery = this.o.fencesEveryMs ?? 250;
+    const fencesEvery = this.fencesEvery;
     if (fencesEvery > 0) {
       // One read at a time: the next starts `fencesEvery` after the last began, or when it ended;
       // every second only while no partition handler runs (nothing can fence this host then).
@@ -156,6 +156,11 @@ export class ReachabilityMonitor {
     if (this.pinger) clearInterval(this.pinger);
     if (this.checker) clearInterval(this.checker);
     if (this.fenceTimer) clearTimeout(this.fenceTimer);
+  }
+
+  /** How often the fences are read apart from the rounds (0: with each round). */
+  private get fencesEvery(): number {
+    return this.o.fencesEveryMs ?? 250;
   }
 
   /** Fences the host when the server has not answered for `selfFenceAfterMs`; lifts it on contact. */
@@ -237,8 +242,7 @@ export class ReachabilityMonitor {
     const now = Date.now();
     // The members are read beside the probes, which go to the last list read (the first round waits).
     const reading = this.readMembers().catch(() => undefined);
-    const fencesEvery = this.o.fencesEveryMs ?? 250;
-    const fencing = fencesEvery > 0 ? Promise.resolve(this.fences) : this.refreshFences();
+    const fencing = this.fencesEvery > 0 ? Promise.resolve(this.fences) : this.refreshFences();
     if (!this.members.length) {
       const first = await reading;
       if (first) this.members = first;

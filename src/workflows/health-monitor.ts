@@ -373,7 +373,7 @@ class Monitor {
         const n = nodes[i] as NodeHealthRecord;
         const out = applyBasicCheck(this.s, this.c, n.nodeId, basicCheckRecord(r, now), now, this.observe);
         await this.act(out.alerts);
-        if (out.quarantine && !this.observer) await this.enterQuarantine(n.nodeId, out.quarantine.reason, out.quarantine.detail);
+        if (out.quarantine) await this.enterQuarantine(n.nodeId, out.quarantine.reason, out.quarantine.detail);
         await this.publish(n.nodeId);
       }
       await this.reviewQuarantine();
@@ -473,11 +473,12 @@ class Monitor {
   }
 
   /**
-   * A quarantine the monitor's own alerts or checks call for. With more than one instance it is put
+   * A quarantine the monitor's own alerts or checks call for (the first instance's only). With more than one instance it is put
    * to a consensus round among them first (beside the loop; one round per node at a time), and made
    * only once the round accepts it.
    */
   private async enterQuarantine(nodeId: string, reason: QuarantineReason, detail: string): Promise<void> {
+    if (this.observer) return; // another instance than the first quarantines nothing: it votes
     if (this.c.instances > 1) return this.agreeQuarantine(nodeId, reason, detail);
     const q = quarantineNode(this.s, this.c, nodeId, reason, detail, Date.now());
     if (!q) return;

@@ -25,7 +25,6 @@ import { PartitionHealedPayload, partitionHealedSignal, unfenceSignal, type Part
 import { ACTIVITY } from '../activity-options';
 import { detailsText, errorText, escalator, failed, finish, reporter } from './report';
 
-
 /**
  * maintain_quorum runs a consensus round `partition` on the decision in force (procedures started
  * before it noted the kept side only).
@@ -112,16 +111,15 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
 
     await note('maintain_quorum', 'started');
     const total = scope.sides.flat().length + scope.indirect.length;
+    const kept = `${scope.keep?.length ?? 0} of ${total} hosts keep serving: ${scope.reason ?? ''}`;
     if (!scope.keep?.length) {
       await note('maintain_quorum', 'failed', `no side keeps serving: ${scope.reason ?? ''}`);
       await escalate(`no side of ${input.partitionId} keeps serving (${scope.reason ?? 'every host fenced'}): an operator must choose`);
-    } else if (!patched(QUORUM_ROUND_PATCH))
-      await note('maintain_quorum', 'done', `${scope.keep.length} of ${total} hosts keep serving: ${scope.reason ?? ''}`);
+    } else if (!patched(QUORUM_ROUND_PATCH)) await note('maintain_quorum', 'done', kept);
     else {
       // The decision is in force already (fencing waits for no round: it is what stops a split
       // brain); the agents now say whether they agree with it. NodeDiscovery rejects a side it
       // sees no live host on. Not agreed: an operator must look.
-      const kept = `${scope.keep.length} of ${total} hosts keep serving: ${scope.reason ?? ''}`;
       let round: Awaited<ReturnType<typeof proposeQuorum>> | undefined;
       try {
         round = await proposeQuorum({
