@@ -34,6 +34,12 @@ export const PartitionHandlerConfig = BaseConfig.extend({
    * consensus round); if it has not within this long, the handler lifts them itself (ms).
    */
   healFallbackMs: Ms(0, 3_600_000).default(30_000),
+  /**
+   * A host NodeDiscovery calls dead stays in the graph only while it shows that it runs: its last
+   * report came within this long and misses a live member. A host cut off from its peers sends
+   * its report again every 2 s while it misses one; a killed host sends nothing more (ms).
+   */
+  cutReportFreshMs: Ms(500, 600_000).default(5_000),
 });
 export type PartitionHandlerConfig = z.infer<typeof PartitionHandlerConfig>;
 
@@ -48,6 +54,12 @@ export const ReachabilityReport = z.object({
   rttMs: z.record(z.string(), z.number().nonnegative()).default({}),
   /** When the host checked (its clock, epoch ms). */
   at: z.number(),
+  /**
+   * The same reachable set as the host's last report, sent again because the host still misses a
+   * peer NodeDiscovery holds alive: it shows the handler that the host still runs (hosts before
+   * this field reported changes only).
+   */
+  unchanged: z.boolean().optional(),
 });
 export type ReachabilityReport = z.infer<typeof ReachabilityReport>;
 

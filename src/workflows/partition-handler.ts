@@ -42,6 +42,8 @@ import {
 } from '../core/partition/graph';
 import { Agent } from './agent-base';
 
+const live = (status: string) => status === 'alive' || status === 'suspect';
+
 export function emptyPartitionState(now: number): PartitionHandlerState {
   return {
     views: {},
@@ -96,10 +98,21 @@ export async function partitionHandlerWorkflow(input: unknown): Promise<void> {
  */
 export const DUE_AFTER_WINDOW_PATCH = 'partition-due-after-window';
 
+/**
+ * Before this patch a host NodeDiscovery called dead stayed in the graph for good when its last
+ * report had lost a peer and reached fewer than all the other members: a host killed just after it
+ * lost a peer (one stopped for a second) stayed a side of its own, was fenced, and its partition
+ * never healed; a member joining later made "fewer than all" true on its own. Now a dead host stays
+ * only while its last report is fresh (`cutReportFreshMs`) and misses a live member: a host cut
+ * off from its peers sends its report again while it misses one, a killed host falls silent.
+ */
+export const DEAD_NEEDS_FRESH_REPORT_PATCH = 'partition-dead-needs-fresh-report';
+
 class Handler {
   dirty = true;
   private published = '';
   private readonly dueAfterWindow = patched(DUE_AFTER_WINDOW_PATCH);
+  private readonly deadNeedsFreshReport = patched(DEAD_NEEDS_FRESH_REPORT_PATCH);
   /** Workflow time of the last evaluation of the graph. */
   private evaluatedAt = 0;
 
@@ -112,9 +125,11 @@ class Handler {
   report(p: ReachabilityReport): void {
     const before = this.s.views[p.nodeId];
     const reachable = [...new Set(p.reachable.filter((n) => n !== p.nodeId))].sort();
+    // A report sent again unchanged (only hosts that send `unchanged` do) keeps what the first said.
+    const again = p.unchanged === true && !!before && before.reachable.join() === reachable.join();
     this.s.views[p.nodeId] = {
       // It no longer reaches a peer it reached: it was running when something cut it off.
-      lostAny: !!before && before.reachable.some((n) => !reachable.includes(n)),
+      lostAny: again ? before.lostAny : !!before && before.reachable.some((n) => !reachable.includes(n)),
       reachable,
       rttMs: p.rttMs,
       at: p.at,
@@ -150,17 +165,34 @@ class Handler {
   private hosts(): { hosts: string[]; offServer: string[] } {
     const hosts: string[] = [];
     const offServer: string[] = [];
+    const now = Date.now();
     for (const [id, m] of Object.entries(this.s.members)) {
       const view = this.s.views[id];
       if (!view) continue;
-      if (m.status === 'alive' || m.status === 'suspect') hosts.push(id);
+      if (live(m.status)) hosts.push(id);
       // NodeDiscovery also calls dead a host its own checks could not reach three times, which a
-      // cut does. A host that reported after it lost members it had reached was running after the
-      // cut: it stays in the graph (the side it is on decides). A killed host never reports that.
-      else if (view.reachable.length < Object.keys(this.s.members).length - 1 && view.lostAny) hosts.push(id);
+      // cut does. Such a host still runs: it stays in the graph (the side it is on decides).
+      else if (this.deadNeedsFreshReport ? this.staleAt(id) > now : this.legacyCutOff(id)) hosts.push(id);
       else offServer.push(id);
     }
     return { hosts: hosts.sort(), offServer: offServer.sort() };
+  }
+
+  /**
+   * Until when a dead member stays in the graph: while its last report is fresh and misses a live
+   * member (the host still runs and is cut off from it); 0 when it does not stay at all.
+   */
+  private staleAt(id: string): number {
+    const view = this.s.views[id];
+    if (!view) return 0;
+    const misses = Object.entries(this.s.members).some(([other, m]) => other !== id && live(m.status) && !view.reachable.includes(other));
+    return misses ? view.receivedAt + this.agent.config.cutReportFreshMs : 0;
+  }
+
+  /** Before the patch: a host that reported after it lost members it had reached was running after the cut. */
+  private legacyCutOff(id: string): boolean {
+    const view = this.s.views[id]!;
+    return view.reachable.length < Object.keys(this.s.members).length - 1 && !!view.lostAny;
   }
 
   private windowMs(hosts: number): number {
@@ -169,6 +201,20 @@ class Handler {
 
   /** When the loop must look again: the window (or the decision timeout) of the current graph ends. */
   nextDue(): number | undefined {
+    const due = this.graphDue();
+    if (!this.deadNeedsFreshReport) return due;
+    // A dead member kept in the graph leaves it when its report goes stale: look again then.
+    const now = Date.now();
+    let stale: number | undefined;
+    for (const [id, m] of Object.entries(this.s.members)) {
+      if (live(m.status)) continue;
+      const at = this.staleAt(id);
+      if (at > now && (stale === undefined || at < stale)) stale = at;
+    }
+    return stale === undefined ? due : due === undefined ? stale : Math.min(due, stale);
+  }
+
+  private graphDue(): number | undefined {
     const c = this.s.current;
     const n = this.hosts().hosts.length;
     const end = c.since + this.windowMs(n);

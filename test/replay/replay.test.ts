@@ -37,6 +37,10 @@ describe('replay of recorded histories', () => {
         // The partition handler from before its window's end stayed due until evaluated
         // (partition-due-after-window).
         'partition-handler-before-due-after-window.binpb',
+        // The partition handler from before a dead host stayed in the graph only while its reports
+        // were fresh (partition-dead-needs-fresh-report); one after, that kept and then dropped one.
+        'partition-handler-before-dead-needs-fresh-report.binpb',
+        'partition-handler-dead-member.binpb',
         // A network_partition procedure from before maintain_quorum ran a consensus round
         // (network-partition-quorum-round).
         'network-partition-procedure-before-quorum-round.binpb',

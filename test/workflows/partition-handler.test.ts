@@ -63,9 +63,9 @@ async function startHandler(config: Record<string, unknown> = {}) {
 }
 
 /** Every host reports what it reaches when the groups are `groups` (hosts in one group reach each other). */
-async function reportGroups(handle: WorkflowHandle, groups: string[][]) {
+async function reportGroups(handle: WorkflowHandle, groups: string[][], from = H5) {
   const at = Date.now();
-  for (const id of H5) {
+  for (const id of from) {
     const g = groups.find((x) => x.includes(id)) ?? [id];
     const reachable = groups.filter((x) => x.includes(id)).flat().filter((x) => x !== id);
     await handle.signal('reachability', {
@@ -113,6 +113,62 @@ describe('NetworkPartitionHandler', () => {
     expect(p!.decidedAt! - p!.shapes!.at(-1)!.at).toBeGreaterThanOrEqual(1_500);
     expect(p!.decidedAt! - p!.shapes!.at(-1)!.at).toBeLessThan(1_800);
     expect(Date.now() - lastReport).toBeLessThan(4_000);
+  });
+
+  it('a host killed just after it lost a peer leaves the graph once its report is stale, and is not fenced', async () => {
+    // Found under npm run up: n2 stopped for a second, n5 killed at once. n5's last report had lost
+    // n2: before the patch partition-dead-needs-fresh-report n5 stayed a side of its own for good,
+    // was fenced, and its partition never healed.
+    const { clusterId, handle } = await startHandler({ stableAfterMs: 2_500, cutReportFreshMs: 1_000 });
+    await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
+    await reportGroups(handle, [H5]);
+    await eventually('all reported', () => fences(handle), (f) => Object.keys(f.seen).length === 5);
+    // n5 lost n2 (stopped), then died; the others lose n5 (n5 reports no more); NodeDiscovery calls it dead.
+    await handle.signal('reachability', { nodeId: 'n5', reachable: ['n1', 'n3', 'n4'], unreachable: ['n2'], at: Date.now() });
+    const killedAt = Date.now();
+    await reportGroups(handle, [['n1', 'n2', 'n3', 'n4'], ['n5']], ['n1', 'n2', 'n3', 'n4']);
+    members[clusterId] = H5.map((id) => memberSummary(id, id === 'n5' ? { status: 'dead' } : {}));
+    const whole = await eventually(
+      'whole without n5',
+      () => handle.query<AgentStateView<PartitionHandlerState>>('state'),
+      (s) => s.agent.membersVersion > 0 && s.agent.members.n5?.status === 'dead' && s.agent.current.whole && !s.agent.open,
+      10_000,
+    );
+    // n5 left the graph when its report was 1 s old (plus a member read), before the 2.5 s window ended.
+    expect(whole.agent.current.since - killedAt).toBeLessThan(2_500);
+    // Past the window and the decision timeout: nothing was ever fenced.
+    await new Promise((r) => setTimeout(r, 3_500));
+    expect((await fences(handle)).fenced).toEqual({});
+    // The partition n5's death opened (it was alive in NodeDiscovery then) healed undecided.
+    const ps = await partitions(handle);
+    expect(ps.length).toBeGreaterThan(0);
+    for (const p of ps) expect(p).toMatchObject({ unfencedBy: 'healed before any decision' });
+    for (const p of ps) expect(p.decidedAt).toBeUndefined();
+  });
+
+  it('a live host NodeDiscovery calls dead stays in the graph (fenced) while it keeps reporting, and leaves when it falls silent', async () => {
+    const { clusterId, handle } = await startHandler({ cutReportFreshMs: 1_000, healFallbackMs: 600 });
+    await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
+    await reportGroups(handle, [H5]);
+    await reportGroups(handle, [['n1', 'n2', 'n3', 'n4'], ['n5']]);
+    members[clusterId] = H5.map((id) => memberSummary(id, id === 'n5' ? { status: 'dead' } : {}));
+    // n5 is cut off but runs: it sends its report again (unchanged) every 300 ms for 3 s.
+    const again = async (ms: number) => {
+      for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 300)))
+        await handle.signal('reachability', { nodeId: 'n5', reachable: [], unreachable: ['n1', 'n2', 'n3', 'n4'], at: Date.now(), unchanged: true });
+    };
+    const reporting = again(3_000);
+    const f = await eventually('n5 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n5', 10_000);
+    await reporting;
+    // Three times the report's freshness and five times the heal fallback later: still fenced.
+    const s = await handle.query<AgentStateView<PartitionHandlerState>>('state');
+    expect(s.agent.members.n5!.status).toBe('dead');
+    expect(s.agent.fenced.n5?.generation).toBe(f.generation);
+    expect(s.agent.current.whole).toBe(false);
+    // Silent now (killed, or off the server and fenced by itself): it leaves the graph, which heals.
+    await eventually('healed without n5', () => fences(handle), (x) => Object.keys(x.fenced).length === 0 && x.generation > f.generation, 10_000);
+    // Its history (a dead member kept, then timed out of the graph) replays, and is a fixture.
+    expect(await replayAndRecord(handle, 'partition-handler-dead-member', 20)).toBeGreaterThan(20);
   });
 
   it("lifts the fences at the procedure's word once the graph is whole (and ignores it before)", async () => {

@@ -1,0 +1,76 @@
+/**
+ * The host's reachability loop against real health endpoints on loopback: one peer that answers,
+ * one whose port is closed. The server calls (members, fences, reports) are the options' functions.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { MemberSummary } from '../../src/contracts/common';
+import type { FencesMemo, ReachabilityReport } from '../../src/contracts/partition-handler';
+import { ReachabilityMonitor } from '../../src/workers/reachability';
+import { memberSummary } from '../support/members';
+
+let up: http.Server;
+let upPort: number;
+let closedPort: number;
+
+beforeAll(async () => {
+  up = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
+  upPort = (up.address() as AddressInfo).port;
+  // A port that was just free: nothing listens on it, so a probe is refused.
+  const gone = http.createServer();
+  await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
+  closedPort = (gone.address() as AddressInfo).port;
+  await new Promise<void>((r) => gone.close(() => r()));
+});
+afterAll(() => new Promise<void>((r) => up.close(() => r())));
+
+/** Runs the loop for `ms` with peers `a` (answers) and `b` (closed, with status `bStatus`); the reports it sent. */
+async function run(bStatus: MemberSummary['status'], ms: number): Promise<ReachabilityReport[]> {
+  const members = [
+    memberSummary('self'),
+    { ...memberSummary('a'), address: '127.0.0.1', healthPort: upPort },
+    { ...memberSummary('b'), address: '127.0.0.1', healthPort: closedPort, status: bStatus },
+  ];
+  const reports: ReachabilityReport[] = [];
+  const seen: Record<string, number> = {};
+  const m = new ReachabilityMonitor({
+    nodeId: 'self',
+    clusterId: 'c',
+    intervalMs: 100,
+    timeoutMs: 100,
+    reportAgainEveryMs: 300,
+    contactEveryMs: 0,
+    fencesEveryMs: 0,
+    members: async () => members,
+    // The handler holds every report sent: nothing is sent again for want of it.
+    fences: async (): Promise<FencesMemo> => ({ generation: 0, fenced: {}, seen: { ...seen } }),
+    report: async (r) => {
+      reports.push(r);
+      seen.self = r.at;
+    },
+  }).start();
+  await new Promise((r) => setTimeout(r, ms));
+  m.stop();
+  return reports;
+}
+
+describe('ReachabilityMonitor', () => {
+  it('sends its report again while a peer NodeDiscovery holds alive is out of reach', async () => {
+    const reports = await run('alive', 1_600);
+    expect(reports[0]).toMatchObject({ nodeId: 'self', reachable: ['a'], unreachable: ['b'] });
+    expect(reports[0]!.unchanged).toBeUndefined();
+    const again = reports.slice(1);
+    // Every 300 ms over ~1.5 s (rounds of 100 ms plus the probes' time): 3 to 5 more.
+    expect(again.length).toBeGreaterThanOrEqual(3);
+    expect(again.length).toBeLessThanOrEqual(5);
+    for (const r of again) expect(r).toMatchObject({ reachable: ['a'], unreachable: ['b'], unchanged: true });
+    for (let i = 1; i < reports.length; i++) expect(reports[i]!.at - reports[i - 1]!.at).toBeGreaterThanOrEqual(300);
+  });
+
+  it('reports once when the only peer out of reach is dead (a killed host costs no traffic)', async () => {
+    const reports = await run('dead', 1_200);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ reachable: ['a'], unreachable: ['b'] });
+  });
+});
