@@ -47,9 +47,9 @@ export interface ReachabilityOptions {
   /** How often the server is pinged to know it is reachable (ms, default 250; 0: only by the rounds). */
   contactEveryMs?: number;
   /**
-   * While the host misses a peer NodeDiscovery holds alive, its report is sent again this often
-   * (ms, default 2 000): the handler keeps a host NodeDiscovery calls dead in the graph only while
-   * it hears from it.
+   * While NodeDiscovery suspects this host or calls it dead and the host misses a peer NodeDiscovery
+   * holds alive, its report is sent again this often (ms, default 2 000): the handler keeps a host
+   * NodeDiscovery calls dead in the graph only while it hears from it.
    */
   reportAgainEveryMs?: number;
   /** How often the handler's fences are read (ms, default 250; 0: with each round). */
@@ -286,11 +286,14 @@ export class ReachabilityMonitor {
     let report: ReachabilityReport = { nodeId: this.o.nodeId, reachable, unreachable, rttMs, at: now };
     if (key === this.lastReported) {
       const l = this.last;
-      // No change. While a peer NodeDiscovery holds alive is out of reach, sent again as it is now:
-      // NodeDiscovery may call this host dead (its checks cannot reach it either), and the handler
-      // keeps a dead host in the graph only while it hears from it.
-      const missesLive = unreachable.some((id) => members.some((m) => m.nodeId === id && (m.status === 'alive' || m.status === 'suspect')));
-      if (l && missesLive && now - l.sentAt >= (this.o.reportAgainEveryMs ?? 2_000)) report = { ...report, unchanged: true };
+      // No change. While NodeDiscovery suspects this host or calls it dead (its checks cannot reach
+      // it: a cut does that) and a peer it holds alive is out of reach, sent again as it is now:
+      // the handler keeps a dead host in the graph only while it hears from it.
+      const live = (m: MemberSummary | undefined) => m?.status === 'alive' || m?.status === 'suspect';
+      const self = members.find((m) => m.nodeId === this.o.nodeId);
+      const doubted = self?.status === 'suspect' || self?.status === 'dead';
+      const missesLive = unreachable.some((id) => live(members.find((m) => m.nodeId === id)));
+      if (l && doubted && missesLive && now - l.sentAt >= (this.o.reportAgainEveryMs ?? 2_000)) report = { ...report, unchanged: true };
       // Otherwise sent again only when the handler does not hold it (it was not running, say).
       else if (!l || !fences || fences.seen[this.o.nodeId] === l.report.at || now - l.sentAt < 2_000) return;
       else report = l.report;

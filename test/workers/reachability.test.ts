@@ -25,10 +25,13 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => up.close(() => r())));
 
-/** Runs the loop for `ms` with peers `a` (answers) and `b` (closed, with status `bStatus`); the reports it sent. */
-async function run(bStatus: MemberSummary['status'], ms: number): Promise<ReachabilityReport[]> {
+/**
+ * Runs the loop for `ms` with peers `a` (answers) and `b` (closed, with status `bStatus`), this
+ * host's own status in NodeDiscovery `selfStatus`; the reports it sent.
+ */
+async function run(bStatus: MemberSummary['status'], ms: number, selfStatus: MemberSummary['status'] = 'dead'): Promise<ReachabilityReport[]> {
   const members = [
-    memberSummary('self'),
+    memberSummary('self', { status: selfStatus }),
     { ...memberSummary('a'), address: '127.0.0.1', healthPort: upPort },
     { ...memberSummary('b'), address: '127.0.0.1', healthPort: closedPort, status: bStatus },
   ];
@@ -56,7 +59,7 @@ async function run(bStatus: MemberSummary['status'], ms: number): Promise<Reacha
 }
 
 describe('ReachabilityMonitor', () => {
-  it('sends its report again while a peer NodeDiscovery holds alive is out of reach', async () => {
+  it('sends its report again while NodeDiscovery doubts it and a peer NodeDiscovery holds alive is out of reach', async () => {
     const reports = await run('alive', 1_600);
     expect(reports[0]).toMatchObject({ nodeId: 'self', reachable: ['a'], unreachable: ['b'] });
     expect(reports[0]!.unchanged).toBeUndefined();
@@ -70,6 +73,12 @@ describe('ReachabilityMonitor', () => {
 
   it('reports once when the only peer out of reach is dead (a killed host costs no traffic)', async () => {
     const reports = await run('dead', 1_200);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ reachable: ['a'], unreachable: ['b'] });
+  });
+
+  it('reports once while NodeDiscovery holds it alive (the majority side of a cut sends nothing more)', async () => {
+    const reports = await run('alive', 1_200, 'alive');
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatchObject({ reachable: ['a'], unreachable: ['b'] });
   });
