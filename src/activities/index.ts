@@ -7,7 +7,13 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { AGENT_ROLES, agentWorkflowId } from '../contracts/agents';
-import { topologyUpdateSignal, type MemberSummary, type TopologyUpdatePayload } from '../contracts/common';
+import {
+  consensusRequestSignal,
+  topologyUpdateSignal,
+  type ConsensusRequestPayload,
+  type MemberSummary,
+  type TopologyUpdatePayload,
+} from '../contracts/common';
 import {
   MEMBERS_MEMO,
   MembersMemo,
@@ -61,6 +67,13 @@ export interface NodeVitalsRead {
   lease?: { heartbeatMs: number; suspicions: number; heartbeatPhi: number };
 }
 
+export interface AskParticipantsInput {
+  clusterId: string;
+  /** Agent names within the cluster (`node-discovery`, `node/<id>` …). */
+  participants: string[];
+  request: ConsensusRequestPayload;
+}
+
 export interface BroadcastInput {
   clusterId: string;
   fromRole: string;
@@ -86,6 +99,30 @@ export function createActivities(ctx: ActivityContext) {
     tlsExpiry,
     runRecovery,
     notifyWebhook,
+    /**
+     * A consensus round asks its participants (local activity of the round): one
+     * `consensusRequest` signal to each, all at once, straight to the server. Signals a workflow
+     * sends itself are delivered one after another (each locks the sender), which spread the five
+     * over ~20-80 ms. A participant whose workflow does not run is returned as absent; any other
+     * failure throws (the activity is retried).
+     */
+    async askParticipants(input: AskParticipantsInput): Promise<{ absent: { participant: string; reason: string }[] }> {
+      const absent: { participant: string; reason: string }[] = [];
+      await Promise.all(
+        input.participants.map(async (participant) => {
+          try {
+            await ctx.client.workflow
+              .getHandle(`${input.clusterId}/${participant}`)
+              .signal(consensusRequestSignal, input.request);
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError)
+              absent.push({ participant, reason: `could not be asked: ${err.message}`.slice(0, 300) });
+            else throw err;
+          }
+        }),
+      );
+      return { absent };
+    },
     /**
      * Signals topologyUpdate to every other agent of the cluster that runs; absent ones are skipped.
      * Only NodeDiscovery runs that started before agents signalled each other from their loop

@@ -80,7 +80,7 @@ beforeAll(async () => {
       replacementHook: { http: { url: hookUrl }, timeoutMs: 4_000 },
       replacementEveryMs: 1_000,
       escalateAfterMs: { node_failure: 120_000 },
-      massFailure: { windowMs: 10_000 },
+      massFailure: { windowMs: 6_000 },
       rebalance: { auto: false },
     },
   };
@@ -132,7 +132,7 @@ describe('node_failure under faults (real processes, its own server)', () => {
   }, 240_000);
 
   it('the Temporal server SIGKILLed mid-procedure and started again: the procedure completes', async () => {
-    await sleep(11_000); // the last kills leave the mass-failure window
+    await sleep(7_000); // the last kills leave the mass-failure window (6 s)
     launcherDelayMs = 2_000;
     const victim = (await alive()).find((n) => n !== 'p-1') as string;
     await lab.endHost(victim, 'SIGKILL');
@@ -161,7 +161,7 @@ describe('node_failure under faults (real processes, its own server)', () => {
   }, 240_000);
 
   it('three of five SIGKILLed at once: no replacement storm, escalation to an operator', async () => {
-    await sleep(11_000);
+    await sleep(7_000);
     const before = requests.filter((r) => r.started).length;
     const victims = (await alive()).slice(0, 3);
     await Promise.all(victims.map((v) => lab.endHost(v, 'SIGKILL')));
@@ -177,7 +177,7 @@ describe('node_failure under faults (real processes, its own server)', () => {
     const escalated = reports.filter((p) => p?.status === 'escalated');
     expect(escalated.length).toBeGreaterThanOrEqual(1);
     expect(escalated[0]?.escalation?.why).toMatch(
-      /hosts (of zone [a-z-]+ )?failed within 10 s: no replacement is started blindly/,
+      /hosts (of zone [a-z-]+ )?failed within 6 s: no replacement is started blindly/,
     );
     await sleep(3_000); // room for a storm to show
     const started = requests.filter((r) => r.started).length - before;

@@ -30,6 +30,12 @@ describe('replay of recorded histories', () => {
         'load-balancer-e2e.binpb',
         // The ConsensusCoordinator after a continue-as-new, with a round awaited beside its loop.
         'consensus-coordinator.binpb',
+        // Consensus rounds (one answered, one with an absent participant), asking through a local
+        // activity, and from before (round-asks-by-local-activity).
+        'consensus-round.binpb',
+        'consensus-round-absent.binpb',
+        'consensus-round-before-local-ask.binpb',
+        'consensus-round-absent-before-local-ask.binpb',
         // The partition handler after a continue-as-new with a host fenced; a network_partition
         // procedure that lifted the fences after a consensus round (the partition e2e).
         'partition-handler.binpb',

@@ -208,6 +208,9 @@ describe('ConsensusCoordinator', () => {
 
   it('records replayable histories', async () => {
     expect(await replayAndRecord(coordinator, 'consensus-coordinator', 10)).toBeGreaterThan(5);
+    // Rounds: one every participant answered, one that asked an agent that does not run.
+    expect(await replayAndRecord(t.client.workflow.getHandle(`${clusterId}/consensus/upgrade/1`), 'consensus-round', 5)).toBeGreaterThan(5);
+    expect(await replayAndRecord(t.client.workflow.getHandle(`${clusterId}/consensus/absent/1`), 'consensus-round-absent', 5)).toBeGreaterThan(5);
     expect(await replayAll(t.client, 'consensusRoundWorkflow', fileStartedAt)).toBeGreaterThan(5);
     expect(await replayAll(t.client, 'consensusCoordinatorWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(2);
     expect(await replayAll(t.client, 'failureDetectorWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(1);
