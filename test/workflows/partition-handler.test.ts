@@ -30,6 +30,11 @@ beforeAll(async () => {
       members[clusterId] ? { version: 1, members: members[clusterId] } : null,
   });
 });
+// Each test's handler ends with the test: left running (a member read every 200 ms) their
+// histories grew until the last test replayed them, which took a minute in the full suite.
+afterEach(async () => {
+  for (const h of handles.splice(0)) await h.terminate('test done').catch(() => undefined);
+});
 afterAll(async () => {
   for (const h of handles) await h.terminate('test done').catch(() => undefined);
   await worker?.stop();
