@@ -92,7 +92,13 @@ export async function consensusRoundWorkflow(input: RoundInput & { proposedAt?: 
     replyTo: roundId,
   };
   if (patched(ASK_BY_LOCAL_ACTIVITY)) {
-    const { askParticipants } = proxyLocalActivities<Activities>(ACTIVITY.askParticipants(input.timeoutMs));
+    const { askParticipants } = proxyLocalActivities<Activities>({
+      ...ACTIVITY.askParticipants(input.timeoutMs),
+      summary: `ask ${input.participants.join(', ')} to vote on ${input.topic} #${input.seq} (${input.rule})`.slice(
+        0,
+        200,
+      ),
+    });
     try {
       const { absent } = await askParticipants({
         clusterId: input.clusterId,
