@@ -34,6 +34,11 @@ export interface MembershipPolicy {
   healthAuthority?: string;
 }
 
+/** A member NodeDiscovery holds live: alive, or suspect (not yet dead or gone). */
+export function isLiveStatus(status: string): boolean {
+  return status === 'alive' || status === 'suspect';
+}
+
 export function emptyMembership(now: number): NodeDiscoveryState {
   return {
     members: {},

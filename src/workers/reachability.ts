@@ -23,6 +23,7 @@ import { agentWorkflowId } from '../contracts/agents';
 import type { MemberSummary } from '../contracts/common';
 import { MEMBERS_MEMO, MembersMemo } from '../contracts/node-discovery';
 import { hostReachabilitySignal } from '../contracts/node-agent';
+import { isLiveStatus } from '../core/membership';
 import { FENCES_MEMO, FencesMemo, PARTITION_ROLE, type ReachabilityReport } from '../contracts/partition-handler';
 
 export interface HostFence {
@@ -82,7 +83,14 @@ export function probePeer(
   return new Promise((resolve) => {
     const t0 = performance.now();
     const req = http.get(
-      { host: address, port, path: '/healthz', timeout: timeoutMs, agent: false, ...(localAddress ? { localAddress } : {}) },
+      {
+        host: address,
+        port,
+        path: '/healthz',
+        timeout: timeoutMs,
+        agent: false,
+        ...(localAddress ? { localAddress } : {}),
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(performance.now() - t0));
@@ -289,11 +297,12 @@ export class ReachabilityMonitor {
       // No change. While NodeDiscovery suspects this host or calls it dead (its checks cannot reach
       // it: a cut does that) and a peer it holds alive is out of reach, sent again as it is now:
       // the handler keeps a dead host in the graph only while it hears from it.
-      const live = (m: MemberSummary | undefined) => m?.status === 'alive' || m?.status === 'suspect';
-      const self = members.find((m) => m.nodeId === this.o.nodeId);
-      const doubted = self?.status === 'suspect' || self?.status === 'dead';
-      const missesLive = unreachable.some((id) => live(members.find((m) => m.nodeId === id)));
-      if (l && doubted && missesLive && now - l.sentAt >= (this.o.reportAgainEveryMs ?? 2_000)) report = { ...report, unchanged: true };
+      const status = new Map(members.map((m) => [m.nodeId, m.status]));
+      const self = status.get(this.o.nodeId);
+      const doubted = self === 'suspect' || self === 'dead';
+      const missesLive = unreachable.some((id) => isLiveStatus(status.get(id) ?? 'left'));
+      if (l && doubted && missesLive && now - l.sentAt >= (this.o.reportAgainEveryMs ?? 2_000))
+        report = { ...report, unchanged: true };
       // Otherwise sent again only when the handler does not hold it (it was not running, say).
       else if (!l || !fences || fences.seen[this.o.nodeId] === l.report.at || now - l.sentAt < 2_000) return;
       else report = l.report;
@@ -309,7 +318,9 @@ export class ReachabilityMonitor {
       this.lastReported = key;
       this.last = { report, sentAt: now };
       this.stats.reports += 1;
-      this.o.log?.(`reachability: reaches ${reachable.join(', ') || 'nobody'}${unreachable.length ? `; not ${unreachable.join(', ')}` : ''}`);
+      this.o.log?.(
+        `reachability: reaches ${reachable.join(', ') || 'nobody'}${unreachable.length ? `; not ${unreachable.join(', ')}` : ''}`,
+      );
     } catch (err) {
       this.o.log?.(`reachability: report failed (${(err as Error).message}); retried next round`);
     }

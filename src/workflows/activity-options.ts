@@ -40,7 +40,6 @@ export const ACTIVITY = {
     retry: ONCE,
   }),
 
-  /** The same check as a local activity, as runs that started before the loop rule scheduled it. */
   /** A consensus round's signals to its participants (local: in the round's first task). */
   askParticipants: (timeoutMs: number): LocalActivityOptions => ({
     startToCloseTimeout: Math.min(5_000, timeoutMs),
@@ -48,6 +47,7 @@ export const ACTIVITY = {
     retry: { initialInterval: 100, backoffCoefficient: 2, maximumInterval: 1_000 },
   }),
 
+  /** The same check as a local activity, as runs that started before the loop rule scheduled it. */
   legacyLocalConnectivityCheck: (connectTimeoutMs: number): LocalActivityOptions => ({
     startToCloseTimeout: connectTimeoutMs * 2 + 1_000,
     scheduleToCloseTimeout: connectTimeoutMs * 2 + 1_000,

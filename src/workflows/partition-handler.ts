@@ -40,9 +40,8 @@ import {
   type Decision,
   type Strategy,
 } from '../core/partition/graph';
+import { isLiveStatus } from '../core/membership';
 import { Agent } from './agent-base';
-
-const live = (status: string) => status === 'alive' || status === 'suspect';
 
 export function emptyPartitionState(now: number): PartitionHandlerState {
   return {
@@ -139,7 +138,6 @@ class Handler {
     this.dirty = true;
   }
 
-
   async readMembers(): Promise<void> {
     const read = await this.agent.readMembers();
     if (!read || read.version < this.s.membersVersion) return;
@@ -169,7 +167,7 @@ class Handler {
     for (const [id, m] of Object.entries(this.s.members)) {
       const view = this.s.views[id];
       if (!view) continue;
-      if (live(m.status)) hosts.push(id);
+      if (isLiveStatus(m.status)) hosts.push(id);
       // NodeDiscovery also calls dead a host its own checks could not reach three times, which a
       // cut does. Such a host still runs: it stays in the graph (the side it is on decides).
       else if (this.deadNeedsFreshReport ? this.staleAt(id) > now : this.legacyCutOff(id)) hosts.push(id);
@@ -185,7 +183,9 @@ class Handler {
   private staleAt(id: string): number {
     const view = this.s.views[id];
     if (!view) return 0;
-    const misses = Object.entries(this.s.members).some(([other, m]) => other !== id && live(m.status) && !view.reachable.includes(other));
+    const misses = Object.entries(this.s.members).some(
+      ([other, m]) => other !== id && isLiveStatus(m.status) && !view.reachable.includes(other),
+    );
     return misses ? view.receivedAt + this.agent.config.cutReportFreshMs : 0;
   }
 
@@ -207,7 +207,7 @@ class Handler {
     const now = Date.now();
     let stale: number | undefined;
     for (const [id, m] of Object.entries(this.s.members)) {
-      if (live(m.status)) continue;
+      if (isLiveStatus(m.status)) continue;
       const at = this.staleAt(id);
       if (at > now && (stale === undefined || at < stale)) stale = at;
     }
@@ -281,10 +281,17 @@ class Handler {
         // agree; past healFallbackMs, the handler does.
         if (open.healedAt === undefined) {
           open.healedAt = now;
-          this.agent.notify(`procedure/network_partition/${open.id}`, partitionHealedSignal, { partitionId: open.id, at: now });
+          this.agent.notify(`procedure/network_partition/${open.id}`, partitionHealedSignal, {
+            partitionId: open.id,
+            at: now,
+          });
         }
         if (now - open.healedAt >= this.agent.config.healFallbackMs)
-          this.heal(open, now, `fallback: no network_partition procedure lifted the fences within ${this.agent.config.healFallbackMs} ms`);
+          this.heal(
+            open,
+            now,
+            `fallback: no network_partition procedure lifted the fences within ${this.agent.config.healFallbackMs} ms`,
+          );
       }
     }
     this.publish();
@@ -356,7 +363,9 @@ class Handler {
       '',
       `Strategy ${this.agent.config.strategy}; fence generation ${this.s.generation}; ${this.s.reports} reachability reports`,
       '',
-      ...(fenced.length ? ['Fenced:', '', ...fenced.map(([id, f]) => `- ${id} (generation ${f.generation}): ${f.reason}`), ''] : []),
+      ...(fenced.length
+        ? ['Fenced:', '', ...fenced.map(([id, f]) => `- ${id} (generation ${f.generation}): ${f.reason}`), '']
+        : []),
       ...(open
         ? [
             `Open partition \`${open.id}\`: ${open.healedAt ? 'whole again: waiting for the network_partition procedure to lift the fences' : open.decidedAt ? `decided: ${open.reason}` : 'waiting for the graph to be stable'}`,

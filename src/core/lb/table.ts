@@ -18,6 +18,7 @@ import type {
   Target,
   Thresholds,
 } from '../../contracts/load-balancer';
+import { isLiveStatus } from '../membership';
 import { maglevTableSizeFor } from './maglev';
 
 export const RESOURCE_WEIGHTS = { cpu: 0.4, memory: 0.3, network: 0.3 } as const;
@@ -43,7 +44,7 @@ export interface TableInputs {
 }
 
 export function isLive(t: Target): boolean {
-  return t.status === 'alive' || t.status === 'suspect';
+  return isLiveStatus(t.status);
 }
 
 export function overloadReasons(t: Target, th: Thresholds): string[] {

@@ -91,6 +91,10 @@ export async function consensusRoundWorkflow(input: RoundInput & { proposedAt?: 
     value: input.value,
     replyTo: roundId,
   };
+  const absent = (participant: string, reason: string) =>
+    castBallot(votes, input.participants, false, { participant, vote: 'absent', reason, at: Date.now() });
+  const couldNotAsk = (err: unknown) =>
+    `could not be asked: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300);
   if (patched(ASK_BY_LOCAL_ACTIVITY)) {
     const { askParticipants } = proxyLocalActivities<Activities>({
       ...ACTIVITY.askParticipants(input.timeoutMs),
@@ -100,27 +104,11 @@ export async function consensusRoundWorkflow(input: RoundInput & { proposedAt?: 
       ),
     });
     try {
-      const { absent } = await askParticipants({
-        clusterId: input.clusterId,
-        participants: input.participants,
-        request,
-      });
-      for (const a of absent)
-        castBallot(votes, input.participants, false, {
-          participant: a.participant,
-          vote: 'absent',
-          reason: a.reason,
-          at: Date.now(),
-        });
+      const asked = await askParticipants({ clusterId: input.clusterId, participants: input.participants, request });
+      for (const a of asked.absent) absent(a.participant, a.reason);
     } catch (err) {
       // Not one request could be sent within the round's time: every participant not heard from is absent.
-      for (const participant of input.participants)
-        castBallot(votes, input.participants, false, {
-          participant,
-          vote: 'absent',
-          reason: `could not be asked: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300),
-          at: Date.now(),
-        });
+      for (const participant of input.participants) absent(participant, couldNotAsk(err));
     }
   } else
     await Promise.all(
@@ -128,12 +116,7 @@ export async function consensusRoundWorkflow(input: RoundInput & { proposedAt?: 
         try {
           await getExternalWorkflowHandle(`${input.clusterId}/${participant}`).signal(consensusRequestSignal, request);
         } catch (err) {
-          castBallot(votes, input.participants, false, {
-            participant,
-            vote: 'absent',
-            reason: `could not be asked: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300),
-            at: Date.now(),
-          });
+          absent(participant, couldNotAsk(err));
         }
       }),
     );
