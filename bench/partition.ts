@@ -39,9 +39,13 @@ export interface PartitionOptions {
   runs: number;
   nemesisSeconds: number;
   stableMs?: number;
-  /** Write the partition handler's history here (JSON) before the server goes. */
+  /** Write every run of the partition handler's history here (JSON array) before the server goes. */
   dumpHistory?: string;
+  /** The nemesis's fault kinds (default: all six). */
+  faults?: string[];
 }
+
+export const FAULT_KINDS = ['isolate-one', 'halves', 'bridge', 'majorities-ring', 'server-cut', 'loss-20'];
 
 export interface PartitionResult {
   windowMs: number;
@@ -65,6 +69,8 @@ export interface PartitionResult {
     agentsRunning: string;
     replayed: number;
     replayFailures: string[];
+    /** What the handler and NodeDiscovery held at the first split-brain sample or slow heal of a fault. */
+    diagnostics: string[];
   };
 }
 
@@ -223,7 +229,7 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
     }
     process.stderr.write('\n');
 
-    if (opts.nemesisSeconds > 0) r.nemesis = await nemesis(opts, lab, gateway.port, windowMs, fences, lb);
+    if (opts.nemesisSeconds > 0) r.nemesis = await nemesis(opts, lab, gateway.port, windowMs, fences, lb, handler, client.workflow.getHandle(`${clusterId}/node-discovery`));
     if (r.nemesis) {
       const running = await Promise.all(
         Object.values(AGENTS).map(async (s) => [s.role, (await client.workflow.getHandle(`${clusterId}/${s.role}`).describe()).status.name] as const),
@@ -237,8 +243,16 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
     return r;
   } finally {
     if (opts.dumpHistory) {
-      const h = await client.workflow.getHandle(`${clusterId}/partition-handler`).fetchHistory().catch(() => undefined);
-      if (h) writeFileSync(opts.dumpHistory, JSON.stringify(h));
+      // Every run (the handler continues as new), oldest first.
+      const runs: unknown[] = [];
+      try {
+        for await (const wf of client.workflow.list({ query: `WorkflowId = '${clusterId}/partition-handler'` }))
+          runs.push({ runId: wf.runId, startTime: wf.startTime, history: await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory() });
+      } catch (err) {
+        console.error(`--dump-history: ${(err as Error).message}`);
+      }
+      runs.sort((a, b) => +(a as { startTime: Date }).startTime - +(b as { startTime: Date }).startTime);
+      writeFileSync(opts.dumpHistory, JSON.stringify(runs));
     }
     lab.heal();
     await Promise.all(hosts.map((h) => h.stop('SIGKILL')));
@@ -256,6 +270,8 @@ async function nemesis(
   windowMs: number,
   fences: () => Promise<FencesMemo>,
   lb: ReturnType<Client['workflow']['getHandle']>,
+  handler: ReturnType<Client['workflow']['getHandle']>,
+  nd: ReturnType<Client['workflow']['getHandle']>,
 ): Promise<NonNullable<PartitionResult['nemesis']>> {
   const out: NonNullable<PartitionResult['nemesis']> = {
     seconds: opts.nemesisSeconds,
@@ -268,8 +284,26 @@ async function nemesis(
     agentsRunning: '',
     replayed: 0,
     replayFailures: [],
+    diagnostics: [],
   };
-  const kinds = ['isolate-one', 'halves', 'bridge', 'majorities-ring', 'server-cut', 'loss-20'];
+  const kinds = opts.faults ?? FAULT_KINDS;
+  let diagnosedAt = 0;
+  // What the handler and NodeDiscovery held, once per fault (the first bad sample or slow heal).
+  const diagnose = async (what: string, at: number) => {
+    if (diagnosedAt === at) return;
+    diagnosedAt = at;
+    const [parts, views, members, f] = await Promise.all([
+      handler.query<PartitionRecord[]>('partitions').catch((e: Error) => e.message),
+      handler.query<unknown>('reachability').catch((e: Error) => e.message),
+      nd.describe().then((d) => d.memo?.[MEMBERS_MEMO]).catch((e: Error) => e.message),
+      fences().catch((e: Error) => e.message),
+    ]);
+    out.diagnostics.push(
+      `${new Date().toISOString()} ${what} (fault applied or healed ${new Date(at).toISOString()})\n` +
+        `  fences: ${JSON.stringify(f)}\n  last partitions: ${JSON.stringify(Array.isArray(parts) ? parts.slice(-2) : parts)}\n` +
+        `  views: ${JSON.stringify(views)}\n  members: ${JSON.stringify(members)}`,
+    );
+  };
   const end = Date.now() + opts.nemesisSeconds * 1_000;
   let fault: (Fault & { at: number }) | undefined;
   let healedAt: number | undefined;
@@ -283,8 +317,10 @@ async function nemesis(
       const f = fault;
       if (f && f.sides.length && t - f.at > windowMs + 3_000) {
         const touched = f.sides.filter((side) => side.some((id) => serving.includes(id)));
-        if (touched.length > 1)
+        if (touched.length > 1) {
           out.splitBrain.push(`${new Date(t).toISOString()} ${f.kind} ${JSON.stringify(f.sides)}: serving ${serving.join(',')}`);
+          await diagnose(`split brain in ${f.kind} ${JSON.stringify(f.sides)}`, f.at);
+        }
         // The majority side keeps routing.
         const major = f.sides.find((s) => s.length * 2 > IDS.length);
         if (major) {
@@ -316,6 +352,7 @@ async function nemesis(
           out.heal.push(Date.now() - healedAt);
           break;
         }
+        if (Date.now() > by) await diagnose(`slow heal of ${f.kind} ${JSON.stringify(f.sides)} (codes ${codes.join(',')})`, healedAt);
         if (Date.now() > by + 30_000) {
           out.slowHeals.push(`${f.kind}: not whole ${Date.now() - healedAt} ms after the heal (codes ${codes.join(',')})`);
           break;

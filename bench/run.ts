@@ -22,7 +22,7 @@ import { MASS_WINDOW_MS, benchRecovery, recoveryRows } from './recovery';
 import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
 import { benchConsensus, consensusRows } from './consensus';
-import { benchPartition, partitionRows } from './partition';
+import { FAULT_KINDS, benchPartition, partitionRows } from './partition';
 import { benchQueryFailover, queryFailoverRows } from './query-failover';
 
 const BENCHES = [
@@ -49,7 +49,7 @@ const USAGE =
   '       npm run bench -- query-failover [--kills N (default 20)]\n' +
   '       npm run bench -- recovery [--kills N (default 20)] [--runs N drains (default 20)] [--routers N (default 5)] [--terminations N (default 12)]\n' +
   '       npm run bench -- consensus [--runs N rounds (default 100)]\n' +
-  '       npm run bench -- partition [--runs N cuts (default 20)] [--nemesis S (default 0)] [--stable-ms MS (default: the handler\'s)] [--dump-history FILE (the handler\'s history, JSON)]\n' +
+  '       npm run bench -- partition [--runs N cuts (default 20)] [--nemesis S (default 0)] [--stable-ms MS (default: the handler\'s)] [--faults KIND,… (nemesis fault kinds; default all)] [--dump-history FILE (every run of the handler\'s history, JSON)]\n' +
   '       npm run bench -- failure [--kills N (default 20)] [--stops N (default 10)] [--leaves N (default 20)] [--lease default|fast]\n' +
   '       npm run bench -- [false-positives|fd-scale] [--fp-hosts N (default 10)]' +
   ' [--fp-seconds S (default 300)] [--hosts N (default 50)] [--window S (default 60)]\n' +
@@ -85,6 +85,7 @@ async function main(): Promise<void> {
       lease: { type: 'string' },
       nemesis: { type: 'string' },
       'stable-ms': { type: 'string' },
+      faults: { type: 'string' },
       ...FAULT_ARGS,
     },
   });
@@ -151,8 +152,13 @@ async function main(): Promise<void> {
     const stableRaw = values['stable-ms'];
     if (stableRaw !== undefined && (!/^\d+$/.test(stableRaw) || Number(stableRaw) > 600_000))
       throw new Error(`--stable-ms: expected milliseconds 0-600000, got ${JSON.stringify(stableRaw)}`);
+    const faults = values.faults?.split(',');
+    const unknownFault = faults?.find((k) => !FAULT_KINDS.includes(k));
+    if (faults && (unknownFault !== undefined || !faults.length))
+      throw new Error(`--faults: expected a comma-separated list of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(values.faults)}`);
     const r = await benchPartition({
       bundle,
+      ...(faults ? { faults } : {}),
       runs: count('runs', values.runs, 20, 0),
       nemesisSeconds,
       ...(values['dump-history'] ? { dumpHistory: values['dump-history'] } : {}),
@@ -180,6 +186,7 @@ async function main(): Promise<void> {
         ],
       );
       for (const l of [...n.splitBrain, ...n.majorityNotRouting, ...n.slowHeals, ...n.replayFailures].slice(0, 20)) console.log(`  ${l}`);
+      for (const l of n.diagnostics) console.log(`  ${l}`);
       if (n.splitBrain.length || n.replayFailures.length) process.exitCode = 1;
     }
     return;

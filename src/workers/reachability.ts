@@ -48,9 +48,10 @@ export interface ReachabilityOptions {
   /** How often the server is pinged to know it is reachable (ms, default 250; 0: only by the rounds). */
   contactEveryMs?: number;
   /**
-   * While NodeDiscovery suspects this host or calls it dead and the host misses a peer NodeDiscovery
-   * holds alive, its report is sent again this often (ms, default 2 000): the handler keeps a host
-   * NodeDiscovery calls dead in the graph only while it hears from it.
+   * While the host misses a peer NodeDiscovery holds live, or NodeDiscovery doubts the host and it
+   * misses any peer, its report is sent again this often (ms, default 2 000): the handler keeps a
+   * host NodeDiscovery calls dead in the graph only while it hears from it, and NodeDiscovery may
+   * call it dead at any time of a cut (its checks run from either side), long after its last change.
    */
   reportAgainEveryMs?: number;
   /** How often the handler's fences are read (ms, default 250; 0: with each round). */
@@ -294,14 +295,23 @@ export class ReachabilityMonitor {
     let report: ReachabilityReport = { nodeId: this.o.nodeId, reachable, unreachable, rttMs, at: now };
     if (key === this.lastReported) {
       const l = this.last;
-      // No change. While NodeDiscovery suspects this host or calls it dead (its checks cannot reach
-      // it: a cut does that) and a peer it holds alive is out of reach, sent again as it is now:
-      // the handler keeps a dead host in the graph only while it hears from it.
+      // No change. Sent again as it is now while a peer NodeDiscovery holds live is out of reach,
+      // or while NodeDiscovery suspects this host or calls it dead and any peer is: the handler
+      // keeps a host NodeDiscovery calls dead in the graph only while it hears from it, and
+      // NodeDiscovery can call it dead at any moment of a cut (its checks run from either side).
+      // Repeating only while doubted and missing a live peer (6ed7fda) left a host out of the graph
+      // once NodeDiscovery called its unreachable peers dead too: unfenced beside the kept side.
+      // A host that only misses dead peers, and is not doubted itself, is quiet (a dead member is
+      // never reached again, and NodeDiscovery keeps it).
       const status = new Map(members.map((m) => [m.nodeId, m.status]));
       const self = status.get(this.o.nodeId);
       const doubted = self === 'suspect' || self === 'dead';
       const missesLive = unreachable.some((id) => isLiveStatus(status.get(id) ?? 'left'));
-      if (l && doubted && missesLive && now - l.sentAt >= (this.o.reportAgainEveryMs ?? 2_000))
+      if (
+        l &&
+        (missesLive || (doubted && unreachable.length > 0)) &&
+        now - l.sentAt >= (this.o.reportAgainEveryMs ?? 2_000)
+      )
         report = { ...report, unchanged: true };
       // Otherwise sent again only when the handler does not hold it (it was not running, say).
       else if (!l || !fences || fences.seen[this.o.nodeId] === l.report.at || now - l.sentAt < 2_000) return;

@@ -107,11 +107,23 @@ export const DUE_AFTER_WINDOW_PATCH = 'partition-due-after-window';
  */
 export const DEAD_NEEDS_FRESH_REPORT_PATCH = 'partition-dead-needs-fresh-report';
 
+/**
+ * Before this patch a decision fenced only the hosts in the graph, and a dead member stayed in the
+ * graph only while its fresh report missed a member NodeDiscovery held live. NodeDiscovery's checks
+ * run from any host, so across a cut it can call hosts on both sides dead: a nemesis run had n2
+ * (dead, its report missing only hosts also called dead) out of the graph, the decision keep the
+ * other side and fence n4, and n2 serve on beside it: a split brain. Now a decision fences every
+ * member not on the kept side, in the graph or not (a host out of the graph may still serve), and a
+ * dead member stays in the graph while its fresh report misses any member.
+ */
+export const FENCE_ALL_BUT_KEPT_PATCH = 'partition-fence-all-but-kept';
+
 class Handler {
   dirty = true;
   private published = '';
   private readonly dueAfterWindow = patched(DUE_AFTER_WINDOW_PATCH);
   private readonly deadNeedsFreshReport = patched(DEAD_NEEDS_FRESH_REPORT_PATCH);
+  private readonly fenceAllButKept = patched(FENCE_ALL_BUT_KEPT_PATCH);
   /** Workflow time of the last evaluation of the graph. */
   private evaluatedAt = 0;
 
@@ -177,14 +189,16 @@ class Handler {
   }
 
   /**
-   * Until when a dead member stays in the graph: while its last report is fresh and misses a live
-   * member (the host still runs and is cut off from it); 0 when it does not stay at all.
+   * Until when a dead member stays in the graph: while its last report is fresh and misses a
+   * member (the host still runs and is cut off from it; before FENCE_ALL_BUT_KEPT_PATCH, a live
+   * member only); 0 when it does not stay at all.
    */
   private staleAt(id: string): number {
     const view = this.s.views[id];
     if (!view) return 0;
     const misses = Object.entries(this.s.members).some(
-      ([other, m]) => other !== id && isLiveStatus(m.status) && !view.reachable.includes(other),
+      ([other, m]) =>
+        other !== id && (this.fenceAllButKept || isLiveStatus(m.status)) && !view.reachable.includes(other),
     );
     return misses ? view.receivedAt + this.agent.config.cutReportFreshMs : 0;
   }
@@ -272,7 +286,7 @@ class Handler {
         for (const [id, m] of Object.entries(this.s.members)) joined[id] = m.joinedAt;
         let d: Decision | undefined = chooseSide(p, this.agent.config.strategy as Strategy, joined);
         if (!d && stableFor >= window + this.agent.config.decisionTimeoutMs) d = fallback(p);
-        if (d) this.decide(open, d, now);
+        if (d) this.decide(open, this.fenceAllButKept ? this.outOfGraphFenced(d) : d, now);
       }
     } else if (stableFor >= window && (open || Object.keys(this.s.fenced).length)) {
       if (!open || open.decidedAt === undefined) this.heal(open, now, 'healed before any decision');
@@ -295,6 +309,24 @@ class Handler {
       }
     }
     this.publish();
+  }
+
+  /**
+   * The decision with every member not on the kept side fenced, in the graph or not: a member out
+   * of the graph (NodeDiscovery calls it dead and it sent no fresh report that misses anyone) may
+   * be a killed process, which a fence costs nothing, or a host that still serves.
+   */
+  private outOfGraphFenced(d: Decision): Decision {
+    const keep = d.keep ?? [];
+    const extra = Object.keys(this.s.members)
+      .filter((id) => !keep.includes(id) && !d.fence.includes(id))
+      .sort();
+    if (!extra.length) return d;
+    return {
+      ...d,
+      fence: [...d.fence, ...extra].sort(),
+      reason: `${d.reason}; also fenced, out of the graph (dead in NodeDiscovery, no fresh report): ${extra.join(', ')}`,
+    };
   }
 
   /** The network_partition procedure's word: the agents agreed the partition is over. */

@@ -47,6 +47,13 @@ describe('replay of recorded histories', () => {
         // were fresh (partition-dead-needs-fresh-report); one after, that kept and then dropped one.
         'partition-handler-before-dead-needs-fresh-report.binpb',
         'partition-handler-dead-member.binpb',
+        // The partition handler from before a decision fenced every member not kept, in the graph
+        // or not (partition-fence-all-but-kept); one after, through a bridge with hosts on both
+        // sides called dead. A network_partition procedure that started after the heal and took it
+        // from the partition's record (network-partition-healed-before-start).
+        'partition-handler-before-fence-all-but-kept.binpb',
+        'partition-handler-bridge-dead.binpb',
+        'network-partition-healed-before-start.binpb',
         // A network_partition procedure from before maintain_quorum ran a consensus round
         // (network-partition-quorum-round).
         'network-partition-procedure-before-quorum-round.binpb',

@@ -58,27 +58,32 @@ async function run(bStatus: MemberSummary['status'], ms: number, selfStatus: Mem
   return reports;
 }
 
+/** The reports after the first are sent again unchanged, every 300 ms over ~1.5 s: 3 to 5 of them. */
+function expectRepeated(reports: ReachabilityReport[]): void {
+  expect(reports[0]).toMatchObject({ nodeId: 'self', reachable: ['a'], unreachable: ['b'] });
+  expect(reports[0]!.unchanged).toBeUndefined();
+  const again = reports.slice(1);
+  expect(again.length).toBeGreaterThanOrEqual(3);
+  expect(again.length).toBeLessThanOrEqual(5);
+  for (const r of again) expect(r).toMatchObject({ reachable: ['a'], unreachable: ['b'], unchanged: true });
+  for (let i = 1; i < reports.length; i++) expect(reports[i]!.at - reports[i - 1]!.at).toBeGreaterThanOrEqual(300);
+}
+
 describe('ReachabilityMonitor', () => {
   it('sends its report again while NodeDiscovery doubts it and a peer NodeDiscovery holds alive is out of reach', async () => {
-    const reports = await run('alive', 1_600);
-    expect(reports[0]).toMatchObject({ nodeId: 'self', reachable: ['a'], unreachable: ['b'] });
-    expect(reports[0]!.unchanged).toBeUndefined();
-    const again = reports.slice(1);
-    // Every 300 ms over ~1.5 s (rounds of 100 ms plus the probes' time): 3 to 5 more.
-    expect(again.length).toBeGreaterThanOrEqual(3);
-    expect(again.length).toBeLessThanOrEqual(5);
-    for (const r of again) expect(r).toMatchObject({ reachable: ['a'], unreachable: ['b'], unchanged: true });
-    for (let i = 1; i < reports.length; i++) expect(reports[i]!.at - reports[i - 1]!.at).toBeGreaterThanOrEqual(300);
+    expectRepeated(await run('alive', 1_600));
   });
 
-  it('reports once when the only peer out of reach is dead (a killed host costs no traffic)', async () => {
-    const reports = await run('dead', 1_200);
-    expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ reachable: ['a'], unreachable: ['b'] });
+  it('sends its report again while NodeDiscovery holds it alive and a live peer is out of reach (NodeDiscovery may call it dead at any moment)', async () => {
+    expectRepeated(await run('alive', 1_600, 'alive'));
   });
 
-  it('reports once while NodeDiscovery holds it alive (the majority side of a cut sends nothing more)', async () => {
-    const reports = await run('alive', 1_200, 'alive');
+  it('sends its report again while NodeDiscovery calls it dead and the only peer out of reach is dead too (its checks ran from both sides)', async () => {
+    expectRepeated(await run('dead', 1_600, 'dead'));
+  });
+
+  it('reports once while NodeDiscovery holds it alive and the only peer out of reach is dead (a killed host costs no traffic)', async () => {
+    const reports = await run('dead', 1_200, 'alive');
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatchObject({ reachable: ['a'], unreachable: ['b'] });
   });

@@ -176,6 +176,59 @@ describe('NetworkPartitionHandler', () => {
     expect(await replayAndRecord(handle, 'partition-handler-dead-member', 20)).toBeGreaterThan(20);
   });
 
+  it('a bridge with NodeDiscovery calling hosts on both sides dead: never two sides unfenced, and a member out of the graph is fenced too', async () => {
+    // Found in a nemesis run (bench partition): NodeDiscovery's checks run from any host, so across
+    // a bridge it called n1, n5 (one side) and n2 (the other) dead. Before the patch
+    // partition-fence-all-but-kept n2, whose report missed only hosts called dead, left the graph at
+    // once; the decision kept n1 n3 n5, fenced n4, and n2 served on beside n1 and n5.
+    const { clusterId, handle } = await startHandler({ cutReportFreshMs: 1_000 });
+    await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
+    await reportGroups(handle, [H5]);
+    await eventually('all reported', () => fences(handle), (f) => Object.keys(f.seen).length === 5);
+    // n3 is the bridge between [n1 n5] and [n2 n4].
+    const reach: Record<string, string[]> = { n1: ['n3', 'n5'], n5: ['n1', 'n3'], n2: ['n3', 'n4'], n4: ['n2', 'n3'], n3: ['n1', 'n2', 'n4', 'n5'] };
+    const send = (id: string, unchanged = false) =>
+      handle.signal('reachability', {
+        nodeId: id,
+        reachable: reach[id]!,
+        unreachable: H5.filter((x) => x !== id && !reach[id]!.includes(x)),
+        at: Date.now(),
+        ...(unchanged ? { unchanged } : {}),
+      });
+    for (const id of H5) await send(id);
+    members[clusterId] = H5.map((id) => memberSummary(id, ['n1', 'n2', 'n5'].includes(id) ? { status: 'dead' } : {}));
+    // The hosts NodeDiscovery calls dead send their reports again (src/workers/reachability.ts).
+    let repeaters = ['n1', 'n2', 'n5'];
+    let stop = false;
+    const repeating = (async () => {
+      for (const end = Date.now() + 12_000; !stop && Date.now() < end; await new Promise((r) => setTimeout(r, 300)))
+        for (const id of repeaters) await send(id, true);
+    })();
+    /** Hosts serving (not fenced) on two sides that cannot reach each other. */
+    const splitBrain = (f: FencesMemo) => {
+      const serving = H5.filter((id) => !f.fenced[id]);
+      return serving.flatMap((a) => serving.filter((b) => a < b && !reach[a]!.includes(b)).map((b) => `${a}/${b}`));
+    };
+    try {
+      const f = await eventually('a decision', () => fences(handle), (x) => Object.keys(x.fenced).length > 0, 10_000);
+      expect(splitBrain(f)).toEqual([]);
+      // Every host in the graph: n3 bridges, n1 and n5 are set aside (keep-majority: n2 n3 n4).
+      expect(Object.keys(f.fenced).sort()).toEqual(['n1', 'n5']);
+      // n2 falls silent (off the server, say, or killed): it leaves the graph, and the new decision fences it too.
+      repeaters = ['n1', 'n5'];
+      const g = await eventually('n2 fenced', () => fences(handle), (x) => !!x.fenced.n2, 10_000);
+      expect(splitBrain(g)).toEqual([]);
+      expect(Object.keys(g.fenced).sort()).toEqual(['n2', 'n4']);
+      expect(g.fenced.n2!.reason).toMatch(/also fenced, out of the graph \(dead in NodeDiscovery, no fresh report\): n2$/);
+      const [p] = (await partitions(handle)).slice(-1);
+      expect(p).toMatchObject({ keep: ['n1', 'n3', 'n5'], fenced: ['n2', 'n4'] });
+    } finally {
+      stop = true;
+      await repeating;
+    }
+    expect(await replayAndRecord(handle, 'partition-handler-bridge-dead', 20)).toBeGreaterThan(20);
+  });
+
   it("lifts the fences at the procedure's word once the graph is whole (and ignores it before)", async () => {
     const { handle } = await startHandler({ healFallbackMs: 600_000 });
     await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
@@ -190,6 +243,47 @@ describe('NetworkPartitionHandler', () => {
     await handle.signal('unfence', { partitionId: p!.id, by: 'test', reason: 'agreed' });
     await eventually('unfenced', () => fences(handle), (x) => Object.keys(x.fenced).length === 0);
     expect((await partitions(handle))[0]!.unfencedBy).toBe('test: agreed');
+  });
+
+  it('a network_partition procedure that starts after the heal lifts the fences (the handler told nobody)', async () => {
+    // Found in a nemesis run: a decision just before the heal; the handler's partition-healed signal
+    // went out before the orchestrator had started the procedure, and the fences stayed up until the
+    // handler's fallback (30 s). Before the patch network-partition-healed-before-start the procedure
+    // waited for that signal for good.
+    const { clusterId, handle } = await startHandler({ healFallbackMs: 600_000 });
+    const agent = async (type: string, role: string, config: Record<string, unknown>) => {
+      const h = await t.client.workflow.start(type, {
+        workflowId: `${clusterId}/${role}`,
+        taskQueue,
+        args: [{ clusterId, config: { heartbeatIntervalMs: 1_000, healthCheckIntervalMs: 1_000, ...config } }],
+      });
+      handles.push(h);
+    };
+    // The procedure's round and route_around_partition need these two agents.
+    await agent('loadBalancerWorkflow', 'load-balancer', {});
+    await agent('consensusCoordinatorWorkflow', 'consensus-coordinator', { defaultParticipants: ['partition-handler', 'load-balancer'] });
+    await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
+    await reportGroups(handle, [H5]);
+    await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
+    const f = await eventually('n1 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n1', 10_000);
+    await reportGroups(handle, [H5]);
+    const healed = await eventually('whole again', () => partitions(handle), (ps) => ps.at(-1)?.healedAt !== undefined, 10_000);
+    const p = healed.at(-1)!;
+    expect(p.unfencedAt).toBeUndefined();
+    const procedure = await t.client.workflow.start('networkPartitionProcedure', {
+      workflowId: `${clusterId}/procedure/network_partition/${p.id}`,
+      taskQueue,
+      args: [{ clusterId, parentId: `${clusterId}/orchestrator`, partitionId: p.id, reason: p.reason, source: 'test', escalateAfterMs: 600_000 }],
+    });
+    handles.push(procedure);
+    await eventually('the procedure completed', () => procedure.describe(), (d) => d.status.name === 'COMPLETED', 10_000);
+    const report = await procedure.result();
+    expect(report).toMatchObject({ status: 'completed', outcome: expect.stringMatching(/^connectivity restored and the agents agreed/) });
+    const after = await eventually('unfenced', () => fences(handle), (x) => Object.keys(x.fenced).length === 0 && x.generation > f.generation, 5_000);
+    expect(after.fenced).toEqual({});
+    const [last] = (await partitions(handle)).slice(-1);
+    expect(last!.unfencedBy).toMatch(new RegExp(`^${clusterId}/procedure/network_partition/${p.id}: connectivity restored; consensus`));
+    expect(await replayAndRecord(procedure, 'network-partition-healed-before-start', 10)).toBeGreaterThan(10);
   });
 
   it.each([

@@ -41,6 +41,14 @@ export interface NetworkPartitionInput {
   webhookUrl?: string;
 }
 
+/**
+ * The handler tells the procedure that the graph is whole again by a signal, which is lost when the
+ * procedure does not run yet: a decision taken just before the heal (a nemesis run had one) left
+ * the fences up until the handler's fallback, 30 s later. With this patch the procedure also takes
+ * a heal the partition's record already holds when it reads its scope.
+ */
+export const HEALED_BEFORE_START_PATCH = 'network-partition-healed-before-start';
+
 const ROUND_RETRY_MS = 5_000;
 
 export async function networkPartitionProcedure(input: NetworkPartitionInput): Promise<ProcedureReport> {
@@ -103,6 +111,9 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
     await note('detect_partition_scope', 'started');
     scope = await readPartition({ clusterId: input.clusterId, partitionId: input.partitionId });
     if (!scope) throw new Error(`the partition handler holds no partition ${input.partitionId}`);
+    // Whole again before this procedure ran: the handler's signal found nobody to tell.
+    if (scope.healedAt !== undefined && scope.unfencedAt === undefined && patched(HEALED_BEFORE_START_PATCH))
+      healed ??= scope.healedAt;
     await note(
       'detect_partition_scope',
       'done',
