@@ -43,6 +43,8 @@ export interface PartitionOptions {
   dumpHistory?: string;
   /** The nemesis's fault kinds (default: all six). */
   faults?: string[];
+  /** The Temporal server's log (warnings and errors) goes here. */
+  serverLog?: string;
 }
 
 export const FAULT_KINDS = ['isolate-one', 'halves', 'bridge', 'majorities-ring', 'server-cut', 'loss-20'];
@@ -58,6 +60,8 @@ export interface PartitionResult {
   lastChange: number[];
   shapes: number[];
   decided: number[];
+  /** How late the handler's timers fired (ms after they were due), over every run of its history. */
+  timerLateness: number[];
   nemesis?: {
     seconds: number;
     faults: Record<string, number>;
@@ -131,7 +135,7 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
   if (why) throw new Error(`partition bench: ${why}`);
   const clusterId = `bench-part-${Date.now()}`;
   const lab = createLab(`bp${process.pid % 1000}`, IDS);
-  const server = await startDevServer({ port: 0 });
+  const server = await startDevServer({ port: 0, ...(opts.serverLog ? { logFile: opts.serverLog } : {}) });
   const gateway = await relay(lab.bridgeIp, { host: '127.0.0.1', port: server.port });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
@@ -190,7 +194,7 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
         IDS.every((id) => views[id]?.reachable.length === 4 && Date.now() - views[id]!.receivedAt >= 5_000),
       120_000,
     );
-    const r: PartitionResult = { windowMs, fenced: [], hostsFenced: [], unfenced: [], serving: [], firstChange: [], lastChange: [], shapes: [], decided: [] };
+    const r: PartitionResult = { windowMs, fenced: [], hostsFenced: [], unfenced: [], serving: [], firstChange: [], lastChange: [], shapes: [], decided: [], timerLateness: [] };
     const limit = windowMs + 20_000;
     for (let run = 0; run < opts.runs; run++) {
       const h = shuffled();
@@ -240,20 +244,11 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
       r.nemesis.replayed = replay.n;
       r.nemesis.replayFailures = replay.failures;
     }
+    const runs = await handlerRuns(client, clusterId);
+    for (const run of runs) r.timerLateness.push(...timerLateness(run.history));
+    if (opts.dumpHistory) writeFileSync(opts.dumpHistory, JSON.stringify(runs));
     return r;
   } finally {
-    if (opts.dumpHistory) {
-      // Every run (the handler continues as new), oldest first.
-      const runs: unknown[] = [];
-      try {
-        for await (const wf of client.workflow.list({ query: `WorkflowId = '${clusterId}/partition-handler'` }))
-          runs.push({ runId: wf.runId, startTime: wf.startTime, history: await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory() });
-      } catch (err) {
-        console.error(`--dump-history: ${(err as Error).message}`);
-      }
-      runs.sort((a, b) => +(a as { startTime: Date }).startTime - +(b as { startTime: Date }).startTime);
-      writeFileSync(opts.dumpHistory, JSON.stringify(runs));
-    }
     lab.heal();
     await Promise.all(hosts.map((h) => h.stop('SIGKILL')));
     await connection.close();
@@ -368,6 +363,32 @@ async function nemesis(
     await sampler;
     lab.heal();
     process.stderr.write('\n');
+  }
+  return out;
+}
+
+/** Every run of the handler's history (it continues as new), oldest first. */
+async function handlerRuns(client: Client, clusterId: string) {
+  const runs: { runId: string; startTime: Date; history: Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>> }[] = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowId = '${clusterId}/partition-handler'` }))
+    runs.push({ runId: wf.runId, startTime: wf.startTime, history: await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory() });
+  return runs.sort((a, b) => +a.startTime - +b.startTime);
+}
+
+type History = Awaited<ReturnType<typeof handlerRuns>>[number]['history'];
+
+/** For each timer of a history that fired: how long after it was due (ms). */
+export function timerLateness(history: History): number[] {
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+    Number(t?.seconds ?? 0) * 1_000 + Math.round((t?.nanos ?? 0) / 1e6);
+  const due = new Map<string, number>();
+  const out: number[] = [];
+  for (const e of history.events ?? []) {
+    const started = e.timerStartedEventAttributes;
+    if (started) due.set(String(e.eventId), ms(e.eventTime) + ms(started.startToFireTimeout));
+    const fired = e.timerFiredEventAttributes;
+    const at = fired ? due.get(String(fired.startedEventId)) : undefined;
+    if (at !== undefined) out.push(ms(e.eventTime) - at);
   }
   return out;
 }

@@ -17,7 +17,7 @@ import { benchLoad, loadRows } from './load';
 import { benchDiscovery, discoveryRows } from './discovery';
 import { LEASES, benchDetection, benchFalsePositives, benchSignals, detectionRows } from './failure';
 import { FAULT_ARGS, FAULT_USAGE, benchFaults } from './faults';
-import { printTable } from './stats';
+import { printTable, summary } from './stats';
 import { MASS_WINDOW_MS, benchRecovery, recoveryRows } from './recovery';
 import { benchMaglev, benchRouter } from './router';
 import { benchUp } from './up';
@@ -156,8 +156,11 @@ async function main(): Promise<void> {
     const unknownFault = faults?.find((k) => !FAULT_KINDS.includes(k));
     if (faults && (unknownFault !== undefined || !faults.length))
       throw new Error(`--faults: expected a comma-separated list of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(values.faults)}`);
+    const serverLog = join(dir, 'server.log');
+    console.log(`partition bench: the Temporal server logs to ${serverLog}`);
     const r = await benchPartition({
       bundle,
+      serverLog,
       ...(faults ? { faults } : {}),
       runs: count('runs', values.runs, 20, 0),
       nemesisSeconds,
@@ -168,6 +171,10 @@ async function main(): Promise<void> {
       `partitions cut for real, ms (5 host workers in network namespaces, nftables drops; stable window ${r.windowMs} ms; ${r.fenced.length} cuts: one host isolated or a minority of 2, then healed)`,
       ['measure', 'n', 'p50', 'p99', 'min', 'max', 'target'],
       partitionRows(r),
+    );
+    const late = summary(r.timerLateness);
+    console.log(
+      `the handler's timers (every run of its history): ${late.n} fired, late by p50 ${late.p50} / p99 ${late.p99} / max ${late.max} ms; ${r.timerLateness.filter((x) => x > 1_000).length} more than 1 s late`,
     );
     if (r.nemesis) {
       const n = r.nemesis;

@@ -110,11 +110,12 @@ export const DEAD_NEEDS_FRESH_REPORT_PATCH = 'partition-dead-needs-fresh-report'
 /**
  * Before this patch a decision fenced only the hosts in the graph, and a dead member stayed in the
  * graph only while its fresh report missed a member NodeDiscovery held live. NodeDiscovery's checks
- * run from any host, so across a cut it can call hosts on both sides dead: a nemesis run had n2
- * (dead, its report missing only hosts also called dead) out of the graph, the decision keep the
- * other side and fence n4, and n2 serve on beside it: a split brain. Now a decision fences every
- * member not on the kept side, in the graph or not (a host out of the graph may still serve), and a
- * dead member stays in the graph while its fresh report misses any member.
+ * run from any host, so across a cut it can call hosts on both sides dead. A bridge [n2 n4] n3
+ * [n1 n5] with n1, n2 and n5 called dead then left n2 (its report missing only hosts called dead)
+ * out of the graph: the decision kept n1 n3 n5, fenced n4, and n2 served on beside them, a split
+ * brain (what a nemesis run showed: b1 b2 b3 b5 serving, b4 alone fenced). Now a decision fences
+ * every member not on the kept side, in the graph or not (a host out of the graph may still serve),
+ * and a dead member stays in the graph while its fresh report misses any member.
  */
 export const FENCE_ALL_BUT_KEPT_PATCH = 'partition-fence-all-but-kept';
 
@@ -313,8 +314,9 @@ class Handler {
 
   /**
    * The decision with every member not on the kept side fenced, in the graph or not: a member out
-   * of the graph (NodeDiscovery calls it dead and it sent no fresh report that misses anyone) may
-   * be a killed process, which a fence costs nothing, or a host that still serves.
+   * of the graph (it never reported, or NodeDiscovery calls it dead and it sent no fresh report
+   * that misses anyone) may be a killed process, which a fence costs nothing, or a host that still
+   * serves.
    */
   private outOfGraphFenced(d: Decision): Decision {
     const keep = d.keep ?? [];
@@ -325,7 +327,7 @@ class Handler {
     return {
       ...d,
       fence: [...d.fence, ...extra].sort(),
-      reason: `${d.reason}; also fenced, out of the graph (dead in NodeDiscovery, no fresh report): ${extra.join(', ')}`,
+      reason: `${d.reason}; also fenced, out of the graph (dead in NodeDiscovery with no fresh report, or never reported): ${extra.join(', ')}`,
     };
   }
 

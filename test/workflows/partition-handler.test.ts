@@ -177,10 +177,11 @@ describe('NetworkPartitionHandler', () => {
   });
 
   it('a bridge with NodeDiscovery calling hosts on both sides dead: never two sides unfenced, and a member out of the graph is fenced too', async () => {
-    // Found in a nemesis run (bench partition): NodeDiscovery's checks run from any host, so across
-    // a bridge it called n1, n5 (one side) and n2 (the other) dead. Before the patch
-    // partition-fence-all-but-kept n2, whose report missed only hosts called dead, left the graph at
-    // once; the decision kept n1 n3 n5, fenced n4, and n2 served on beside n1 and n5.
+    // What a nemesis run (bench partition) showed across a bridge: b1 b2 b3 b5 serving, b4 alone
+    // fenced. NodeDiscovery's checks run from any host, so it can call n1, n5 (one side) and n2 (the
+    // other) dead. Before the patch partition-fence-all-but-kept n2, whose report missed only hosts
+    // called dead, left the graph at once; the decision kept n1 n3 n5, fenced n4, and n2 served on
+    // beside n1 and n5.
     const { clusterId, handle } = await startHandler({ cutReportFreshMs: 1_000 });
     await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
     await reportGroups(handle, [H5]);
@@ -219,7 +220,7 @@ describe('NetworkPartitionHandler', () => {
       const g = await eventually('n2 fenced', () => fences(handle), (x) => !!x.fenced.n2, 10_000);
       expect(splitBrain(g)).toEqual([]);
       expect(Object.keys(g.fenced).sort()).toEqual(['n2', 'n4']);
-      expect(g.fenced.n2!.reason).toMatch(/also fenced, out of the graph \(dead in NodeDiscovery, no fresh report\): n2$/);
+      expect(g.fenced.n2!.reason).toMatch(/also fenced, out of the graph \(dead in NodeDiscovery with no fresh report, or never reported\): n2$/);
       const [p] = (await partitions(handle)).slice(-1);
       expect(p).toMatchObject({ keep: ['n1', 'n3', 'n5'], fenced: ['n2', 'n4'] });
     } finally {

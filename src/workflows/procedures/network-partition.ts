@@ -43,8 +43,8 @@ export interface NetworkPartitionInput {
 
 /**
  * The handler tells the procedure that the graph is whole again by a signal, which is lost when the
- * procedure does not run yet: a decision taken just before the heal (a nemesis run had one) left
- * the fences up until the handler's fallback, 30 s later. With this patch the procedure also takes
+ * procedure does not run yet: after a decision taken just before the heal, the fences stayed up
+ * until the handler's fallback, 30 s later (a nemesis run's heal of 36.8 s is the window + 30 s). With this patch the procedure also takes
  * a heal the partition's record already holds when it reads its scope.
  */
 export const HEALED_BEFORE_START_PATCH = 'network-partition-healed-before-start';
