@@ -115,7 +115,8 @@ export const DEAD_NEEDS_FRESH_REPORT_PATCH = 'partition-dead-needs-fresh-report'
  * out of the graph: the decision kept n1 n3 n5, fenced n4, and n2 served on beside them, a split
  * brain (what a nemesis run showed: b1 b2 b3 b5 serving, b4 alone fenced). Now a decision fences
  * every member not on the kept side, in the graph or not (a host out of the graph may still serve),
- * and a dead member stays in the graph while its fresh report misses any member.
+ * and a dead member stays in the graph while its fresh report misses any member, or while a host in
+ * the graph reaches it.
  */
 export const FENCE_ALL_BUT_KEPT_PATCH = 'partition-fence-all-but-kept';
 
@@ -174,19 +175,32 @@ class Handler {
    * when it lost the server.
    */
   private hosts(): { hosts: string[]; offServer: string[] } {
-    const hosts: string[] = [];
-    const offServer: string[] = [];
+    const inGraph = new Set<string>();
+    const dead: string[] = [];
     const now = Date.now();
     for (const [id, m] of Object.entries(this.s.members)) {
       const view = this.s.views[id];
       if (!view) continue;
-      if (isLiveStatus(m.status)) hosts.push(id);
+      if (isLiveStatus(m.status)) inGraph.add(id);
       // NodeDiscovery also calls dead a host its own checks could not reach three times, which a
       // cut does. Such a host still runs: it stays in the graph (the side it is on decides).
-      else if (this.deadNeedsFreshReport ? this.staleAt(id) > now : this.legacyCutOff(id)) hosts.push(id);
-      else offServer.push(id);
+      else if (this.deadNeedsFreshReport ? this.staleAt(id) > now : this.legacyCutOff(id)) inGraph.add(id);
+      else dead.push(id);
     }
-    return { hosts: hosts.sort(), offServer: offServer.sort() };
+    // A member NodeDiscovery calls dead that a host in the graph reaches (its /healthz answers)
+    // runs: it stays in the graph, whether its own report is fresh or not. Otherwise a bridge host
+    // NodeDiscovery called dead in the fault before (it reaches everyone, so it reports nothing new)
+    // joined the graph only when NodeDiscovery's checks passed again, and restarted the window.
+    if (this.fenceAllButKept)
+      for (let added = true; added;) {
+        added = false;
+        for (const id of dead)
+          if (!inGraph.has(id) && [...inGraph].some((h) => this.s.views[h]?.reachable.includes(id))) {
+            inGraph.add(id);
+            added = true;
+          }
+      }
+    return { hosts: [...inGraph].sort(), offServer: dead.filter((id) => !inGraph.has(id)).sort() };
   }
 
   /**

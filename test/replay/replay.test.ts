@@ -50,9 +50,11 @@ describe('replay of recorded histories', () => {
         // The partition handler from before a decision fenced every member not kept, in the graph
         // or not (partition-fence-all-but-kept); one after, through a bridge with hosts on both
         // sides called dead. A network_partition procedure that started after the heal and took it
-        // from the partition's record (network-partition-healed-before-start).
+        // from the partition's record (network-partition-healed-before-start). One that kept a
+        // member called dead in the graph because hosts in it reached it.
         'partition-handler-before-fence-all-but-kept.binpb',
         'partition-handler-bridge-dead.binpb',
+        'partition-handler-dead-reached.binpb',
         'network-partition-healed-before-start.binpb',
         // A network_partition procedure from before maintain_quorum ran a consensus round
         // (network-partition-quorum-round).

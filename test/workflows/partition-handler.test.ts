@@ -215,9 +215,15 @@ describe('NetworkPartitionHandler', () => {
       expect(splitBrain(f)).toEqual([]);
       // Every host in the graph: n3 bridges, n1 and n5 are set aside (keep-majority: n2 n3 n4).
       expect(Object.keys(f.fenced).sort()).toEqual(['n1', 'n5']);
-      // n2 falls silent (off the server, say, or killed): it leaves the graph, and the new decision fences it too.
+      // n2 is killed: it falls silent and n3, n4 lose it. It leaves the graph, and the new decision
+      // fences it too (a member out of the graph may be a host that still serves).
       repeaters = ['n1', 'n5'];
-      const g = await eventually('n2 fenced', () => fences(handle), (x) => !!x.fenced.n2, 10_000);
+      reach.n3 = ['n1', 'n4', 'n5'];
+      reach.n4 = ['n3'];
+      await send('n3');
+      await send('n4');
+      // (While its last report is fresh, n2 is still in the graph: a side of its own, fenced as such.)
+      const g = await eventually('n2 fenced, out of the graph', () => fences(handle), (x) => !!x.fenced.n2?.reason.includes('out of the graph'), 10_000);
       expect(splitBrain(g)).toEqual([]);
       expect(Object.keys(g.fenced).sort()).toEqual(['n2', 'n4']);
       expect(g.fenced.n2!.reason).toMatch(/also fenced, out of the graph \(dead in NodeDiscovery with no fresh report, or never reported\): n2$/);
@@ -244,6 +250,37 @@ describe('NetworkPartitionHandler', () => {
     await handle.signal('unfence', { partitionId: p!.id, by: 'test', reason: 'agreed' });
     await eventually('unfenced', () => fences(handle), (x) => Object.keys(x.fenced).length === 0);
     expect((await partitions(handle))[0]!.unfencedBy).toBe('test: agreed');
+  });
+
+  it('a member NodeDiscovery calls dead that a host in the graph reaches stays in it: its status does not restart the window', async () => {
+    // Seen in a nemesis run: NodeDiscovery called b1 dead across one fault; b1 reached everyone, so
+    // it had nothing new to report. In the next fault b1 was the bridge, out of the graph until
+    // NodeDiscovery's checks passed again 4 s into the window: the shape changed, the window
+    // restarted, and nothing was decided before the fault ended (5 split-brain samples).
+    const { clusterId, handle } = await startHandler({ stableAfterMs: 1_500, cutReportFreshMs: 1_000 });
+    await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
+    await reportGroups(handle, [H5]);
+    members[clusterId] = H5.map((id) => memberSummary(id, id === 'n1' ? { status: 'dead' } : {}));
+    await eventually('n1 dead', () => handle.query<AgentStateView<PartitionHandlerState>>('state'), (s) => s.agent.members.n1?.status === 'dead');
+    // n1's report (it reaches everyone) is past its freshness when the bridge comes.
+    await new Promise((r) => setTimeout(r, 1_200));
+    const cut = Date.now();
+    const bridge: Record<string, string[]> = { n2: ['n1', 'n3'], n3: ['n1', 'n2'], n4: ['n1', 'n5'], n5: ['n1', 'n4'] };
+    for (const [id, reachable] of Object.entries(bridge))
+      await handle.signal('reachability', { nodeId: id, reachable, unreachable: H5.filter((x) => x !== id && !reachable.includes(x)), at: Date.now() });
+    // NodeDiscovery's checks pass again 1 s into the 1.5 s window.
+    await new Promise((r) => setTimeout(r, Math.max(0, cut + 1_000 - Date.now())));
+    members[clusterId] = H5.map((id) => memberSummary(id));
+    const f = await eventually('a decision', () => fences(handle), (x) => Object.keys(x.fenced).length > 0, 10_000);
+    // n1 bridges [n2 n3] and [n4 n5]: n5 and n4 are set aside, n1 n2 n3 keep serving.
+    expect(Object.keys(f.fenced).sort()).toEqual(['n4', 'n5']);
+    const [p] = (await partitions(handle)).slice(-1);
+    expect(p).toMatchObject({ keep: ['n1', 'n2', 'n3'] });
+    // n1 was in every shape the graph took, so NodeDiscovery's change did not restart the window.
+    for (const shape of p!.shapes!) expect([...shape.sides.flat(), ...shape.indirect]).toContain('n1');
+    expect(p!.decidedAt! - p!.shapes!.at(-1)!.at).toBeLessThan(1_800);
+    expect(p!.decidedAt! - cut).toBeLessThan(2_300);
+    expect(await replayAndRecord(handle, 'partition-handler-dead-reached', 20)).toBeGreaterThan(20);
   });
 
   it('a network_partition procedure that starts after the heal lifts the fences (the handler told nobody)', async () => {
