@@ -247,7 +247,7 @@ d('network partitions, cut for real', () => {
   }, 60_000);
 
   it('every history replays', async () => {
-    for (const type of [
+    const types = [
       'partitionHandlerWorkflow',
       'loadBalancerWorkflow',
       'nodeAgentWorkflow',
@@ -256,7 +256,8 @@ d('network partitions, cut for real', () => {
       'networkPartitionProcedure',
       'consensusCoordinatorWorkflow',
       'consensusRoundWorkflow',
-    ])
-      expect(await replayAll(client, type, fileStartedAt)).toBeGreaterThanOrEqual(1);
+    ];
+    // One replay worker for all of them; each type wrote at least one history here.
+    expect(await replayAll(client, types, fileStartedAt)).toBeGreaterThanOrEqual(types.length);
   }, 120_000);
 });

@@ -376,6 +376,6 @@ describe('NetworkPartitionHandler', () => {
   });
 
   it('every history of this file replays', async () => {
-    expect(await replayAll(t.client, 'partitionHandlerWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(5);
+    expect(await replayAll(t.client, 'partitionHandlerWorkflow', fileStartedAt, 'ph-')).toBeGreaterThanOrEqual(5);
   });
 });
