@@ -14,11 +14,17 @@
  *
  * Nemesis (`--nemesis S`, default 0 = none; the issue's run is 600): a fault every ~10 s for S
  * seconds — isolate one, random halves, a bridge, a majorities ring, the server cut from a minority,
- * 20 % loss on one link — each held 10 s then healed. /healthz of every host and the routing table
- * are sampled every 200 ms. Invariants: a split-brain moment is a sample, once a cut has been in
- * force for the stable window + 3 s, in which hosts on two disjoint sides of it both answer 200;
- * the majority keeps routing (the table holds a host of the kept side); after every heal every host
- * serves again within the window + 3 s; at the end every agent runs, and every history replays.
+ * 20 % loss on one link, halves cut one way, and a crash during a cut (halves; once the minority is
+ * fenced, the lowest id of the kept side is SIGKILLed; it starts again after the heal) — each held
+ * 10 s or 30 s, then healed. /healthz of every host, the handler's fences memo (describe) and the
+ * routing table are sampled every 200 ms. Invariants: a split-brain moment is a sample, once a cut
+ * has been in force for the stable window + 3 s, in which hosts on two disjoint sides of it both
+ * answer 200; a flip is a sample, after a fault's first decision and before its heal, whose serving
+ * hosts share none with the serving hosts of the sample before (a crash on the kept side shrinks
+ * them; it must not move service to the side that was fenced); the majority keeps routing; after
+ * every heal every live host serves again within the window + 2 s; the time from a fault to its
+ * first decision (the memo's fences), and to its minority's fence; at the end every agent runs,
+ * and every history replays.
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -47,7 +53,7 @@ export interface PartitionOptions {
   serverLog?: string;
 }
 
-export const FAULT_KINDS = ['isolate-one', 'halves', 'bridge', 'majorities-ring', 'server-cut', 'loss-20'];
+export const FAULT_KINDS = ['isolate-one', 'halves', 'bridge', 'majorities-ring', 'server-cut', 'loss-20', 'one-way', 'crash-in-cut'];
 
 export interface PartitionResult {
   windowMs: number;
@@ -67,7 +73,11 @@ export interface PartitionResult {
     faults: Record<string, number>;
     samples: number;
     splitBrain: string[];
+    /** Samples whose serving hosts share none with the sample before, after a decision, during a fault. */
+    flips: string[];
     majorityNotRouting: string[];
+    /** Per fault: how long it was held, when it was first decided and its minority fenced (ms after the fault). */
+    perFault: { kind: string; holdMs: number; decidedMs?: number; minorityFencedMs?: number; healMs?: number; crashed?: string }[];
     slowHeals: string[];
     heal: number[];
     agentsRunning: string;
@@ -100,6 +110,10 @@ interface Fault {
   apply: (lab: Lab, serverPort: number) => void;
   /** The groups that cannot reach each other (for the split-brain check); [] when none. */
   sides: string[][];
+  /** The side that must be fenced (a strict minority), when there is one. */
+  minority?: string[];
+  /** Once the minority is fenced, this host (the lowest id of the kept side) is SIGKILLed. */
+  crash?: string;
 }
 
 function randomFault(kinds: string[]): Fault {
@@ -107,9 +121,28 @@ function randomFault(kinds: string[]): Fault {
   const h = shuffled();
   switch (kind) {
     case 'isolate-one':
-      return { kind, sides: [[h[0]!], h.slice(1)], apply: (lab) => lab.split([h[0]!], h.slice(1)) };
+      return { kind, sides: [[h[0]!], h.slice(1)], minority: [h[0]!], apply: (lab) => lab.split([h[0]!], h.slice(1)) };
     case 'halves':
-      return { kind, sides: [h.slice(0, 2), h.slice(2)], apply: (lab) => lab.split(h.slice(0, 2), h.slice(2)) };
+      return { kind, sides: [h.slice(0, 2), h.slice(2)], minority: h.slice(0, 2), apply: (lab) => lab.split(h.slice(0, 2), h.slice(2)) };
+    case 'one-way':
+      // The minority's packets to the majority are dropped (not the other way): a TCP check fails
+      // both ways all the same (its answer cannot come back).
+      return {
+        kind,
+        sides: [h.slice(0, 2), h.slice(2)],
+        minority: h.slice(0, 2),
+        apply: (lab) => {
+          for (const a of h.slice(0, 2)) for (const b of h.slice(2)) lab.cutOneWay(a, b);
+        },
+      };
+    case 'crash-in-cut':
+      return {
+        kind,
+        sides: [h.slice(0, 2), h.slice(2)],
+        minority: h.slice(0, 2),
+        crash: [...h.slice(2)].sort()[0]!,
+        apply: (lab) => lab.split(h.slice(0, 2), h.slice(2)),
+      };
     case 'bridge':
       // h[2] sees both halves, which cannot see each other.
       return { kind, sides: [h.slice(0, 2), h.slice(3)], apply: (lab) => lab.split(h.slice(0, 2), h.slice(3)) };
@@ -141,7 +174,7 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
   const client = new Client({ connection });
   const hosts: HostProcess[] = [];
   try {
-    const env = {
+    const env: Record<string, string> = {
       TEMPORAL_ADDRESS: gateway.address,
       CLUSTER_ID: clusterId,
       CLUSTER_MULTICAST: 'off',
@@ -233,7 +266,16 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
     }
     process.stderr.write('\n');
 
-    if (opts.nemesisSeconds > 0) r.nemesis = await nemesis(opts, lab, gateway.port, windowMs, fences, lb, handler, client.workflow.getHandle(`${clusterId}/node-discovery`));
+    const respawn = async (id: string) => {
+      const i = IDS.indexOf(id);
+      hosts[i] = spawnHostWorker({ nodeId: id, netns: lab.host(id).ns, args: ['--address', lab.host(id).ip, '--health-port', '7070'], env });
+      await hosts[i]!.waitFor(/ ready /, 120_000);
+    };
+    const kill = async (id: string) => {
+      await hosts[IDS.indexOf(id)]!.stop('SIGKILL');
+    };
+    if (opts.nemesisSeconds > 0)
+      r.nemesis = await nemesis(opts, lab, gateway.port, windowMs, fences, lb, handler, client.workflow.getHandle(`${clusterId}/node-discovery`), { kill, respawn });
     if (r.nemesis) {
       const running = await Promise.all(
         Object.values(AGENTS).map(async (s) => [s.role, (await client.workflow.getHandle(`${clusterId}/${s.role}`).describe()).status.name] as const),
@@ -267,13 +309,16 @@ async function nemesis(
   lb: ReturnType<Client['workflow']['getHandle']>,
   handler: ReturnType<Client['workflow']['getHandle']>,
   nd: ReturnType<Client['workflow']['getHandle']>,
+  procs: { kill: (id: string) => Promise<void>; respawn: (id: string) => Promise<void> },
 ): Promise<NonNullable<PartitionResult['nemesis']>> {
   const out: NonNullable<PartitionResult['nemesis']> = {
     seconds: opts.nemesisSeconds,
     faults: {},
     samples: 0,
     splitBrain: [],
+    flips: [],
     majorityNotRouting: [],
+    perFault: [],
     slowHeals: [],
     heal: [],
     agentsRunning: '',
@@ -300,25 +345,37 @@ async function nemesis(
     );
   };
   const end = Date.now() + opts.nemesisSeconds * 1_000;
-  let fault: (Fault & { at: number }) | undefined;
-  let healedAt: number | undefined;
+  type Current = Fault & { at: number; generation: number; decidedAt?: number; minorityFencedAt?: number; serving?: string[] };
+  let fault: Current | undefined;
+  let dead: string | undefined;
   let stop = false;
+  let lastMemo: FencesMemo | undefined;
   const sampler = (async () => {
     while (!stop) {
       const t = Date.now();
-      const codes = await Promise.all(IDS.map((id) => healthz(lab, id)));
+      const [codes, memo] = await Promise.all([Promise.all(IDS.map((id) => healthz(lab, id))), fences().catch(() => undefined)]);
+      if (memo) lastMemo = memo;
       const serving = IDS.filter((_, i) => codes[i] === 200);
       out.samples += 1;
       const f = fault;
+      if (f && memo) {
+        if (f.decidedAt === undefined && memo.generation > f.generation && Object.keys(memo.fenced).length) f.decidedAt = t;
+        if (f.minority && f.minorityFencedAt === undefined && f.minority.every((id) => memo.fenced[id])) f.minorityFencedAt = t;
+      }
+      if (f && f.decidedAt !== undefined && serving.length) {
+        if (f.serving?.length && !serving.some((id) => f.serving!.includes(id)))
+          out.flips.push(`${new Date(t).toISOString()} ${f.kind} ${JSON.stringify(f.sides)}: serving ${f.serving.join(',')} → ${serving.join(',')}`);
+        f.serving = serving;
+      }
       if (f && f.sides.length && t - f.at > windowMs + 3_000) {
         const touched = f.sides.filter((side) => side.some((id) => serving.includes(id)));
         if (touched.length > 1) {
           out.splitBrain.push(`${new Date(t).toISOString()} ${f.kind} ${JSON.stringify(f.sides)}: serving ${serving.join(',')}`);
           await diagnose(`split brain in ${f.kind} ${JSON.stringify(f.sides)}`, f.at);
         }
-        // The majority side keeps routing.
+        // The majority side keeps routing (not after a crash on it: it may be fenced as a whole then).
         const major = f.sides.find((s) => s.length * 2 > IDS.length);
-        if (major) {
+        if (major && !f.crash) {
           const table = await lb.query<RoutingTable>('routingTable').catch(() => undefined);
           if (table && !table.targets.some((x) => major.includes(x.nodeId)))
             out.majorityNotRouting.push(`${new Date(t).toISOString()} ${f.kind}: table v${table.version} routes none of ${major.join(',')}`);
@@ -330,21 +387,39 @@ async function nemesis(
   try {
     while (Date.now() < end) {
       const f = randomFault(kinds);
+      const holdMs = Math.random() < 0.5 ? 10_000 : 30_000;
+      const generation = lastMemo?.generation ?? (await fences()).generation;
       f.apply(lab, serverPort);
-      fault = { ...f, at: Date.now() };
+      fault = { ...f, at: Date.now(), generation };
       out.faults[f.kind] = (out.faults[f.kind] ?? 0) + 1;
       process.stderr.write(f.kind[0]!);
-      await sleep(10_000);
+      if (f.crash) {
+        // Once the minority is fenced (or the window + 5 s passed), the kept side loses its lowest id.
+        const by = fault.at + windowMs + 5_000;
+        while (Date.now() < by && fault.minorityFencedAt === undefined) await sleep(100);
+        await procs.kill(f.crash);
+        dead = f.crash;
+      }
+      await sleep(Math.max(0, fault.at + holdMs - Date.now()));
       lab.heal();
+      const healedAt = Date.now();
+      const record: (typeof out.perFault)[number] = {
+        kind: f.kind,
+        holdMs,
+        ...(fault.decidedAt !== undefined ? { decidedMs: fault.decidedAt - fault.at } : {}),
+        ...(fault.minorityFencedAt !== undefined ? { minorityFencedMs: fault.minorityFencedAt - fault.at } : {}),
+        ...(f.crash ? { crashed: f.crash } : {}),
+      };
       fault = undefined;
-      healedAt = Date.now();
-      // Every host serves again (and nothing is fenced) within the window + 3 s.
-      const by = healedAt + windowMs + 3_000;
+      // Every live host serves again (and nothing is fenced) within the window + 2 s.
+      const live = IDS.filter((id) => id !== dead);
+      const by = healedAt + windowMs + 2_000;
       for (;;) {
-        const codes = await Promise.all(IDS.map((id) => healthz(lab, id)));
+        const codes = await Promise.all(live.map((id) => healthz(lab, id)));
         const f2 = await fences().catch(() => undefined);
-        if (codes.every((c) => c === 200) && f2 && Object.keys(f2.fenced).length === 0) {
-          out.heal.push(Date.now() - healedAt);
+        if (codes.every((c) => c === 200) && f2 && live.every((id) => !f2.fenced[id])) {
+          record.healMs = Date.now() - healedAt;
+          out.heal.push(record.healMs);
           break;
         }
         if (Date.now() > by) await diagnose(`slow heal of ${f.kind} ${JSON.stringify(f.sides)} (codes ${codes.join(',')})`, healedAt);
@@ -354,8 +429,20 @@ async function nemesis(
         }
         await sleep(100);
       }
-      const last = out.heal.at(-1);
-      if (last !== undefined && last > windowMs + 3_000) out.slowHeals.push(`${f.kind}: whole ${last} ms after the heal`);
+      out.perFault.push(record);
+      if (record.healMs !== undefined && record.healMs > windowMs + 2_000) out.slowHeals.push(`${f.kind}: whole ${record.healMs} ms after the heal`);
+      if (dead) {
+        // The crashed host starts again (a new incarnation) and the cluster is whole before the next fault.
+        await procs.respawn(dead);
+        const back = dead;
+        dead = undefined;
+        await waitUntil(
+          `${back} back and nothing fenced`,
+          async () => ({ code: await healthz(lab, back), memo: await fences() }),
+          (x) => x.code === 200 && Object.keys(x.memo.fenced).length === 0,
+          90_000,
+        );
+      }
       await sleep(Math.max(0, 10_000 - (Date.now() - healedAt)));
     }
   } finally {

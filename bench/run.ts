@@ -178,23 +178,51 @@ async function main(): Promise<void> {
     );
     if (r.nemesis) {
       const n = r.nemesis;
-      const heal = n.heal.length ? [...n.heal].sort((a, b) => a - b) : [];
+      const heal = summary(n.heal);
+      const crashHeal = summary(n.perFault.filter((f) => f.crashed && f.healMs !== undefined).map((f) => f.healMs!));
+      const decided = n.perFault.filter((f) => f.decidedMs !== undefined);
+      const worst = decided.reduce<(typeof decided)[number] | undefined>((w, f) => (!w || f.decidedMs! > w.decidedMs! ? f : w), undefined);
+      // A cut (a fault with sides) held past the window + 3 s that no decision answered.
+      const cuts = ['isolate-one', 'halves', 'bridge', 'one-way', 'crash-in-cut', 'majorities-ring'];
+      const undecided = n.perFault.filter((f) => cuts.includes(f.kind) && f.decidedMs === undefined);
+      const minority = summary(n.perFault.filter((f) => f.minorityFencedMs !== undefined).map((f) => f.minorityFencedMs!));
+      const runsFenced = summary(r.fenced);
+      const held = n.perFault.reduce<Record<string, number>>((acc, f) => ({ ...acc, [`${f.holdMs / 1000} s`]: (acc[`${f.holdMs / 1000} s`] ?? 0) + 1 }), {});
       printTable(
-        `nemesis: ${n.seconds} s, a fault every ~10 s held 10 s (${JSON.stringify(n.faults)}), /healthz of every host sampled every 200 ms`,
-        ['invariant', 'observed', 'target'],
+        `nemesis: ${n.seconds} s, a fault every ~10 s held 10 s or 30 s (${JSON.stringify(n.faults)}; held ${JSON.stringify(held)}), /healthz of every host and the fences memo sampled every 200 ms; window ${r.windowMs} ms`,
+        ['measure', 'observed', 'target'],
         [
           ['split-brain moments (two disjoint sides serving, window + 3 s after a cut)', n.splitBrain.length, '0'],
           ['samples', n.samples, ''],
+          ['cut → minority fenced, p50 / p99 / max (the cut phase)', `${runsFenced.p50} / ${runsFenced.p99} / ${runsFenced.max}`, `p99 ≤ ${r.windowMs + 2_000}`],
+          ['fault → minority fenced, p50 / p99 / max (nemesis faults with a minority)', `${minority.p50} / ${minority.p99} / ${minority.max} (n ${minority.n})`, `p99 ≤ ${r.windowMs + 2_000}`],
+          ['worst time to a decision, any fault (fault → fences memo)', worst ? `${worst.decidedMs} (${worst.kind})` : '-', `≤ ${r.windowMs + 3_000}`],
+          ['cuts never decided', undecided.length, '0'],
+          ['heal → every live host serves, unfenced: p50 / p99 / max', `${heal.p50} / ${heal.p99} / ${heal.max} (n ${heal.n})`, `p99 ≤ ${r.windowMs + 2_000}`],
+          ['  of which after a crash during a cut: p50 / p99 / max', `${crashHeal.p50} / ${crashHeal.p99} / ${crashHeal.max} (n ${crashHeal.n})`, `p99 ≤ ${r.windowMs + 2_000}`],
+          ['heals slower than the window + 2 s (or never)', n.slowHeals.length, ''],
+          ['flips of the serving side (after a decision, within a fault)', n.flips.length, '0'],
           ['moments the majority side was not routed', n.majorityNotRouting.length, '0'],
-          [`heal → every host serves, unfenced (p50 / max, ms)`, heal.length ? `${heal[Math.floor(heal.length / 2)]} / ${heal.at(-1)}` : '-', `≤ ${r.windowMs + 3_000}`],
-          ['heals slower than that', n.slowHeals.length, '0'],
           ['agents running at the end', n.agentsRunning, 'all'],
           ['histories replayed (failures)', `${n.replayed} (${n.replayFailures.length})`, '0 failures'],
         ],
       );
+      const kinds = [...new Set(n.perFault.map((f) => f.kind))].sort();
+      printTable(
+        'nemesis per fault kind, ms after the fault (decided: the fences memo changed; heal: after the heal)',
+        ['fault', 'n', 'decided p50', 'decided max', 'minority fenced max', 'heal p50', 'heal max'],
+        kinds.map((k) => {
+          const fs = n.perFault.filter((f) => f.kind === k);
+          const d = summary(fs.filter((f) => f.decidedMs !== undefined).map((f) => f.decidedMs!));
+          const m = summary(fs.filter((f) => f.minorityFencedMs !== undefined).map((f) => f.minorityFencedMs!));
+          const h = summary(fs.filter((f) => f.healMs !== undefined).map((f) => f.healMs!));
+          return [k, fs.length, d.n ? d.p50 : '-', d.n ? d.max : '-', m.n ? m.max : '-', h.n ? h.p50 : '-', h.n ? h.max : '-'];
+        }),
+      );
+      for (const l of n.flips.slice(0, 10)) console.log(`  flip: ${l}`);
       for (const l of [...n.splitBrain, ...n.majorityNotRouting, ...n.slowHeals, ...n.replayFailures].slice(0, 20)) console.log(`  ${l}`);
       for (const l of n.diagnostics) console.log(`  ${l}`);
-      if (n.splitBrain.length || n.replayFailures.length) process.exitCode = 1;
+      if (n.splitBrain.length || n.flips.length || n.replayFailures.length) process.exitCode = 1;
     }
     return;
   }

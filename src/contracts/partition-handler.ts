@@ -23,8 +23,13 @@ export const PartitionHandlerConfig = BaseConfig.extend({
   /** The graph must not change for this long before a side is chosen (ms), plus `stableAfterPerHostMs` per host. */
   stableAfterMs: Ms(0, 600_000).default(5_000),
   stableAfterPerHostMs: Ms(0, 60_000).default(200),
-  /** When the strategy cannot choose for this long after the window, the fallback decides (ms). */
-  decisionTimeoutMs: Ms(0, 600_000).default(10_000),
+  /**
+   * A graph that keeps moving (or whose strategy cannot choose) is decided by the fallback this long
+   * after the window, counted from when it left its last whole or decided shape (ms). 1 000: a
+   * cut's first report comes up to 1.6 s after the cut (a 1 s round, a 300 ms probe tried twice),
+   * so every cut is decided within the window + 3 s of it.
+   */
+  decisionMarginMs: Ms(0, 600_000).default(1_000),
   /** How often the members are read from NodeDiscovery (ms). */
   membersIntervalMs: Ms(100, 600_000).default(2_000),
   /** Partitions kept (default 10). */
@@ -95,11 +100,19 @@ export interface PartitionRecord {
    * restarts the stable window, so this is where the time before a decision went.
    */
   shapes?: { at: number; sides: string[][]; indirect: string[] }[];
+  /** The first decision. */
   decidedAt?: number;
+  /** The decision in force (the latest). */
   keep?: string[];
   fenced?: string[];
   reason?: string;
   generation?: number;
+  /** The last side that kept serving in this partition: a later decision keeps a side that holds one of it. */
+  served?: string[];
+  /** Set when a later decision left no side serving: an operator must choose. */
+  escalated?: string;
+  /** Every decision taken in this partition (the last 10): a crash or a change of the cut brings a new one. */
+  decisions?: { at: number; generation: number; keep?: string[]; fenced: string[]; reason: string }[];
   /** The graph was whole and stable again (the procedure was told). */
   healedAt?: number;
   /** The fences were lifted, and by whom (the procedure after a consensus round, or the fallback). */
@@ -115,15 +128,24 @@ export interface PartitionHandlerState {
       rttMs: Record<string, number>;
       at: number;
       receivedAt: number;
-      /** This report dropped a peer the previous one reached (the host ran after a cut). */
-      lostAny?: boolean;
     }
   >;
-  /** Members alive in NodeDiscovery (they hold their lease), with when they joined. */
-  members: Record<string, { joinedAt: number; status: string }>;
+  /** NodeDiscovery's members (not left), with when they joined and since when their status holds. */
+  members: Record<string, { joinedAt: number; status: string; statusSince?: number }>;
   membersVersion: number;
-  /** The graph as last evaluated, and since when it has looked like this. */
-  current: { signature: string; since: number; whole: boolean; sides: string[][]; indirect: string[] };
+  /**
+   * The graph as last evaluated: since when it has looked like this, when it was last looked at,
+   * and since when it has moved without a decision (absent: whole, or the shape is decided).
+   */
+  current: {
+    signature: string;
+    since: number;
+    whole: boolean;
+    sides: string[][];
+    indirect: string[];
+    checkedAt?: number;
+    unsettledSince?: number;
+  };
   generation: number;
   fenced: Record<string, Fence>;
   /** The partition now open (not healed), as an index into `partitions`. */
@@ -145,6 +167,21 @@ export const unfenceSignal = defineSignal<[UnfencePayload]>('unfence');
 export const PartitionHealedPayload = z.object({ partitionId: z.string().min(1), at: z.number() });
 export type PartitionHealedPayload = z.infer<typeof PartitionHealedPayload>;
 export const partitionHealedSignal = defineSignal<[PartitionHealedPayload]>('partitionHealed');
+
+/**
+ * To the network_partition procedure, from the handler: a later decision on its partition (a crash
+ * on the kept side, a change of the cut). `escalate`: no side serves any more, an operator must choose.
+ */
+export const PartitionDecidedPayload = z.object({
+  partitionId: z.string().min(1),
+  generation: z.number().int(),
+  keep: z.array(z.string()),
+  fenced: z.array(z.string()),
+  reason: z.string(),
+  escalate: z.string().optional(),
+});
+export type PartitionDecidedPayload = z.infer<typeof PartitionDecidedPayload>;
+export const partitionDecidedSignal = defineSignal<[PartitionDecidedPayload]>('partitionDecided');
 
 export const reachabilitySignal = defineSignal<[ReachabilityReport]>('reachability');
 export const partitionsQuery = defineQuery<PartitionRecord[]>('partitions');

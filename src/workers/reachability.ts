@@ -54,6 +54,15 @@ export interface ReachabilityOptions {
    * call it dead at any time of a cut (its checks run from either side), long after its last change.
    */
   reportAgainEveryMs?: number;
+  /**
+   * While the host misses a peer it lost within `fastForMs` (a cut), its rounds come this often
+   * instead of `intervalMs` (ms, default 250): a heal is seen within a few hundred ms, not a second,
+   * and so is the rest of a cut once part of it is. The members are still read once per `intervalMs`.
+   * A peer missed for longer (a killed host NodeDiscovery keeps as dead) costs nothing more.
+   */
+  cutIntervalMs?: number;
+  /** How long after losing a peer the rounds stay fast while it is missed (ms, default 120 000). */
+  fastForMs?: number;
   /** How often the handler's fences are read (ms, default 250; 0: with each round). */
   fencesEveryMs?: number;
   /** A ping of the server (default: the frontend's GetSystemInfo, which touches no database). */
@@ -120,6 +129,9 @@ export class ReachabilityMonitor {
   /** The last report sent, and when: sent again while the handler's memo does not show it. */
   private last: { report: ReachabilityReport; sentAt: number } | undefined;
   private members: MemberSummary[] = [];
+  private membersReadAt = 0;
+  /** When each peer missed now was first missed (cleared when it answers). */
+  private lostAt: Record<string, number> = {};
   private handlerFence: HostFence | undefined;
   private selfFence: HostFence | undefined;
   private fenceKey = '';
@@ -159,7 +171,11 @@ export class ReachabilityMonitor {
       if (this.stopped) return;
       const t0 = Date.now();
       await this.round().catch((err: Error) => this.o.log?.(`reachability: round failed: ${err.message}`));
-      if (!this.stopped) this.timer = setTimeout(loop, Math.max(0, (this.o.intervalMs ?? 1_000) - (Date.now() - t0)));
+      const interval = this.o.intervalMs ?? 1_000;
+      const now = Date.now();
+      const inCut = Object.values(this.lostAt).some((at) => now - at < (this.o.fastForMs ?? 120_000));
+      const every = inCut ? Math.min(interval, this.o.cutIntervalMs ?? 250) : interval;
+      if (!this.stopped) this.timer = setTimeout(loop, Math.max(0, every - (now - t0)));
     };
     this.timer = setTimeout(loop, 0);
     return this;
@@ -255,8 +271,11 @@ export class ReachabilityMonitor {
   private async round(): Promise<void> {
     this.stats.rounds += 1;
     const now = Date.now();
-    // The members are read beside the probes, which go to the last list read (the first round waits).
-    const reading = this.readMembers().catch(() => undefined);
+    // The members are read beside the probes, which go to the last list read (the first round waits);
+    // once per interval (fast rounds during a cut reuse the last list).
+    const readNow = !this.members.length || now - this.membersReadAt >= (this.o.intervalMs ?? 1_000);
+    if (readNow) this.membersReadAt = now;
+    const reading = readNow ? this.readMembers().catch(() => undefined) : Promise.resolve(this.members);
     const fencing = this.fencesEvery > 0 ? Promise.resolve(this.fences) : this.refreshFences();
     if (!this.members.length) {
       const first = await reading;
@@ -269,9 +288,10 @@ export class ReachabilityMonitor {
     const timeout = this.o.timeoutMs ?? 300;
     // A failed probe is tried once more at once: one slow answer (a busy host) must not make the
     // graph flap, which restarts the handler's stable window; a cut peer costs one more timeout.
+    // A peer already missed is probed once: one timeout says it is still cut.
     const probe = async (m: MemberSummary) =>
       (await probePeer(m.address, m.healthPort, timeout, this.o.localAddress)) ??
-      (await probePeer(m.address, m.healthPort, timeout, this.o.localAddress));
+      (this.lostAt[m.nodeId] !== undefined ? undefined : await probePeer(m.address, m.healthPort, timeout, this.o.localAddress));
     const rtts = await Promise.all(peers.map(probe));
     const reachable: string[] = [];
     const unreachable: string[] = [];
@@ -286,6 +306,9 @@ export class ReachabilityMonitor {
     });
     reachable.sort();
     unreachable.sort();
+    const lostAt: Record<string, number> = {};
+    for (const id of unreachable) lostAt[id] = this.lostAt[id] ?? now;
+    this.lostAt = lostAt;
     this.stats.reachable = reachable;
     this.stats.unreachable = unreachable;
     const key = JSON.stringify(reachable);

@@ -117,7 +117,7 @@ d('network partitions, cut for real', () => {
     writeFileSync(
       config,
       JSON.stringify({
-        'partition-handler': { stableAfterMs: STABLE_MS, stableAfterPerHostMs: 0, decisionTimeoutMs: 2_000, membersIntervalMs: 500 },
+        'partition-handler': { stableAfterMs: STABLE_MS, stableAfterPerHostMs: 0, decisionMarginMs: 1_000, membersIntervalMs: 500 },
       }),
     );
     expect((await cli(['start', '--config', config], env)).code).toBe(0);
@@ -245,6 +245,41 @@ d('network partitions, cut for real', () => {
     lab.heal();
     await eventually('nobody fenced', fenced, (f) => Object.keys(f.fenced).length === 0, STABLE_MS + 10_000, 200);
   }, 60_000);
+
+  it('a crash on the kept side during a cut: no flip, never two sides, and the heal goes through the procedure', async () => {
+    // Halves 2|3, the minority fenced; then the lowest id of the kept side is SIGKILLed, which
+    // leaves two live hosts on each side. keep-majority's tie goes to the lowest id (p1, fenced):
+    // the side that serves must keep serving all the same.
+    const before = (await fenced()).generation;
+    lab.split(['p1', 'p2'], ['p3', 'p4', 'p5']);
+    await eventually('p1, p2 fenced', fenced, (f) => f.generation > before && Object.keys(f.fenced).sort().join() === 'p1,p2', STABLE_MS + 15_000, 100);
+    await eventually('p1, p2 say fenced', healthOfAll, (h) => h.p1?.code === 503 && h.p2?.code === 503, 5_000, 100);
+    const killAt = Date.now();
+    await hosts.p3!.stop('SIGKILL');
+    // The crash is decided again (p3 fenced too: a member out of the graph); the kept side stays.
+    const after = await eventually('p3 fenced with p1, p2', fenced, (f) => Object.keys(f.fenced).sort().join() === 'p1,p2,p3', STABLE_MS + 15_000, 100);
+    // Hold the cut a while longer: nothing flips back.
+    await new Promise((r) => setTimeout(r, 2 * STABLE_MS + 2_000));
+    const cutSamples = samples.filter((x) => x.at >= killAt && x.at <= Date.now());
+    expect(cutSamples.length).toBeGreaterThan(10);
+    // No flip: p1 and p2 never serve while the cut lasts; never two sides.
+    expect(cutSamples.filter((x) => x.serving.includes('p1') || x.serving.includes('p2')).map((x) => `${new Date(x.at).toISOString()} ${x.serving.join(',')}`)).toEqual([]);
+    expect(splitBrain([['p1', 'p2'], ['p3', 'p4', 'p5']], killAt, Date.now())).toEqual([]);
+    expect((await healthOfAll()).p4?.code).toBe(200);
+    const last = (await partitions()).at(-1)!;
+    expect(last.decisions?.map((x) => x.keep)).toEqual([['p3', 'p4', 'p5'], ['p4', 'p5']]);
+    expect(after.fenced.p1!.generation).toBe(after.generation);
+    const healAt = Date.now();
+    lab.heal();
+    const live = ['p1', 'p2', 'p4', 'p5'];
+    await eventually('the four live hosts serve', healthOfAll, (h) => live.every((id) => h[id]?.code === 200), STABLE_MS + 25_000, 100);
+    const healMs = Date.now() - healAt;
+    console.log(`crash during a cut: p3 fenced ${after.generation - before} decisions after the cut; heal → the four live hosts serve in ${healMs} ms`);
+    // Lifted by the procedure after its consensus round, not by the handler's 30 s fallback.
+    const healed = (await partitions()).find((x) => x.id === last.id)!;
+    expect(healed.unfencedBy).toMatch(new RegExp(`^${clusterId}/procedure/network_partition/${last.id}: connectivity restored`));
+    expect(healMs).toBeLessThan(STABLE_MS + 20_000);
+  }, 120_000);
 
   it('every history replays', async () => {
     const types = [

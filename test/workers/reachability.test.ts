@@ -88,3 +88,74 @@ describe('ReachabilityMonitor', () => {
     expect(reports[0]).toMatchObject({ reachable: ['a'], unreachable: ['b'] });
   });
 });
+
+describe('ReachabilityMonitor during a cut', () => {
+  it('rounds come every cutIntervalMs while a peer lost recently is missed (a heal is seen at once), and members are read once per interval', async () => {
+    let closed = true;
+    const healer = http.createServer((_req, res) => res.end('ok'));
+    const members = () => [
+      memberSummary('self'),
+      { ...memberSummary('a'), address: '127.0.0.1', healthPort: upPort },
+      { ...memberSummary('b'), address: '127.0.0.1', healthPort: closedPort },
+    ];
+    let reads = 0;
+    const reports: ReachabilityReport[] = [];
+    const m = new ReachabilityMonitor({
+      nodeId: 'self',
+      clusterId: 'c',
+      intervalMs: 1_000,
+      cutIntervalMs: 100,
+      fastForMs: 1_500,
+      timeoutMs: 100,
+      contactEveryMs: 0,
+      fencesEveryMs: 0,
+      members: async () => {
+        reads += 1;
+        return members();
+      },
+      fences: async (): Promise<FencesMemo> => ({ generation: 0, fenced: {}, seen: {} }),
+      report: async (r) => {
+        reports.push(r);
+      },
+    }).start();
+    try {
+      await new Promise((r) => setTimeout(r, 1_000));
+      // b is missed and was lost within fastForMs: rounds every ~100 ms (a refused probe is quick).
+      expect(m.stats.rounds).toBeGreaterThanOrEqual(6);
+      expect(reads).toBeLessThanOrEqual(2);
+      // b comes back on its port: the next fast round sees it.
+      closed = false;
+      await new Promise<void>((r) => healer.listen(closedPort, '127.0.0.1', r));
+      const back = Date.now();
+      for (let i = 0; i < 30 && !reports.some((r) => r.reachable.includes('b')); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(reports.at(-1)).toMatchObject({ reachable: ['a', 'b'], unreachable: [] });
+      expect(Date.now() - back).toBeLessThan(400);
+    } finally {
+      m.stop();
+      if (!closed) await new Promise<void>((r) => healer.close(() => r()));
+    }
+  });
+
+  it('a peer missed for longer than fastForMs (a killed host kept as dead) no longer speeds the rounds', async () => {
+    const m = new ReachabilityMonitor({
+      nodeId: 'self',
+      clusterId: 'c',
+      intervalMs: 500,
+      cutIntervalMs: 50,
+      fastForMs: 300,
+      timeoutMs: 100,
+      contactEveryMs: 0,
+      fencesEveryMs: 0,
+      members: async () => [memberSummary('self'), { ...memberSummary('b'), address: '127.0.0.1', healthPort: closedPort, status: 'dead' }],
+      fences: async (): Promise<FencesMemo> => ({ generation: 0, fenced: {}, seen: {} }),
+      report: async () => undefined,
+    }).start();
+    await new Promise((r) => setTimeout(r, 500));
+    const early = m.stats.rounds;
+    await new Promise((r) => setTimeout(r, 1_500));
+    m.stop();
+    // Fast for the first 300 ms (~6 rounds), then one every 500 ms (3 more in 1.5 s).
+    expect(early).toBeGreaterThanOrEqual(4);
+    expect(m.stats.rounds - early).toBeLessThanOrEqual(4);
+  });
+});

@@ -56,7 +56,7 @@ async function startHandler(config: Record<string, unknown> = {}) {
           membersIntervalMs: 200,
           stableAfterMs: 300,
           stableAfterPerHostMs: 0,
-          decisionTimeoutMs: 500,
+          decisionMarginMs: 500,
           healFallbackMs: 600,
           ...config,
         },
@@ -103,9 +103,8 @@ describe('NetworkPartitionHandler', () => {
   });
 
   it("decides at the window's end, not at the next member read", async () => {
-    // Members read every 5 s (the cut comes just after a read): before the patch
-    // partition-due-after-window the window's end went by unevaluated and the decision waited for
-    // the next read.
+    // Members read every 5 s (the cut comes just after a read): the window's end is a due time of
+    // its own, the decision does not wait for the next read.
     const { handle } = await startHandler({ membersIntervalMs: 5_000, stableAfterMs: 1_500 });
     await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
     await reportGroups(handle, [H5]);
@@ -122,8 +121,7 @@ describe('NetworkPartitionHandler', () => {
 
   it('a host killed just after it lost a peer leaves the graph once its report is stale, and is not fenced', async () => {
     // Found under npm run up: n2 stopped for a second, n5 killed at once. n5's last report had lost
-    // n2: before the patch partition-dead-needs-fresh-report n5 stayed a side of its own for good,
-    // was fenced, and its partition never healed.
+    // n2: n5 must not stay a side of its own for good (fenced, its partition never healed).
     const { clusterId, handle } = await startHandler({ stableAfterMs: 2_500, cutReportFreshMs: 1_000 });
     await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
     await reportGroups(handle, [H5]);
@@ -139,9 +137,9 @@ describe('NetworkPartitionHandler', () => {
       (s) => s.agent.membersVersion > 0 && s.agent.members.n5?.status === 'dead' && s.agent.current.whole && !s.agent.open,
       10_000,
     );
-    // n5 left the graph when its report was 1 s old (plus a member read), before the 2.5 s window ended.
+    // n5 left the graph when its report was 1 s old after NodeDiscovery's word (plus a member read), before the 2.5 s window ended.
     expect(whole.agent.current.since - killedAt).toBeLessThan(2_500);
-    // Past the window and the decision timeout (3 s) from when the graph was whole: nothing was ever fenced.
+    // Past the window and its margin from when the graph was whole: nothing was ever fenced.
     await new Promise((r) => setTimeout(r, Math.max(0, whole.agent.current.since + 3_200 - Date.now())));
     expect((await fences(handle)).fenced).toEqual({});
     // The partition n5's death opened (it was alive in NodeDiscovery then) healed undecided.
@@ -179,9 +177,8 @@ describe('NetworkPartitionHandler', () => {
   it('a bridge with NodeDiscovery calling hosts on both sides dead: never two sides unfenced, and a member out of the graph is fenced too', async () => {
     // What a nemesis run (bench partition) showed across a bridge: b1 b2 b3 b5 serving, b4 alone
     // fenced. NodeDiscovery's checks run from any host, so it can call n1, n5 (one side) and n2 (the
-    // other) dead. Before the patch partition-fence-all-but-kept n2, whose report missed only hosts
-    // called dead, left the graph at once; the decision kept n1 n3 n5, fenced n4, and n2 served on
-    // beside n1 and n5.
+    // other) dead. n2, whose report missed only hosts called dead, must not leave the graph unfenced
+    // while n1 and n5 serve.
     const { clusterId, handle } = await startHandler({ cutReportFreshMs: 1_000 });
     await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
     await reportGroups(handle, [H5]);
@@ -222,11 +219,12 @@ describe('NetworkPartitionHandler', () => {
       reach.n4 = ['n3'];
       await send('n3');
       await send('n4');
-      // (While its last report is fresh, n2 is still in the graph: a side of its own, fenced as such.)
-      const g = await eventually('n2 fenced, out of the graph', () => fences(handle), (x) => !!x.fenced.n2?.reason.includes('out of the graph'), 10_000);
+      // While its last report is fresh, n2 is still in the graph (a side of its own, fenced as such);
+      // then it leaves it, and stays fenced: the decision in force already says so.
+      const g = await eventually('n2 and n4 fenced', () => fences(handle), (x) => Object.keys(x.fenced).sort().join() === 'n2,n4', 10_000);
       expect(splitBrain(g)).toEqual([]);
-      expect(Object.keys(g.fenced).sort()).toEqual(['n2', 'n4']);
-      expect(g.fenced.n2!.reason).toMatch(/also fenced, out of the graph \(dead in NodeDiscovery with no fresh report, or never reported\): n2$/);
+      await eventually('n2 out of the graph', () => handle.query<AgentStateView<PartitionHandlerState>>('state'), (x) => !x.agent.current.sides.flat().includes('n2') && !x.agent.current.indirect.includes('n2'), 10_000);
+      expect(Object.keys((await fences(handle)).fenced).sort()).toEqual(['n2', 'n4']);
       const [p] = (await partitions(handle)).slice(-1);
       expect(p).toMatchObject({ keep: ['n1', 'n3', 'n5'], fenced: ['n2', 'n4'] });
     } finally {
@@ -286,8 +284,7 @@ describe('NetworkPartitionHandler', () => {
   it('a network_partition procedure that starts after the heal lifts the fences (the handler told nobody)', async () => {
     // Found in a nemesis run: a decision just before the heal; the handler's partition-healed signal
     // went out before the orchestrator had started the procedure, and the fences stayed up until the
-    // handler's fallback (30 s). Before the patch network-partition-healed-before-start the procedure
-    // waited for that signal for good.
+    // handler's fallback (30 s). The procedure takes the heal from the partition's record.
     const { clusterId, handle } = await startHandler({ healFallbackMs: 600_000 });
     const agent = async (type: string, role: string, config: Record<string, unknown>) => {
       const h = await t.client.workflow.start(type, {
@@ -327,8 +324,8 @@ describe('NetworkPartitionHandler', () => {
   it.each([
     ['keep-referee:n1', [['n1', 'n2'], ['n3', 'n4', 'n5']], 'n3,n4,n5', /keep-referee: the side of n1/],
     ['keep-oldest', [['n1', 'n2'], ['n3', 'n4', 'n5']], 'n3,n4,n5', /keep-oldest/],
-    // No side holds 4: after the decision timeout only a strict majority keeps serving.
-    ['static-quorum:4', [['n1', 'n2'], ['n3', 'n4', 'n5']], 'n1,n2', /no decision within the window: the strict majority/],
+    // No side holds 4: after the window's margin only a fully connected strict majority keeps serving.
+    ['static-quorum:4', [['n1', 'n2'], ['n3', 'n4', 'n5']], 'n1,n2', /no stable graph within the window and its margin: the fully connected strict majority/],
     // A bridge: n3 serves with the lower half.
     ['keep-majority', [['n1', 'n2', 'n3'], ['n3', 'n4', 'n5']], 'n4,n5', /keep-majority: 3 of 5/],
   ])('%s on %j fences %s', async (strategy, groups, fenced, reason) => {

@@ -177,22 +177,6 @@ function majority(p: Partition, all: string[]): Decision | undefined {
   return undefined;
 }
 
-/**
- * When no decision is possible within the further window: the largest side keeps serving only if
- * it is a strict majority of every host; otherwise nobody does. Never two sides.
- */
-export function fallback(p: Partition): Decision {
-  const all = [...p.sides.flat(), ...p.indirect].sort();
-  const largest = p.sides[0];
-  if (largest && 2 * largest.length > all.length)
-    return {
-      keep: largest,
-      fence: all.filter((h) => !largest.includes(h)),
-      reason: `no decision within the window: the strict majority (${largest.length} of ${all.length}) keeps serving`,
-    };
-  return { fence: all, reason: 'no decision within the window and no strict majority: every host is fenced' };
-}
-
 /** The stable window for a cluster of `hosts` (Akka's stable-after grows with the cluster). */
 export function stableWindowMs(hosts: number, baseMs: number, perHostMs: number): number {
   return baseMs + perHostMs * hosts;

@@ -17,19 +17,20 @@
  * An escalation timer runs beside the steps (10 min by default): manual intervention — current
  * details, `cluster procedures`, the webhook; `cluster ack ID` hands it over.
  */
-import { condition, getExternalWorkflowHandle, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { roundText } from '../../core/consensus/tally';
 import type { Activities } from '../../activities';
 import { AckPayload, acknowledgeSignal, type ProcedureReport } from '../../contracts/orchestrator';
-import { PartitionHealedPayload, partitionHealedSignal, unfenceSignal, type PartitionRecord } from '../../contracts/partition-handler';
+import {
+  PartitionDecidedPayload,
+  PartitionHealedPayload,
+  partitionDecidedSignal,
+  partitionHealedSignal,
+  unfenceSignal,
+  type PartitionRecord,
+} from '../../contracts/partition-handler';
 import { ACTIVITY } from '../activity-options';
 import { detailsText, errorText, escalator, failed, finish, reporter } from './report';
-
-/**
- * maintain_quorum runs a consensus round `partition` on the decision in force (procedures started
- * before it noted the kept side only).
- */
-export const QUORUM_ROUND_PATCH = 'network-partition-quorum-round';
 
 export interface NetworkPartitionInput {
   clusterId: string;
@@ -40,14 +41,6 @@ export interface NetworkPartitionInput {
   escalateAfterMs: number;
   webhookUrl?: string;
 }
-
-/**
- * The handler tells the procedure that the graph is whole again by a signal, which is lost when the
- * procedure does not run yet: after a decision taken just before the heal, the fences stayed up
- * until the handler's fallback, 30 s later (a nemesis run's heal of 36.8 s is the window + 30 s). With this patch the procedure also takes
- * a heal the partition's record already holds when it reads its scope.
- */
-export const HEALED_BEFORE_START_PATCH = 'network-partition-healed-before-start';
 
 const ROUND_RETRY_MS = 5_000;
 
@@ -74,6 +67,18 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
     const p = PartitionHealedPayload.safeParse(raw);
     if (p.success && p.data.partitionId === input.partitionId) healed ??= p.data.at;
   });
+  // A later decision of the handler on this partition (a crash on the kept side, a change of the
+  // cut): the fences to route around are the latest; one that leaves no side serving escalates.
+  let latest: PartitionDecidedPayload | undefined;
+  const decisions: PartitionDecidedPayload[] = [];
+  setHandler(partitionDecidedSignal, (raw: unknown) => {
+    const p = PartitionDecidedPayload.safeParse(raw);
+    if (!p.success || p.data.partitionId !== input.partitionId) return;
+    if (latest && latest.generation >= p.data.generation) return;
+    latest = p.data;
+    decisions.push(p.data);
+  });
+  const fencedNow = () => latest?.fenced ?? scope?.fenced ?? [];
   const { note } = reporter(input.parentId, report, () =>
     detailsText(report, `**network_partition** \`${input.partitionId}\``, [
       `- ${input.source}: ${input.reason}`,
@@ -112,8 +117,17 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
     scope = await readPartition({ clusterId: input.clusterId, partitionId: input.partitionId });
     if (!scope) throw new Error(`the partition handler holds no partition ${input.partitionId}`);
     // Whole again before this procedure ran: the handler's signal found nobody to tell.
-    if (scope.healedAt !== undefined && scope.unfencedAt === undefined && patched(HEALED_BEFORE_START_PATCH))
-      healed ??= scope.healedAt;
+    if (scope.healedAt !== undefined && scope.unfencedAt === undefined) healed ??= scope.healedAt;
+    // Decided again before this procedure ran (its record holds the decision in force).
+    if (scope.escalated && !latest && scope.generation !== undefined)
+      decisions.push({
+        partitionId: input.partitionId,
+        generation: scope.generation,
+        keep: scope.keep ?? [],
+        fenced: scope.fenced ?? [],
+        reason: scope.reason ?? '',
+        escalate: scope.escalated,
+      });
     await note(
       'detect_partition_scope',
       'done',
@@ -126,8 +140,7 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
     if (!scope.keep?.length) {
       await note('maintain_quorum', 'failed', `no side keeps serving: ${scope.reason ?? ''}`);
       await escalate(`no side of ${input.partitionId} keeps serving (${scope.reason ?? 'every host fenced'}): an operator must choose`);
-    } else if (!patched(QUORUM_ROUND_PATCH)) await note('maintain_quorum', 'done', kept);
-    else {
+    } else {
       // The decision is in force already (fencing waits for no round: it is what stops a split
       // brain); the agents now say whether they agree with it. NodeDiscovery rejects a side it
       // sees no live host on. Not agreed: an operator must look.
@@ -154,13 +167,27 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
     }
 
     await note('route_around_partition', 'started');
-    for (const nodeId of scope.fenced ?? [])
-      await awaitUnrouted({ clusterId: input.clusterId, nodeId, timeoutMs: 15_000 });
-    await note('route_around_partition', 'done', `no routing table routes ${scope.fenced?.join(', ') || 'a fenced host'}`);
+    // The fences in force at each step: a host a later decision no longer fences is not waited for.
+    const routedAround: string[] = [];
+    for (let next = fencedNow().find((n) => !routedAround.includes(n)); next; next = fencedNow().find((n) => !routedAround.includes(n))) {
+      await awaitUnrouted({ clusterId: input.clusterId, nodeId: next, timeoutMs: 15_000 });
+      routedAround.push(next);
+    }
+    await note('route_around_partition', 'done', `no routing table routes ${fencedNow().join(', ') || 'a fenced host'}`);
 
     await note('await_recovery', 'started', 'until the partition handler sees the graph whole and stable');
     for (;;) {
-      await condition(() => healed !== undefined || acked);
+      await condition(() => healed !== undefined || acked || decisions.length > 0);
+      const d = decisions.shift();
+      if (d) {
+        await note(
+          'await_recovery',
+          d.escalate ? 'failed' : 'info',
+          `decided again (generation ${d.generation}): ${d.keep.length ? `${d.keep.join(', ')} keep serving` : 'no side serves'}; fenced ${d.fenced.join(', ') || 'none'}: ${d.reason}`,
+        );
+        if (d.escalate) await escalate(d.escalate);
+        continue;
+      }
       if (acked && healed === undefined) {
         report.outcome = `acknowledged by ${report.ack?.by ?? 'an operator'} before connectivity was restored`;
         break;

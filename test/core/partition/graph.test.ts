@@ -1,6 +1,6 @@
+import { fallbackSide } from '../../../src/core/partition/decide';
 import {
   chooseSide,
-  fallback,
   parseStrategy,
   partitionOf,
   type HostView,
@@ -88,11 +88,13 @@ describe('chooseSide', () => {
   });
 
   it('falls back to the strict majority or to fencing everyone, never two sides', () => {
-    expect(fallback(halves)).toMatchObject({ keep: ['n3', 'n4', 'n5'], fence: ['n1', 'n2'] });
-    expect(fallback(ring)).toEqual({
+    expect(fallbackSide(halves)).toMatchObject({ keep: ['n3', 'n4', 'n5'], fence: ['n1', 'n2'] });
+    expect(fallbackSide(ring)).toEqual({
       fence: H5,
-      reason: expect.stringMatching(/no strict majority: every host is fenced/),
+      reason: expect.stringMatching(/no fully connected strict majority: every host is fenced/),
     });
+    // A strict majority that holds none of the hosts that served does not take over.
+    expect(fallbackSide(halves, 'keep-majority', ['n1'])).toMatchObject({ fence: H5, escalate: expect.any(String) });
   });
 });
 
