@@ -279,6 +279,12 @@ d('network partitions, cut for real', () => {
     const healed = (await partitions()).find((x) => x.id === last.id)!;
     expect(healed.unfencedBy).toMatch(new RegExp(`^${clusterId}/procedure/network_partition/${last.id}: connectivity restored`));
     expect(healMs).toBeLessThan(STABLE_MS + 20_000);
+    // The procedure heard of the second decision (partitionDecided) and completed: a fixture.
+    const procHandle = client.workflow.getHandle(`${clusterId}/procedure/network_partition/${last.id}`);
+    const proc = (await procHandle.result()) as { status: string; timeline: { step: string; detail: string }[] };
+    expect(proc.status).toBe('completed');
+    expect(proc.timeline.some((x) => x.step === 'await_recovery' && /decided again \(generation \d+\): p4, p5 keep serving/.test(x.detail))).toBe(true);
+    expect(await replayAndRecord(procHandle, 'network-partition-decided-again', 5)).toBeGreaterThan(5);
   }, 120_000);
 
   it('every history replays', async () => {

@@ -37,28 +37,18 @@ describe('replay of recorded histories', () => {
         'consensus-round-before-local-ask.binpb',
         'consensus-round-absent-before-local-ask.binpb',
         // The partition handler after a continue-as-new with a host fenced; a network_partition
-        // procedure that lifted the fences after a consensus round (the partition e2e).
+        // procedure that lifted the fences after a consensus round (the partition e2e). A handler
+        // that kept and then dropped a dead member, one through a bridge with hosts on both sides
+        // called dead, one that kept a member called dead in the graph because hosts in it reached
+        // it; a procedure that started after the heal and took it from the partition's record.
         'partition-handler.binpb',
         'network-partition-procedure.binpb',
-        // The partition handler from before its window's end stayed due until evaluated
-        // (partition-due-after-window).
-        'partition-handler-before-due-after-window.binpb',
-        // The partition handler from before a dead host stayed in the graph only while its reports
-        // were fresh (partition-dead-needs-fresh-report); one after, that kept and then dropped one.
-        'partition-handler-before-dead-needs-fresh-report.binpb',
         'partition-handler-dead-member.binpb',
-        // The partition handler from before a decision fenced every member not kept, in the graph
-        // or not (partition-fence-all-but-kept); one after, through a bridge with hosts on both
-        // sides called dead. A network_partition procedure that started after the heal and took it
-        // from the partition's record (network-partition-healed-before-start). One that kept a
-        // member called dead in the graph because hosts in it reached it.
-        'partition-handler-before-fence-all-but-kept.binpb',
         'partition-handler-bridge-dead.binpb',
         'partition-handler-dead-reached.binpb',
         'network-partition-healed-before-start.binpb',
-        // A network_partition procedure from before maintain_quorum ran a consensus round
-        // (network-partition-quorum-round).
-        'network-partition-procedure-before-quorum-round.binpb',
+        // A procedure told of a second decision (a crash on the kept side during the cut).
+        'network-partition-decided-again.binpb',
         // Runs from before membership reads and checks went beside the loop (fd-members-beside-loop,
         // hm-checks-beside-loop).
         'failure-detector-before-members-beside.binpb',
