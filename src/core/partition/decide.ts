@@ -102,13 +102,22 @@ export function applyMembers(
 }
 
 /**
+ * How long a host NodeDiscovery calls dead may claim to reach peers whose later reports say they do
+ * not reach it before it counts as gone (ms). A live host that can reach the server reports such a
+ * change within one round (at most 1.6 s) and two signal hops; one that cannot fences itself.
+ */
+export const CONTRADICTED_AFTER_MS = 2_500;
+
+/**
  * The hosts in the graph: members that reported and show that they run. A member NodeDiscovery
  * holds live (alive, suspect) is in. One it calls dead (its checks from one host could not reach
  * it, which a cut does on either side) stays in while its last report misses a member and is
  * younger than `cutReportFreshMs`, or came within that long before NodeDiscovery's word (a cut
  * host learns it is doubted and reports again every 2 s: NodeDiscovery's flip must not move it out
  * and in), or while a host in the graph reaches it. A killed host falls silent, nobody reaches it:
- * it leaves. Returns also `staleAt`, when the graph must be looked at again for a dead member.
+ * it leaves — at once when its last report claims peers whose later reports have said for
+ * `CONTRADICTED_AFTER_MS` that they do not reach it (a crash on either side of a cut). Returns
+ * also `staleAt`, when the graph must be looked at again for a dead member.
  */
 export function graphHosts(
   s: PartitionHandlerState,
@@ -117,7 +126,11 @@ export function graphHosts(
 ): { hosts: string[]; offServer: string[]; staleAt?: number } {
   const inGraph = new Set<string>();
   const dead: string[] = [];
+  const gone = new Set<string>();
   let staleAt: number | undefined;
+  const dueAt = (at: number) => {
+    if (at > now) staleAt = staleAt === undefined ? at : Math.min(staleAt, at);
+  };
   const memberIds = Object.keys(s.members);
   for (const [id, m] of Object.entries(s.members)) {
     const view = s.views[id];
@@ -126,22 +139,48 @@ export function graphHosts(
       inGraph.add(id);
       continue;
     }
+    const contradicted = contradictedSince(s, id);
+    if (contradicted !== undefined) {
+      if (now - contradicted >= CONTRADICTED_AFTER_MS) {
+        dead.push(id);
+        gone.add(id);
+        continue;
+      }
+      dueAt(contradicted + CONTRADICTED_AFTER_MS);
+    }
     const misses = memberIds.some((other) => other !== id && !view.reachable.includes(other));
     const until = misses ? Math.max(view.receivedAt, m.statusSince ?? 0) + freshMs : 0;
     if (until > now) {
       inGraph.add(id);
-      staleAt = staleAt === undefined ? until : Math.min(staleAt, until);
+      dueAt(until);
     } else dead.push(id);
   }
   for (let added = true; added; ) {
     added = false;
     for (const id of dead)
-      if (!inGraph.has(id) && [...inGraph].some((h) => s.views[h]?.reachable.includes(id))) {
+      if (!inGraph.has(id) && !gone.has(id) && [...inGraph].some((h) => s.views[h]?.reachable.includes(id))) {
         inGraph.add(id);
         added = true;
       }
   }
   return { hosts: [...inGraph].sort(), offServer: dead.filter((id) => !inGraph.has(id)).sort(), ...(staleAt ? { staleAt } : {}) };
+}
+
+/**
+ * Since when the last report of `id` has been contradicted: it claims to reach peers whose later
+ * reports say they do not reach it, and nobody reports reaching it. Undefined when it is not.
+ */
+function contradictedSince(s: PartitionHandlerState, id: string): number | undefined {
+  const view = s.views[id];
+  if (!view) return undefined;
+  let since: number | undefined;
+  for (const [other, v] of Object.entries(s.views)) {
+    if (other === id || !s.members[other]) continue;
+    if (v.reachable.includes(id)) return undefined; // reached: it runs
+    if (view.reachable.includes(other) && v.receivedAt > view.receivedAt)
+      since = since === undefined ? v.receivedAt : Math.min(since, v.receivedAt);
+  }
+  return since;
 }
 
 const intersects = (a: readonly string[], b: readonly string[]) => a.some((x) => b.includes(x));

@@ -198,6 +198,43 @@ describe('decision machine: a bounded time to decide', () => {
   });
 });
 
+describe('decision machine: who is in the graph', () => {
+  const base = () => {
+    const s = emptyPartitionState(0);
+    applyMembers(s, B5.map((nodeId) => ({ nodeId, status: 'alive' })), 1, 0);
+    const cutViews = reachIn([['b1', 'b2'], ['b3', 'b4', 'b5']]);
+    for (const h of B5) applyReport(s, { nodeId: h, reachable: cutViews[h]!, unreachable: [], rttMs: {}, at: 0 }, 0);
+    return s;
+  };
+
+  it('a killed host whose last report claims peers that no longer reach it is gone 2.5 s after their reports, fresh or not', () => {
+    const s = base();
+    // b3 is killed at 1 000: b4 and b5 report they lost it; NodeDiscovery calls it dead.
+    applyReport(s, { nodeId: 'b4', reachable: ['b5'], unreachable: [], rttMs: {}, at: 1_300 }, 1_300);
+    applyReport(s, { nodeId: 'b5', reachable: ['b4'], unreachable: [], rttMs: {}, at: 1_400 }, 1_400);
+    applyMembers(s, B5.map((nodeId) => ({ nodeId, status: nodeId === 'b3' ? 'dead' : 'alive' })), 2, 1_500);
+    expect(graphHosts(s, 5_000, 3_700)).toMatchObject({ hosts: B5, staleAt: 3_800 });
+    expect(graphHosts(s, 5_000, 3_800)).toMatchObject({ hosts: ['b1', 'b2', 'b4', 'b5'], offServer: ['b3'] });
+  });
+
+  it('a live host cut off from everyone claims nobody: it stays while it reports', () => {
+    const s = base();
+    for (const h of ['b2', 'b3', 'b4', 'b5']) applyReport(s, { nodeId: h, reachable: reachIn([['b1'], ['b2', 'b3', 'b4', 'b5']])[h]!, unreachable: [], rttMs: {}, at: 500 }, 500);
+    applyReport(s, { nodeId: 'b1', reachable: [], unreachable: [], rttMs: {}, at: 900 }, 900);
+    applyMembers(s, B5.map((nodeId) => ({ nodeId, status: nodeId === 'b1' ? 'dead' : 'alive' })), 2, 1_000);
+    for (let t = 2_900; t <= 20_900; t += 2_000) applyReport(s, { nodeId: 'b1', reachable: [], unreachable: [], rttMs: {}, at: t }, t);
+    expect(graphHosts(s, 5_000, 21_000).hosts).toEqual(B5);
+  });
+
+  it('a live host that reports its change within 2.5 s is not taken for gone', () => {
+    const s = base();
+    applyReport(s, { nodeId: 'b4', reachable: ['b5'], unreachable: [], rttMs: {}, at: 1_000 }, 1_000);
+    applyMembers(s, B5.map((nodeId) => ({ nodeId, status: nodeId === 'b3' ? 'dead' : 'alive' })), 2, 1_000);
+    applyReport(s, { nodeId: 'b3', reachable: ['b5'], unreachable: [], rttMs: {}, at: 2_000 }, 2_000);
+    expect(graphHosts(s, 5_000, 4_000).hosts).toEqual(B5);
+  });
+});
+
 describe('decision machine: no needless flip', () => {
   const halves = cut([['b1', 'b2'], ['b3', 'b4', 'b5']], 0, 60_000);
   /** b3 (the lowest id of the kept side) is killed at `at`: it falls silent, its peers stop reaching it, NodeDiscovery calls it dead. */
