@@ -66,6 +66,9 @@ export interface PartitionResult {
   lastChange: number[];
   shapes: number[];
   decided: number[];
+  /** Heal → the handler held the graph whole and stable (told the procedure); told → the procedure's round lifted the fences. */
+  healSeen: number[];
+  procedureLift: number[];
   /** How late the handler's timers fired (ms after they were due), over every run of its history. */
   timerLateness: number[];
   nemesis?: {
@@ -227,7 +230,7 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
         IDS.every((id) => views[id]?.reachable.length === 4 && Date.now() - views[id]!.receivedAt >= 5_000),
       120_000,
     );
-    const r: PartitionResult = { windowMs, fenced: [], hostsFenced: [], unfenced: [], serving: [], firstChange: [], lastChange: [], shapes: [], decided: [], timerLateness: [] };
+    const r: PartitionResult = { windowMs, fenced: [], hostsFenced: [], unfenced: [], serving: [], firstChange: [], lastChange: [], shapes: [], decided: [], healSeen: [], procedureLift: [], timerLateness: [] };
     const limit = windowMs + 20_000;
     for (let run = 0; run < opts.runs; run++) {
       const h = shuffled();
@@ -261,6 +264,11 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
       r.unfenced.push(Date.now() - t1);
       await waitUntil('all serve', async () => Promise.all(IDS.map((id) => healthz(lab, id))), (codes) => codes.every((c) => c === 200), limit);
       r.serving.push(Date.now() - t1);
+      const healed = (await handler.query<PartitionRecord[]>('partitions')).find((p) => p.id === record?.id);
+      if (healed?.healedAt !== undefined && healed.unfencedAt !== undefined) {
+        r.healSeen.push(healed.healedAt - t1);
+        r.procedureLift.push(healed.unfencedAt - healed.healedAt);
+      }
       process.stderr.write(minority.length === 1 ? 'i' : 'h');
       await sleep(1_000);
     }
@@ -274,8 +282,11 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
     const kill = async (id: string) => {
       await hosts[IDS.indexOf(id)]!.stop('SIGKILL');
     };
+    // The hosts' last reachability lines (what each reported, and when), for a diagnosis.
+    const logs = () =>
+      hosts.map((h) => `${h.nodeId}: ${h.lines.filter((l) => /reachability/.test(l)).slice(-4).join(' | ')}`).join('\n    ');
     if (opts.nemesisSeconds > 0)
-      r.nemesis = await nemesis(opts, lab, gateway.port, windowMs, fences, lb, handler, client.workflow.getHandle(`${clusterId}/node-discovery`), { kill, respawn });
+      r.nemesis = await nemesis(opts, lab, gateway.port, windowMs, fences, lb, handler, client.workflow.getHandle(`${clusterId}/node-discovery`), { kill, respawn, logs });
     if (r.nemesis) {
       const running = await Promise.all(
         Object.values(AGENTS).map(async (s) => [s.role, (await client.workflow.getHandle(`${clusterId}/${s.role}`).describe()).status.name] as const),
@@ -309,7 +320,7 @@ async function nemesis(
   lb: ReturnType<Client['workflow']['getHandle']>,
   handler: ReturnType<Client['workflow']['getHandle']>,
   nd: ReturnType<Client['workflow']['getHandle']>,
-  procs: { kill: (id: string) => Promise<void>; respawn: (id: string) => Promise<void> },
+  procs: { kill: (id: string) => Promise<void>; respawn: (id: string) => Promise<void>; logs: () => string },
 ): Promise<NonNullable<PartitionResult['nemesis']>> {
   const out: NonNullable<PartitionResult['nemesis']> = {
     seconds: opts.nemesisSeconds,
@@ -341,7 +352,7 @@ async function nemesis(
     out.diagnostics.push(
       `${new Date().toISOString()} ${what} (fault applied or healed ${new Date(at).toISOString()})\n` +
         `  fences: ${JSON.stringify(f)}\n  last partitions: ${JSON.stringify(Array.isArray(parts) ? parts.slice(-2) : parts)}\n` +
-        `  views: ${JSON.stringify(views)}\n  members: ${JSON.stringify(members)}`,
+        `  views: ${JSON.stringify(views)}\n  members: ${JSON.stringify(members)}\n  hosts: ${procs.logs()}`,
     );
   };
   const end = Date.now() + opts.nemesisSeconds * 1_000;
@@ -410,6 +421,8 @@ async function nemesis(
         ...(fault.minorityFencedAt !== undefined ? { minorityFencedMs: fault.minorityFencedAt - fault.at } : {}),
         ...(f.crash ? { crashed: f.crash } : {}),
       };
+      if (record.decidedMs !== undefined && record.decidedMs > windowMs + 3_000)
+        await diagnose(`slow decision of ${f.kind} ${JSON.stringify(f.sides)}: ${record.decidedMs} ms`, fault.at);
       fault = undefined;
       // Every live host serves again (and nothing is fenced) within the window + 2 s.
       const live = IDS.filter((id) => id !== dead);
@@ -505,6 +518,8 @@ export function partitionRows(r: PartitionResult): (string | number)[][] {
     ['cut → decided (the handler workflow task that fenced)', r.decided, ''],
     ['cut → minority fenced (handler: memo, routing tables)', r.fenced, target],
     ["cut → the minority's /healthz says fenced", r.hostsFenced, ''],
+    ['heal → the handler held the graph whole and stable (told the procedure)', r.healSeen, ''],
+    ['  told → the procedure lifted the fences (its consensus round)', r.procedureLift, ''],
     ['heal → all unfenced (handler)', r.unfenced, target],
     ['heal → every /healthz 200', r.serving, ''],
   ].map(([name, values, t]) => {

@@ -220,6 +220,7 @@ async function main(): Promise<void> {
         }),
       );
       for (const l of n.flips.slice(0, 10)) console.log(`  flip: ${l}`);
+      console.log(`faults in order: ${n.perFault.map((f) => `${f.kind}/${f.holdMs / 1000}s d${f.decidedMs ?? '-'} h${f.healMs ?? '-'}`).join(' ')}`);
       for (const l of [...n.splitBrain, ...n.majorityNotRouting, ...n.slowHeals, ...n.replayFailures].slice(0, 20)) console.log(`  ${l}`);
       for (const l of n.diagnostics) console.log(`  ${l}`);
       if (n.splitBrain.length || n.flips.length || n.replayFailures.length) process.exitCode = 1;

@@ -5,7 +5,6 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
-import { ReachabilityReport } from './partition-handler';
 import { BaseConfig, type LoadPoint, type NodeHealth, NodeId, type NodeStatus, Port } from './common';
 
 /** The lease settings a host holds its lease with. */
@@ -190,11 +189,7 @@ export const declaredDeadSignal = defineSignal<[DeclaredDead]>('declaredDead');
 
 export const nodeQuery = defineQuery<NodeAgentState>('node');
 
-/** From the host: what it reaches now (sent only when that changed); forwarded to the partition handler. */
-export const hostReachabilitySignal = defineSignal<[ReachabilityReport]>('hostReachability');
-
 export const NODE_AGENT_SIGNALS = {
-  hostReachability: ReachabilityReport,
   hostStarted: HostStarted,
   hostLeaving: HostLeaving,
   declaredDead: DeclaredDead,

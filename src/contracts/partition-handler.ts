@@ -128,6 +128,8 @@ export interface PartitionHandlerState {
       rttMs: Record<string, number>;
       at: number;
       receivedAt: number;
+      /** Since when (received, ms) each peer it misses has been missed in its reports. */
+      missingSince?: Record<string, number>;
     }
   >;
   /** NodeDiscovery's members (not left), with when they joined and since when their status holds. */

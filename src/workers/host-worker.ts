@@ -36,7 +36,7 @@ import { ReachabilityMonitor, type HostFence } from './reachability';
 import { VitalsSampler } from './vitals';
 import { parseWorkerConfig, type WorkerConfig } from './worker-config';
 
-const log = (nodeId: string, msg: string) => console.log(`[worker ${nodeId}] ${msg}`);
+const log = (nodeId: string, msg: string) => console.log(`${new Date().toISOString().slice(11, 23)} [worker ${nodeId}] ${msg}`);
 
 async function retry<T>(what: string, timeoutMs: number, nodeId: string, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -6,8 +6,9 @@
  *   more at once. The members are read beside the probes (the round probes the last list read). Any HTTP
  *   answer means reachable (a peer that is
  *   fenced or draining still answers). Only a *change* of the reachable set goes out: a
- *   `hostReachability` signal to the host's NodeAgent, which forwards it to the partition handler,
- *   with the round trips measured.
+ *   `reachability` signal straight to the partition handler, with the round trips measured (through
+ *   the host's NodeAgent it took a second hop, which can wait on a killed worker's workflow task). While it misses a peer it
+ *   lost recently it checks every `cutIntervalMs`.
  * - It reads the partition handler's fences from its memo (`describe`, no query) every 250 ms
  *   (`fencesEveryMs`), apart from the probe rounds: when this host is fenced, /healthz answers 503
  *   `fenced` and local routers refuse new picks.
@@ -22,9 +23,8 @@ import type { Client } from '@temporalio/client';
 import { agentWorkflowId } from '../contracts/agents';
 import type { MemberSummary } from '../contracts/common';
 import { MEMBERS_MEMO, MembersMemo } from '../contracts/node-discovery';
-import { hostReachabilitySignal } from '../contracts/node-agent';
 import { isLiveStatus } from '../core/membership';
-import { FENCES_MEMO, FencesMemo, PARTITION_ROLE, type ReachabilityReport } from '../contracts/partition-handler';
+import { FENCES_MEMO, FencesMemo, PARTITION_ROLE, reachabilitySignal, type ReachabilityReport } from '../contracts/partition-handler';
 
 export interface HostFence {
   generation: number;
@@ -345,8 +345,8 @@ export class ReachabilityMonitor {
       else
         await this.server(() =>
           this.client()
-            .workflow.getHandle(agentWorkflowId(this.o.clusterId, `node/${this.o.nodeId}`))
-            .signal(hostReachabilitySignal, report),
+            .workflow.getHandle(agentWorkflowId(this.o.clusterId, PARTITION_ROLE))
+            .signal(reachabilitySignal, report),
         );
       this.lastReported = key;
       this.last = { report, sentAt: now };

@@ -39,7 +39,6 @@ import {
   VITALS_MEMO_SAMPLES,
   declaredDeadSignal,
   hostLeavingSignal,
-  hostReachabilitySignal,
   hostStartedSignal,
   nodeQuery,
   type LeaseTerm,
@@ -48,7 +47,6 @@ import {
   type VitalsMemo,
 } from '../contracts/node-agent';
 import { nodeAliveSignal, nodeLeftSignal, nodeSuspectSignal } from '../contracts/failure-detector';
-import { PARTITION_ROLE, ReachabilityReport, reachabilitySignal } from '../contracts/partition-handler';
 import { nodeCapacityUpdateSignal } from '../contracts/load-balancer';
 import { nodeHealthChangeSignal } from '../contracts/node-discovery';
 import { pushBounded } from '../core/bounded';
@@ -103,10 +101,6 @@ export async function nodeAgentWorkflow(input: unknown): Promise<void> {
   agent.onSignal(hostLeavingSignal, HostLeaving, (p) => node.leaving(p));
   agent.onSignal(declaredDeadSignal, DeclaredDead, (p) => node.declaredDead(p));
   // The host's reachability changed: the partition handler holds the graph (the loop sends it on).
-  agent.onSignal(hostReachabilitySignal, ReachabilityReport, (p) => {
-    if (p.nodeId !== nodeId) throw new Error(`nodeId: expected ${nodeId} (this NodeAgent's host), got ${p.nodeId}`);
-    agent.notify(PARTITION_ROLE, reachabilitySignal, p);
-  });
   agent.onQuery(nodeQuery, () => agent.state);
 
   const loop = node.run();

@@ -267,6 +267,7 @@ d('network partitions, cut for real', () => {
     expect(splitBrain([['p1', 'p2'], ['p3', 'p4', 'p5']], killAt, Date.now())).toEqual([]);
     expect((await healthOfAll()).p4?.code).toBe(200);
     const last = (await partitions()).at(-1)!;
+    if (last.decisions?.length !== 2) console.log(JSON.stringify(last, null, 1));
     expect(last.decisions?.map((x) => x.keep)).toEqual([['p3', 'p4', 'p5'], ['p4', 'p5']]);
     expect(after.fenced.p1!.generation).toBe(after.generation);
     const healAt = Date.now();

@@ -73,7 +73,13 @@ export function windowMs(c: MachineConfig, hosts: number): number {
 /** Records a host's report. A report sent again unchanged keeps what the first one said. */
 export function applyReport(s: PartitionHandlerState, p: ReachabilityReport, now: number): void {
   const reachable = [...new Set(p.reachable.filter((n) => n !== p.nodeId))].sort();
-  s.views[p.nodeId] = { reachable, rttMs: p.rttMs, at: p.at, receivedAt: now };
+  const before = s.views[p.nodeId];
+  // Since when each peer has been missed: carried over while the reports keep missing it.
+  const missingSince: Record<string, number> = {};
+  const missed = new Set([...p.unreachable, ...(before?.reachable ?? []), ...Object.keys(before?.missingSince ?? {})]);
+  for (const peer of missed)
+    if (peer !== p.nodeId && !reachable.includes(peer)) missingSince[peer] = before?.missingSince?.[peer] ?? now;
+  s.views[p.nodeId] = { reachable, rttMs: p.rttMs, at: p.at, receivedAt: now, missingSince };
   s.reports += 1;
 }
 
@@ -167,8 +173,8 @@ export function graphHosts(
 }
 
 /**
- * Since when the last report of `id` has been contradicted: it claims to reach peers whose later
- * reports say they do not reach it, and nobody reports reaching it. Undefined when it is not.
+ * Since when the last report of `id` has been contradicted: it claims to reach peers that have
+ * missed it since after that report, and nobody reports reaching it. Undefined when it is not.
  */
 function contradictedSince(s: PartitionHandlerState, id: string): number | undefined {
   const view = s.views[id];
@@ -177,8 +183,8 @@ function contradictedSince(s: PartitionHandlerState, id: string): number | undef
   for (const [other, v] of Object.entries(s.views)) {
     if (other === id || !s.members[other]) continue;
     if (v.reachable.includes(id)) return undefined; // reached: it runs
-    if (view.reachable.includes(other) && v.receivedAt > view.receivedAt)
-      since = since === undefined ? v.receivedAt : Math.min(since, v.receivedAt);
+    const missedAt = v.missingSince?.[id] ?? v.receivedAt;
+    if (view.reachable.includes(other) && missedAt > view.receivedAt) since = since === undefined ? missedAt : Math.min(since, missedAt);
   }
   return since;
 }
@@ -279,15 +285,17 @@ function incumbentSide(p: Partition, incumbent: readonly string[]): string[] | u
 }
 
 /**
- * Hosts of the graph that NodeDiscovery calls dead and no other host of the graph reaches: a killed
- * host looks like this while its last report is fresh. Whether the side that served still holds is
- * counted without them (a crash on the kept side must not cost it its tie); a live host cut off
- * from everyone is on no side that serves either way.
+ * Hosts of the graph that no other host of the graph reaches and that NodeDiscovery calls dead or
+ * whose last report peers contradict (they missed it since): a killed host looks like this until
+ * it leaves the graph, before NodeDiscovery's verdict reaches the handler too. Whether the side
+ * that served still holds is counted without them (a crash on the kept side must not cost it its
+ * tie); a live host cut off from everyone is on no side that serves either way.
  */
 export function silentHosts(s: PartitionHandlerState, hosts: readonly string[]): string[] {
   return hosts.filter(
     (id) =>
-      !isLiveStatus(s.members[id]?.status ?? 'dead') && !hosts.some((h) => h !== id && s.views[h]?.reachable.includes(id)),
+      !hosts.some((h) => h !== id && s.views[h]?.reachable.includes(id)) &&
+      (!isLiveStatus(s.members[id]?.status ?? 'dead') || contradictedSince(s, id) !== undefined),
   );
 }
 

@@ -217,6 +217,18 @@ describe('decision machine: who is in the graph', () => {
     expect(graphHosts(s, 5_000, 3_800)).toMatchObject({ hosts: ['b1', 'b2', 'b4', 'b5'], offServer: ['b3'] });
   });
 
+  it('reports after a heal that still miss the killed host do not push its going back (a nemesis run: 2.4 s later)', () => {
+    const s = base();
+    applyReport(s, { nodeId: 'b4', reachable: ['b5'], unreachable: ['b1', 'b2', 'b3'], rttMs: {}, at: 1_300 }, 1_300);
+    applyReport(s, { nodeId: 'b5', reachable: ['b4'], unreachable: ['b1', 'b2', 'b3'], rttMs: {}, at: 1_400 }, 1_400);
+    applyMembers(s, B5.map((nodeId) => ({ nodeId, status: nodeId === 'b3' ? 'dead' : 'alive' })), 2, 1_500);
+    // The cut heals at 3 000: b4 and b5 reach b1, b2 again, still not b3.
+    applyReport(s, { nodeId: 'b4', reachable: ['b1', 'b2', 'b5'], unreachable: ['b3'], rttMs: {}, at: 3_200 }, 3_200);
+    applyReport(s, { nodeId: 'b5', reachable: ['b1', 'b2', 'b4'], unreachable: ['b3'], rttMs: {}, at: 3_300 }, 3_300);
+    expect(s.views.b4!.missingSince).toEqual({ b3: 1_300 });
+    expect(graphHosts(s, 5_000, 3_800).offServer).toEqual(['b3']);
+  });
+
   it('a live host cut off from everyone claims nobody: it stays while it reports', () => {
     const s = base();
     for (const h of ['b2', 'b3', 'b4', 'b5']) applyReport(s, { nodeId: h, reachable: reachIn([['b1'], ['b2', 'b3', 'b4', 'b5']])[h]!, unreachable: [], rttMs: {}, at: 500 }, 500);
@@ -272,6 +284,14 @@ describe('decision machine: no needless flip', () => {
     const d = decisions(r);
     expect(d.map((x) => x.nodeIds)).toEqual([['b1', 'b2'], ['b1', 'b2', 'b3']]);
     expect(d[1]!.at).toBeLessThanOrEqual(15_400 + 2_000 + 1_000);
+  });
+
+  it("a crash on the kept side before NodeDiscovery's verdict reaches the handler: the kept side still holds its tie", () => {
+    // The e2e's shape: a 2 s window ends before the killed host is called dead (member reads every 2 s).
+    const short = { ...CONFIG, stableAfterMs: 2_000, stableAfterPerHostMs: 0 };
+    const late = kill(['b3'], 15_000).map((x) => (x.status ? { ...x, at: 15_000 + 4_000 } : x));
+    const r = drive([...withoutReportsOf(halves, ['b3'], 15_000), ...late], 40_000, short);
+    expect(decisions(r).map((x) => x.nodeIds)).toEqual([['b1', 'b2'], ['b1', 'b2', 'b3']]);
   });
 
   it('two crashes on the kept side: no side holds a quorum, every host is fenced and the procedure is told to escalate', () => {
