@@ -173,7 +173,8 @@ export class ReachabilityMonitor {
       await this.round().catch((err: Error) => this.o.log?.(`reachability: round failed: ${err.message}`));
       const interval = this.o.intervalMs ?? 1_000;
       const now = Date.now();
-      const inCut = Object.values(this.lostAt).some((at) => now - at < (this.o.fastForMs ?? 120_000));
+      // Only while a partition handler runs: without one nothing is decided on what this host sees.
+      const inCut = !this.noHandler && Object.values(this.lostAt).some((at) => now - at < (this.o.fastForMs ?? 120_000));
       const every = inCut ? Math.min(interval, this.o.cutIntervalMs ?? 250) : interval;
       if (!this.stopped) this.timer = setTimeout(loop, Math.max(0, every - (now - t0)));
     };
@@ -340,6 +341,8 @@ export class ReachabilityMonitor {
       else if (!l || !fences || fences.seen[this.o.nodeId] === l.report.at || now - l.sentAt < 2_000) return;
       else report = l.report;
     }
+    // No partition handler runs (its memo read says so): nobody to tell; the report goes out once one does.
+    if (this.noHandler && !this.o.report) return;
     try {
       if (this.o.report) await this.server(() => this.o.report!(report));
       else
