@@ -9,7 +9,11 @@
  * 2. maintain_quorum — the kept side is a quorum (or the strategy's chosen side); no side kept
  *    (every host fenced) cannot be fixed here: it escalates at once.
  * 3. route_around_partition — the LoadBalancer's table routes none of the fenced hosts (as routers
- *    see it, by its long-poll).
+ *    see it, by its long-poll): the fences in force at each step. A later decision of the handler on
+ *    this partition (`partitionDecided`: a crash on the kept side, a change of the cut) replaces the
+ *    list; waiting on the first decision's list once held a procedure in this step after a flip
+ *    until the handler's 30 s fallback lifted the fences. A later decision that leaves no side
+ *    serving escalates (from await_recovery).
  * 4. await_recovery — until the handler says the graph is whole and stable again; then a consensus
  *    round (`partition-healed`, the coordinator's default participants, majority, emergency
  *    timeout) must accept before the procedure tells the handler to lift the fences. A round that
