@@ -586,6 +586,17 @@ async function serverRestart(c: Cluster, downMs: number): Promise<FaultReport> {
       !!verdict,
     ),
   );
+  if (!verdict) {
+    // What the detector held of the victim instead, and what NodeDiscovery says of it.
+    const seen = (dead.value ?? []).filter((x) => x.nodeId === victim && x.at >= killAt - 60_000);
+    const members = await lab
+      .query<{ nodeId: string; status: string; incarnation?: number }[]>(c.wf('node-discovery'), 'nodes')
+      .catch((err: Error) => err.message);
+    const suspects = await lab.query<unknown>(c.wf('failure-detector'), 'suspects').catch((err: Error) => err.message);
+    r.details.push(
+      `server restart: ${victim} killed at ${new Date(killAt).toISOString()}; the detector's verdicts on it since a minute before: ${JSON.stringify(seen)}; its suspects: ${JSON.stringify(suspects)}; NodeDiscovery: ${JSON.stringify(Array.isArray(members) ? members.filter((m) => m.nodeId === victim) : members)}`,
+    );
+  }
   lab.log('server restart: victim declared dead');
   await lab.spawnHost(c.id, victim);
   await c.allAlive().catch((err: Error) => r.details.push(`server restart: after respawn: ${err.message}`));

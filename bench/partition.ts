@@ -71,6 +71,8 @@ export interface PartitionResult {
   procedureLift: number[];
   /** How late the handler's timers fired (ms after they were due), over every run of its history. */
   timerLateness: number[];
+  /** Cut phase: what the handler held and the hosts said when a heal took longer than the window + 2 s. */
+  slowHealDiagnostics: string[];
   nemesis?: {
     seconds: number;
     faults: Record<string, number>;
@@ -230,7 +232,7 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
         IDS.every((id) => views[id]?.reachable.length === 4 && Date.now() - views[id]!.receivedAt >= 5_000),
       120_000,
     );
-    const r: PartitionResult = { windowMs, fenced: [], hostsFenced: [], unfenced: [], serving: [], firstChange: [], lastChange: [], shapes: [], decided: [], healSeen: [], procedureLift: [], timerLateness: [] };
+    const r: PartitionResult = { windowMs, fenced: [], hostsFenced: [], unfenced: [], serving: [], firstChange: [], lastChange: [], shapes: [], decided: [], healSeen: [], procedureLift: [], timerLateness: [], slowHealDiagnostics: [] };
     const limit = windowMs + 20_000;
     for (let run = 0; run < opts.runs; run++) {
       const h = shuffled();
@@ -268,6 +270,19 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
       if (healed?.healedAt !== undefined && healed.unfencedAt !== undefined) {
         r.healSeen.push(healed.healedAt - t1);
         r.procedureLift.push(healed.unfencedAt - healed.healedAt);
+      }
+      if (r.unfenced.at(-1)! > windowMs + 2_000) {
+        // Why: the shapes the graph took after the heal, when each host's last report reached the
+        // handler, and the hosts' own reachability lines (timestamped), all relative to the heal.
+        const views = await handler.query<Record<string, { reachable: string[]; receivedAt: number; at: number }>>('reachability').catch(() => ({}));
+        const rel = (at: number | undefined) => (at === undefined ? '-' : `${at - t1 >= 0 ? '+' : ''}${at - t1}`);
+        r.slowHealDiagnostics.push(
+          `run ${run} (minority ${minority.join(',')}, healed ${new Date(t1).toISOString()}): unfenced +${r.unfenced.at(-1)} ms; ` +
+            `record healedAt ${rel(healed?.healedAt)} unfencedAt ${rel(healed?.unfencedAt)} by ${healed?.unfencedBy ?? '-'}\n` +
+            `    shapes: ${(healed?.shapes ?? []).map((x) => `${rel(x.at)} ${JSON.stringify(x.sides)}${x.indirect.length ? ` indirect ${x.indirect.join(',')}` : ''}`).join(' ; ')}\n` +
+            `    last reports at the handler: ${Object.entries(views).map(([id, v]) => `${id} sent ${rel(v.at)} received ${rel(v.receivedAt)} reaches ${v.reachable.join(',')}`).join(' ; ')}\n` +
+            `    hosts: ${hosts.map((h) => `${h.nodeId}: ${h.lines.filter((l) => /reachability/.test(l)).slice(-3).join(' | ')}`).join('\n      ')}`,
+        );
       }
       process.stderr.write(minority.length === 1 ? 'i' : 'h');
       await sleep(1_000);

@@ -176,6 +176,7 @@ async function main(): Promise<void> {
     console.log(
       `the handler's timers (every run of its history): ${late.n} fired, late by p50 ${late.p50} / p99 ${late.p99} / max ${late.max} ms; ${r.timerLateness.filter((x) => x > 1_000).length} more than 1 s late`,
     );
+    for (const l of r.slowHealDiagnostics) console.log(`  slow heal, ${l}`);
     if (r.nemesis) {
       const n = r.nemesis;
       const heal = summary(n.heal);

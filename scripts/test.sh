@@ -20,4 +20,4 @@ if [ "$tsc_rc" -ne 0 ] || [ "$lint_rc" -ne 0 ]; then
   exit 1
 fi
 echo "test: jest" >&2
-exec npx jest --runInBand "$@"
+exec npx jest --maxWorkers=1 --workerIdleMemoryLimit=200MB "$@"
