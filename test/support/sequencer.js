@@ -1,5 +1,5 @@
 /**
- * The suite's order (jest --runInBand): jest's own (failed first, then slowest first by its cache,
+ * The suite's order (one file at a time): jest's own (failed first, then slowest first by its cache,
  * else the biggest files), with test/workflows/node-discovery-ordering.test.ts pinned first. That
  * file took 29 s at the start of the suite and 80 s in its middle (twice, in clean clones whose
  * order came from an earlier run's cache): the whole suite went from 14 to 15.5 minutes. The cause
