@@ -53,6 +53,7 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  args?: string[];
 }
 
 export class Lab {
@@ -204,7 +205,7 @@ export class Lab {
         process.execPath,
         ['--import', 'tsx', CLI_ENTRY, ...args],
         { env: { ...process.env, ...this.env(clusterId) }, timeout: 60_000 },
-        (err, stdout, stderr) => ok({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+        (err, stdout, stderr) => ok({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr, args }),
       );
     });
   }

@@ -139,7 +139,9 @@ export class ClusterClient {
       });
       // The update goes to the workflow id, not to the run the start returned: an agent that
       // continued as new meanwhile ran on ("workflow execution not found", found by the two-monitor test).
-      if (config) await this.handle(spec.role).executeUpdate('configure', { args: [config] });
+      // Through `update`: one id for every attempt, sent again when the server refuses it because
+      // the workflow task failed (a continue-as-new that raced a signal), under a deadline.
+      if (config) await this.update(spec.role, 'configure', config);
       out.push(await this.agentStatus(spec));
       // More instances of a role that allows them (`instances` in its config): `<role>-2` …, each
       // with the same config and its own number.
@@ -153,7 +155,7 @@ export class ClusterClient {
             staticSummary: `${spec.role} agent of cluster ${this.clusterId}, instance ${k} of ${instances}`,
             workflowIdConflictPolicy: 'USE_EXISTING',
           });
-          await this.handle(name).executeUpdate('configure', { args: [own] });
+          await this.update(name, 'configure', own);
           out.push(await this.agentStatus(spec, name));
         }
     }

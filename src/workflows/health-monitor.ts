@@ -236,9 +236,16 @@ class Monitor {
     if (!n || p.health === undefined) return;
     const was = n.selfReported?.health;
     n.selfReported = { health: p.health, reason: p.reason, at: Date.now() };
-    // Well again after it said it was not: our own check confirms it before routes come back
-    // (a check of ours that failed meanwhile holds the node unhealthy until one passes).
-    if (this.hostUnhealthy && p.health === 'healthy' && was === 'unhealthy' && n.consecutiveFailures > 0)
+    // Well again, or only degraded, after it said it was unhealthy: our own check confirms it before
+    // routes come back (a check of ours that failed meanwhile holds the node unhealthy until one
+    // passes). Degraded counts: a host just out of a 5xx on a loaded machine reports its vitals'
+    // 'degraded', and waiting for the next round (30 s) kept it out of routing that long.
+    if (
+      this.hostUnhealthy &&
+      (p.health === 'healthy' || p.health === 'degraded') &&
+      was === 'unhealthy' &&
+      n.consecutiveFailures > 0
+    )
       this.pending.push({ nodeId: p.nodeId, level: 'basic' });
     this.changed(p.nodeId);
   }

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import type { Member } from '../../src/contracts/node-discovery';
 import type { ClusterStatus } from '../../src/client/cluster-client';
 import { spawnHostWorker, WORKER_ENTRY, type HostProcess } from '../../scripts/lib/processes';
-import { cli, cliJson } from '../support/cli';
+import { cli, cliJson, expectOk } from '../support/cli';
 import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 
@@ -100,7 +100,7 @@ describe('a cluster of host worker processes', () => {
     expect(status.topology?.zones).toEqual({ 'zone-a': ['e2e-1', 'e2e-4'], 'zone-c': ['e2e-3'] });
 
     const table = await cli(['nodes'], env);
-    expect(table.code).toBe(0);
+    expectOk(table);
     expect(table.stdout.split('\n')[0]).toMatch(/^NODE\s+STATUS\s+HEALTH\s+ADDRESS\s+ZONE\s+LAST SEEN\s+INCARNATION/);
     expect(table.stdout).toMatch(/e2e-2\s+left/);
   });

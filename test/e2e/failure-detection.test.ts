@@ -12,7 +12,7 @@ import { nodeSuspectSignal } from '../../src/contracts/failure-detector';
 import type { NodeAgentState } from '../../src/contracts/node-agent';
 import type { Vitals } from '../../src/workers/vitals';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
-import { cli, cliJson } from '../support/cli';
+import { cli, cliJson, expectOk } from '../support/cli';
 import { describeHistoriesOfThisFile, eventTimeline, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 
@@ -68,7 +68,7 @@ beforeAll(async () => {
   // fd-5, the host SIGKILLed below, holds the default lease: a crash is known from its watchers.
   await Promise.all(ids.map((id) => worker(id, id === 'fd-5').waitFor(/ ready /, 60_000)));
   const started = await cli(['start', '--config', config], env);
-  expect(started.code).toBe(0);
+  expectOk(started);
   await eventually('5 alive', nodes, (n) => ids.every((id) => n[id]?.status === 'alive'), 30_000, 200);
 }, 120_000);
 

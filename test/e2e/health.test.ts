@@ -12,7 +12,7 @@ import type { Alert, HealthMonitorState, HealthView, NodeHealthRecord } from '..
 import { quarantineNodeSignal } from '../../src/contracts/health-monitor';
 import type { Member } from '../../src/contracts/node-discovery';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
-import { cli, cliJson } from '../support/cli';
+import { cli, cliJson, expectOk } from '../support/cli';
 import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 
@@ -56,7 +56,7 @@ beforeAll(async () => {
   HM_CONFIG.webhookUrl = hookUrl;
   const config = join(dir, 'agents.json');
   writeFileSync(config, JSON.stringify({ 'health-monitor': HM_CONFIG }));
-  expect((await cli(['start', '--config', config], env)).code).toBe(0);
+  expectOk(await cli(['start', '--config', config], env));
   await eventually(
     'three healthy',
     health,
@@ -202,7 +202,7 @@ describe('health monitoring with real processes', () => {
       ['update', 'health-monitor', 'configure', JSON.stringify({ recovery: { command: ['rm', '-f', faultFile] } })],
       env,
     );
-    expect(set.code).toBe(0);
+    expectOk(set);
     writeFileSync(faultFile, '500 wedged\n');
     const a = await eventually(
       'recovery ran',
@@ -267,7 +267,7 @@ describe('health monitoring with real processes', () => {
   it('performHealthCheck runs a deep check now; an external critical alert runs the recovery', async () => {
     const before = Date.now();
     const sent = await cli(['signal', 'health-monitor', 'performHealthCheck', '{"nodeId":"h-1","level":"deep"}'], env);
-    expect(sent.code).toBe(0);
+    expectOk(sent);
     const deep = await eventually(
       'deep check',
       () => cliJson<NodeHealthRecord>(['health', 'h-1'], env),
@@ -279,7 +279,7 @@ describe('health monitoring with real processes', () => {
     expect(deep.lastDeep?.parts?.resources?.ok).toBe(true);
     const hooks = webhooks.length;
     const alert = { nodeId: 'h-1', severity: 'critical', kind: 'disk.smart', message: 'SMART: reallocated sectors' };
-    expect((await cli(['signal', 'health-monitor', 'healthAlert', JSON.stringify(alert)], env)).code).toBe(0);
+    expectOk(await cli(['signal', 'health-monitor', 'healthAlert', JSON.stringify(alert)], env));
     const list = await eventually(
       'alert',
       alerts,
@@ -309,7 +309,7 @@ describe('health monitoring with real processes', () => {
       autoQuarantine: { criticalAlert: true },
     };
     const from = Date.now();
-    expect((await cli(['update', 'health-monitor', 'configure', JSON.stringify(rules)], env)).code).toBe(0);
+    expectOk(await cli(['update', 'health-monitor', 'configure', JSON.stringify(rules)], env));
     const forRule = (v: AgentStateView<HealthMonitorState>) =>
       [...Object.values(v.agent.quarantine), ...v.agent.released].filter(
         (q) => q.reason === 'critical_alert' && /rule loaded: load1/.test(q.detail) && q.since >= from,
@@ -327,7 +327,7 @@ describe('health monitoring with real processes', () => {
     expect(ruled.length).toBeGreaterThan(0);
     for (const a of ruled) expect(a).toMatchObject({ severity: 'critical', source: 'health-monitor' });
     const off = { alertRules: [], autoQuarantine: { criticalAlert: false } };
-    expect((await cli(['update', 'health-monitor', 'configure', JSON.stringify(off)], env)).code).toBe(0);
+    expectOk(await cli(['update', 'health-monitor', 'configure', JSON.stringify(off)], env));
     // Released once their checks pass again (not a manual quarantine).
     await eventually(
       'all back',
@@ -344,7 +344,7 @@ describe('health monitoring with real processes', () => {
     const config = join(dir, 'two-monitors.json');
     writeFileSync(config, JSON.stringify({ 'health-monitor': { ...HM_CONFIG, instances: 2, autoQuarantine: { criticalAlert: true } } }));
     const started = await cli(['start', '--config', config], env);
-    expect(started.code).toBe(0);
+    expectOk(started);
     expect(started.stdout).toMatch(new RegExp(`health-monitor-2\\s+${clusterId}/health-monitor-2\\s+RUNNING`));
     // The second checks on its own (and publishes nothing).
     await eventually('the second checked h-1', () => state('health-monitor-2'), (s) => s.agent.nodes['h-1']?.lastCheck?.ok === true, 15_000, 300);
@@ -352,15 +352,15 @@ describe('health monitoring with real processes', () => {
     const before = (await rounds()).length;
     // A critical alert to the first only: the second's checks of h-1 pass and it saw no alert.
     const alert = (message: string) => JSON.stringify({ nodeId: 'h-1', severity: 'critical', kind: 'disk.smart', message });
-    expect((await cli(['signal', 'health-monitor', 'healthAlert', alert('seen by the first only')], env)).code).toBe(0);
+    expectOk(await cli(['signal', 'health-monitor', 'healthAlert', alert('seen by the first only')], env));
     const refused = await eventually('a round refused', rounds, (r) => r.length > before, 20_000, 300);
     expect(refused.at(-1)).toMatchObject({ nodeId: 'h-1', reason: 'critical_alert', result: 'rejected' });
     expect(refused.at(-1)!.summary).toMatch(/health-monitor: accept \(critical disk\.smart alert on h-1/);
     expect(refused.at(-1)!.summary).toMatch(/health-monitor-2: reject \(h-1 passed its checks \d+ ms ago \((healthy|degraded)\) and raised no alert here\)/);
     expect((await state('health-monitor')).agent.quarantine['h-1']).toBeUndefined();
     // Both raise it: the round accepts and the first quarantines h-1.
-    expect((await cli(['signal', 'health-monitor-2', 'healthAlert', alert('seen by both')], env)).code).toBe(0);
-    expect((await cli(['signal', 'health-monitor', 'healthAlert', alert('seen by both')], env)).code).toBe(0);
+    expectOk(await cli(['signal', 'health-monitor-2', 'healthAlert', alert('seen by both')], env));
+    expectOk(await cli(['signal', 'health-monitor', 'healthAlert', alert('seen by both')], env));
     // Quarantined (and released again once its checks pass: 3 passes at 400 ms, which a poll may miss).
     const agreedOn = (v: AgentStateView<HealthMonitorState>) =>
       [...Object.values(v.agent.quarantine), ...v.agent.released].find((q) => q.nodeId === 'h-1' && /agreed: accepted: 2 of 2 accept/.test(q.detail));
@@ -371,9 +371,9 @@ describe('health monitoring with real processes', () => {
     writeFileSync(config, JSON.stringify({ 'health-monitor': { instances: 1, autoQuarantine: { criticalAlert: false } } }));
     const back = await cli(['start', '--config', config], env);
     expect(back.stderr).toBe('');
-    expect(back.code).toBe(0);
+    expectOk(back);
     await t.client.workflow.getHandle(`${clusterId}/health-monitor-2`).terminate('back to one monitor');
-    expect((await cli(['signal', 'health-monitor', 'releaseNode', '{"nodeId":"h-1"}'], env)).code).toBe(0);
+    expectOk(await cli(['signal', 'health-monitor', 'releaseNode', '{"nodeId":"h-1"}'], env));
     await eventually('h-1 back', health, (v) => v.nodes['h-1']?.quarantined === false && up(v.nodes['h-1']?.health), 30_000, 300);
     writeFileSync(join(dir, 'instance.json'), JSON.stringify({ 'health-monitor': { instance: 2 } }));
     const instance = await cli(['start', '--config', join(dir, 'instance.json')], env);

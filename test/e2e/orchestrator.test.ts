@@ -12,7 +12,7 @@ import type { Member } from '../../src/contracts/node-discovery';
 import type { ProcedureReport } from '../../src/contracts/orchestrator';
 import { Router } from '../../src/router/router';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
-import { cli, cliJson } from '../support/cli';
+import { cli, cliJson, expectOk } from '../support/cli';
 import { describeHistoriesOfThisFile, replayAndRecord } from '../support/histories';
 import { connect, eventually, uniqueId, type TestTemporal } from '../support/temporal';
 
@@ -100,7 +100,7 @@ beforeAll(async () => {
     }),
   );
   const started = await cli(['start', '--config', config], env);
-  expect(started.code).toBe(0);
+  expectOk(started);
   expect(started.stdout).toMatch(/orchestrator/);
   await eventually(
     'three alive',
@@ -147,7 +147,7 @@ describe('the orchestrator heals the cluster', () => {
     expect(m['o-2']?.status).toBe('dead');
     // The procedure as an operator reads it.
     const text = await cli(['procedure', 'node_failure/o-2'], env);
-    expect(text.code).toBe(0);
+    expectOk(text);
     expect(text.stdout).toMatch(/completed/);
     expect(text.stdout).toMatch(/start_replacement\s+done/);
     console.log(`kill → node_failure completed (replacement alive): ${(done?.endedAt ?? 0) - killedAt} ms`);
@@ -157,9 +157,9 @@ describe('the orchestrator heals the cluster', () => {
     // The next replacement slot is 10 minutes away (the rate limit) and the host does not come
     // back as a new incarnation: the procedure escalates once its 2 s threshold passes.
     const tight = { escalateAfterMs: { node_failure: 2_000 }, replacementEveryMs: 600_000 };
-    expect((await cli(['update', 'orchestrator', 'configure', JSON.stringify(tight)], env)).code).toBe(0);
+    expectOk(await cli(['update', 'orchestrator', 'configure', JSON.stringify(tight)], env));
     const r = await cli(['emergency', 'node_failure', '--node', 'o-3', '--reason', 'disk failing'], env);
-    expect(r.code).toBe(0);
+    expectOk(r);
     expect(r.stdout).toMatch(/started .*procedure\/node_failure\/o-3/);
     const esc = await eventually(
       'escalated',
@@ -206,7 +206,7 @@ describe('the orchestrator heals the cluster', () => {
       expect({ args, code: res.code }).toEqual({ args, code });
       expect(res.stderr).toMatch(message);
     }
-    expect((await cli(['release', 'o-3'], env)).code).toBe(0);
+    expectOk(await cli(['release', 'o-3'], env));
   });
 
   it('drain with a request in flight: no new picks after the cordon, the request finishes, then maintenance; uncordon returns it', async () => {
@@ -291,7 +291,7 @@ describe('the orchestrator heals the cluster', () => {
   it('drain --stop: the host leaves gracefully once drained (left, never suspected), and no replacement starts', async () => {
     const replacements = replacementsAsked.length;
     const host = hosts.find((h) => h.nodeId === 'o-4') as HostProcess;
-    expect((await cli(['drain', 'o-4', '--stop', '--deadline', '2s'], env)).code).toBe(0);
+    expectOk(await cli(['drain', 'o-4', '--stop', '--deadline', '2s'], env));
     expect(await host.exited).toMatchObject({ code: 0 });
     const m = await eventually('o-4 left', nodes, (x) => x['o-4']?.status === 'left', 15_000, 200);
     expect(m['o-4']?.status).toBe('left');
@@ -305,7 +305,7 @@ describe('the orchestrator heals the cluster', () => {
     expect(p?.timeline.find((x) => x.step === 'stop_host' && x.status === 'done')).toBeDefined();
     expect((await procedures()).some((x) => x.subject === 'o-4' && x.kind === 'node_failure')).toBe(false);
     expect(replacementsAsked).toHaveLength(replacements);
-    expect((await cli(['uncordon', 'o-4'], env)).code).toBe(0);
+    expectOk(await cli(['uncordon', 'o-4'], env));
   });
 
   it('scale N: up through the replacement hook, down by draining and stopping the newest host', async () => {
@@ -332,7 +332,7 @@ describe('the orchestrator heals the cluster', () => {
     expect(added).toHaveLength(1);
     expect(replacementsAsked.at(-1)).toMatchObject({ action: 'scale_up' });
     at = Date.now() - 1;
-    expect((await cli(['scale', String(before.length)], env)).code).toBe(0);
+    expectOk(await cli(['scale', String(before.length)], env));
     const shrunk = await scaleDone(at);
     expect(shrunk?.status).toBe('completed');
     expect(shrunk?.timeline.find((x) => x.step === 'stop_host' && x.status === 'done')?.detail).toMatch(
@@ -371,7 +371,7 @@ describe('the orchestrator heals the cluster', () => {
     expect((await cliJson<{ strategy: string }>(['query', 'load-balancer', 'routingTable'], env)).strategy).toBe(
       'least_connections',
     );
-    expect((await cli(['strategy', before], env)).code).toBe(0);
+    expectOk(await cli(['strategy', before], env));
   });
 
   it('supervision: an agent that is terminated runs again with its state', async () => {
@@ -405,7 +405,7 @@ describe('the orchestrator heals the cluster', () => {
     expect(goals.map((g) => g.goal)).toEqual(['availability', 'latency', 'throughput', 'resource efficiency', 'cost']);
     // As an operator reads them: goal, target, measure, met.
     const status = await cli(['status'], env);
-    expect(status.code).toBe(0);
+    expectOk(status);
     expect(status.stdout).toMatch(/GOAL\s+TARGET\s+MEASURED\s+MET/);
     expect(status.stdout).toMatch(/availability\s+0\.999/);
     // The router of this file reported outcomes (the drain's requests): the balancer's summary has them.

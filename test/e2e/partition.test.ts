@@ -16,7 +16,7 @@ import type { RoutingTable } from '../../src/contracts/load-balancer';
 import { MEMBERS_MEMO, MembersMemo } from '../../src/contracts/node-discovery';
 import { createLab, labSupport, relay, type Lab } from '../../scripts/lib/netlab';
 import { spawnHostWorker, type HostProcess } from '../../scripts/lib/processes';
-import { cli } from '../support/cli';
+import { cli, expectOk } from '../support/cli';
 import { replayAll, replayAndRecord } from '../support/histories';
 import { eventually, uniqueId } from '../support/temporal';
 
@@ -120,7 +120,7 @@ d('network partitions, cut for real', () => {
         'partition-handler': { stableAfterMs: STABLE_MS, stableAfterPerHostMs: 0, decisionMarginMs: 1_000, membersIntervalMs: 500 },
       }),
     );
-    expect((await cli(['start', '--config', config], env)).code).toBe(0);
+    expectOk(await cli(['start', '--config', config], env));
     await eventually(
       '5 alive members',
       async () => MembersMemo.parse((await client.workflow.getHandle(`${clusterId}/node-discovery`).describe()).memo?.[MEMBERS_MEMO]),

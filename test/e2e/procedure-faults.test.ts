@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { ProcedureReport } from '../../src/contracts/orchestrator';
 import { PROCEDURE_MEMO } from '../../src/contracts/orchestrator';
 import { Lab, replayCluster, scanHistories, sleep } from '../../bench/fault-lab';
+import { expectOk } from '../support/cli';
 import { eventually, uniqueId } from '../support/temporal';
 
 const clusterId = uniqueId('pf');
@@ -85,7 +86,7 @@ beforeAll(async () => {
     },
   };
   writeFileSync(`${lab.dir}/agents.json`, JSON.stringify(config));
-  expect((await lab.cli(clusterId, ['start', '--config', `${lab.dir}/agents.json`])).code).toBe(0);
+  expectOk(await lab.cli(clusterId, ['start', '--config', `${lab.dir}/agents.json`]));
   await eventually('five alive', alive, (a) => a.length === 5, 60_000, 500);
 }, 240_000);
 

@@ -223,6 +223,42 @@ describe('HealthMonitor: handlers decide, the loop acts', () => {
     expect(Object.keys(r.agent.quarantine)).toEqual([]);
   }, 40_000);
 
+  it('a host that was unhealthy and now reports itself degraded is checked at once: a failed check of ours does not hold it out for a round', async () => {
+    // Its health endpoint, answering what the test says.
+    const endpoint = { status: 500 };
+    const server = http.createServer((_req, res) => res.writeHead(endpoint.status).end());
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const h = await startMonitor();
+      await h.signal('topologyUpdate', {
+        version: 1,
+        at: Date.now(),
+        members: [memberSummary('n-1', { healthPort: port })],
+        changes: [],
+      });
+      await eventually('member', () => state(h), (s) => s.agent.nodes['n-1'] !== undefined);
+      await h.signal('nodeHealthChange', { nodeId: 'n-1', health: 'unhealthy', reason: 'health endpoint answers HTTP 500', observer: 'n-1' });
+      await h.signal('performHealthCheck', { nodeId: 'n-1', level: 'basic' });
+      await eventually('our check saw the 500', () => state(h), (s) => s.agent.nodes['n-1']?.lastCheck?.httpStatus === 500);
+      // The endpoint answers again; the host, on a loaded machine, reports its vitals' degraded.
+      endpoint.status = 200;
+      await h.signal('nodeHealthChange', { nodeId: 'n-1', health: 'degraded', reason: 'cpu 95 %', observer: 'n-1' });
+      // The monitor's own rounds are an hour away: only the confirming check can clear the 500.
+      const done = await eventually(
+        'checked again: degraded, not unhealthy',
+        () => state(h),
+        (s) => s.agent.nodes['n-1']?.lastCheck?.httpStatus === 200 && s.agent.nodes['n-1']?.health === 'degraded',
+        15_000,
+        100,
+      );
+      expect(done.agent.nodes['n-1']?.reasons).toEqual(['host reports degraded: cpu 95 %']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+    }
+  }, 40_000);
+
   it('every HealthMonitor history written here replays', async () => {
     for (const h of handles) await h.terminate('test done').catch(() => undefined);
     expect(await replayAll(t.client, 'healthMonitorWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(3);
