@@ -19,7 +19,7 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { writeWorkflowBundle } from '../scripts/lib/bundle';
 import { freePort, startDevServer, type DevServer } from '../scripts/lib/dev-server';
-import { CLI_ENTRY, spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
+import { cliArgv, spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
 import { describeEvent, eventMs } from '../scripts/lib/history-events';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -203,7 +203,7 @@ export class Lab {
     return new Promise((ok) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', CLI_ENTRY, ...args],
+        cliArgv(args),
         { env: { ...process.env, ...this.env(clusterId) }, timeout: 60_000 },
         (err, stdout, stderr) => ok({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr, args }),
       );

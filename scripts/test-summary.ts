@@ -32,7 +32,9 @@ interface Report {
 
 // eslint-disable-next-line no-control-regex -- jest's messages carry terminal colours
 const plain = (s: string): string => s.replace(/\u001b\[[0-9;]*m/g, '');
-const MESSAGE_LINES = 14;
+const MESSAGE_LINES = 16;
+const LINE_CHARS = 300;
+const clip = (l: string): string => (l.length > LINE_CHARS ? `${l.slice(0, LINE_CHARS)}…` : l);
 
 let ok = true;
 const files: { lane: string; name: string; s: number }[] = [];
@@ -57,10 +59,10 @@ for (const arg of process.argv.slice(2)) {
     const failed = f.assertionResults.filter((a) => a.status === 'failed');
     // A file that failed outside its tests (a hook, a syntax error) says so in its message.
     if (f.status === 'failed' && failed.length === 0)
-      failures.push(`${name}: ${plain(f.message).trim().split('\n').slice(0, MESSAGE_LINES).join('\n  ')}`);
+      failures.push(`${name}: ${plain(f.message).trim().split('\n').slice(0, MESSAGE_LINES).map(clip).join('\n  ')}`);
     for (const a of failed) {
       const message = plain((a.failureMessages ?? []).join('\n')).trim().split('\n');
-      failures.push(`${name} › ${a.fullName}\n  ${message.slice(0, MESSAGE_LINES).join('\n  ')}`);
+      failures.push(`${name} › ${a.fullName}\n  ${message.filter((l) => l.trim()).slice(0, MESSAGE_LINES).map(clip).join('\n  ')}`);
     }
   }
 }

@@ -12,6 +12,17 @@ const ROOT = resolve(__dirname, '..', '..');
 export const WORKER_ENTRY = resolve(ROOT, 'src/workers/host-worker.ts');
 export const CLI_ENTRY = resolve(ROOT, 'src/client/cli.ts');
 
+/**
+ * How to run the CLI as its own process: `node <bundle>` when `CLUSTER_CLI_BUNDLE` names one (the
+ * test suite builds it once, scripts/lib/cli-bundle.ts), else `node --import tsx src/client/cli.ts`.
+ * The same code either way; tsx compiles and resolves it anew in every process (1.2 s of CPU per
+ * call here, against 0.4 s for the bundle), and the end-to-end tests poll the CLI.
+ */
+export function cliArgv(args: string[]): string[] {
+  const bundle = process.env.CLUSTER_CLI_BUNDLE;
+  return bundle ? [bundle, ...args] : ['--import', 'tsx', CLI_ENTRY, ...args];
+}
+
 export interface HostProcess {
   nodeId: string;
   child: ChildProcess;

@@ -42,9 +42,10 @@ describe('faults with real processes and the real server', () => {
     const failing = (report as FaultReport).checks
       .filter((c) => !c.ok)
       .map((c) => `${c.check}: expected ${c.expected}, observed ${c.observed}`);
-    expect({ failing, details: failing.length ? (report as FaultReport).details : [] }).toEqual({
-      failing: [],
-      details: [],
+    // Keys in the order jest prints them (by name): the failed checks first, then what was seen.
+    expect({ failed: failing, seen: failing.length ? (report as FaultReport).details : [] }).toEqual({
+      failed: [],
+      seen: [],
     });
   });
 });

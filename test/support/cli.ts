@@ -1,6 +1,6 @@
 /** Runs the CLI as a separate process, the way an operator or a script does. */
 import { execFile } from 'node:child_process';
-import { CLI_ENTRY } from '../../scripts/lib/processes';
+import { cliArgv } from '../../scripts/lib/processes';
 
 export interface CliResult {
   code: number;
@@ -26,7 +26,7 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRes
   return new Promise((ok) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', CLI_ENTRY, ...args],
+      cliArgv(args),
       { env: { ...process.env, ...env }, timeout: 60_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
