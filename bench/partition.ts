@@ -33,6 +33,7 @@ import { Worker } from '@temporalio/worker';
 import { AGENTS, agentStartOptions } from '../src/contracts/agents';
 import { FENCES_MEMO, FencesMemo, type PartitionRecord } from '../src/contracts/partition-handler';
 import type { RoutingTable } from '../src/contracts/load-balancer';
+import { PROCEDURE_MEMO, type ProcedureReport } from '../src/contracts/orchestrator';
 import { MEMBERS_MEMO, MembersMemo } from '../src/contracts/node-discovery';
 import { startDevServer } from '../scripts/lib/dev-server';
 import { createLab, labSupport, relay, type Lab } from '../scripts/lib/netlab';
@@ -364,9 +365,26 @@ async function nemesis(
       nd.describe().then((d) => d.memo?.[MEMBERS_MEMO]).catch((e: Error) => e.message),
       fences().catch((e: Error) => e.message),
     ]);
+    // The network_partition procedure of each of those partitions, as the server holds it (describe:
+    // status and its report memo): a heal the procedure never lifted names the step it stopped in.
+    const procedures = Array.isArray(parts)
+      ? await Promise.all(
+          parts.slice(-2).map(async (p) => {
+            const id = handler.workflowId.replace(/partition-handler$/, `procedure/network_partition/${p.id}`);
+            const d = await handler.client.getHandle(id).describe().catch((e: Error) => e);
+            if (d instanceof Error) return `${p.id}: ${d.message}`;
+            const r = d.memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined;
+            const timeline = (r?.timeline ?? [])
+              .slice(-8)
+              .map((e) => `${new Date(e.at).toISOString().slice(11, 23)} ${e.step} ${e.status}${e.detail ? `: ${e.detail.slice(0, 160)}` : ''}`);
+            return `${p.id}: ${d.status.name}${r?.outcome ? ` (${r.outcome})` : ''}; ${timeline.join(' | ')}`;
+          }),
+        )
+      : [];
     out.diagnostics.push(
       `${new Date().toISOString()} ${what} (fault applied or healed ${new Date(at).toISOString()})\n` +
         `  fences: ${JSON.stringify(f)}\n  last partitions: ${JSON.stringify(Array.isArray(parts) ? parts.slice(-2) : parts)}\n` +
+        `  procedures: ${procedures.join('\n    ')}\n` +
         `  views: ${JSON.stringify(views)}\n  members: ${JSON.stringify(members)}\n  hosts: ${procs.logs()}`,
     );
   };

@@ -1,5 +1,5 @@
 /**
- * The suite's order within each lane (scripts/test.sh; one file at a time): by path, with
+ * The suite's order (scripts/test.sh; one file at a time): by path, with
  * test/workflows/node-discovery-ordering.test.ts pinned first. Not jest's own (failed first, then
  * slowest first by its cache, else the biggest files): a clean clone has no cache, so CI ran the
  * files in another order than a checkout did, and files are slower in some places of the order than
@@ -11,16 +11,12 @@
 const Sequencer = require('@jest/test-sequencer').default;
 
 const FIRST = [/node-discovery-ordering\.test\.ts$/];
-// The fault suite last: its garbage flood is the most CPU-hungry file, and last in its lane it runs
-// once the other lane has ended (beside another file a host was judged unhealthy under it).
-const LAST = [/e2e\/faults\.test\.ts$/];
 
 class SuiteSequencer extends Sequencer {
   async sort(tests) {
     const sorted = [...tests].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const first = FIRST.flatMap((re) => sorted.filter((t) => re.test(t.path)));
-    const last = LAST.flatMap((re) => sorted.filter((t) => re.test(t.path)));
-    return [...first, ...sorted.filter((t) => !first.includes(t) && !last.includes(t)), ...last];
+    return [...first, ...sorted.filter((t) => !first.includes(t))];
   }
 }
 

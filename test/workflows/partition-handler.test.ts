@@ -4,6 +4,9 @@
  * readMembers activity, served here from each test's member list.
  */
 import { type WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { createActivities } from '../../src/activities';
+import { PROCEDURE_MEMO, type ProcedureReport } from '../../src/contracts/orchestrator';
 import type { AgentStateView, MemberSummary } from '../../src/contracts/common';
 import {
   FENCES_MEMO,
@@ -320,6 +323,64 @@ describe('NetworkPartitionHandler', () => {
     expect(last!.unfencedBy).toMatch(new RegExp(`^${clusterId}/procedure/network_partition/${p.id}: connectivity restored; consensus`));
     expect(await replayAndRecord(procedure, 'network-partition-healed-before-start', 10)).toBeGreaterThan(10);
   });
+
+  it('a network_partition procedure whose route_around step and first healed round fail goes on, and its word lifts the fences', async () => {
+    // A throw in either ended the procedure: the handler's heal then found nobody to tell and the
+    // fences stayed up until its fallback (a nemesis run: 36.5 s after a bridge healed).
+    const { clusterId, handle } = await startHandler({ healFallbackMs: 600_000 });
+    const agent = async (type: string, role: string, config: Record<string, unknown>) => {
+      const h = await t.client.workflow.start(type, {
+        workflowId: `${clusterId}/${role}`,
+        taskQueue,
+        args: [{ clusterId, config: { heartbeatIntervalMs: 1_000, healthCheckIntervalMs: 1_000, ...config } }],
+      });
+      handles.push(h);
+    };
+    await agent('loadBalancerWorkflow', 'load-balancer', {});
+    await agent('consensusCoordinatorWorkflow', 'consensus-coordinator', { defaultParticipants: ['partition-handler', 'load-balancer'] });
+    // The procedure's own worker: its route_around step always fails, its first partition-healed
+    // round cannot be held; everything else is real.
+    const real = createActivities({ nodeId: 'observer-np', client: t.client });
+    let healedRounds = 0;
+    const npQueue = uniqueId('np-tq');
+    const npWorker = await startWorker(t.client, npQueue, 'observer-np', {
+      awaitUnrouted: async () => {
+        throw ApplicationFailure.nonRetryable('n1 still routed by lb-test');
+      },
+      proposeConsensus: async (input) => {
+        if (input.proposal.topic === 'partition-healed' && healedRounds++ === 0)
+          throw ApplicationFailure.nonRetryable('the coordinator did not answer');
+        return real.proposeConsensus(input);
+      },
+    });
+    try {
+      await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
+      await reportGroups(handle, [H5]);
+      await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
+      const f = await eventually('n1 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n1', 10_000);
+      const [p] = (await partitions(handle)).slice(-1);
+      const procedure = await t.client.workflow.start('networkPartitionProcedure', {
+        workflowId: `${clusterId}/procedure/network_partition/${p!.id}`,
+        taskQueue: npQueue,
+        args: [{ clusterId, parentId: `${clusterId}/orchestrator`, partitionId: p!.id, reason: p!.reason, source: 'test', escalateAfterMs: 600_000 }],
+      });
+      handles.push(procedure);
+      const report = () => procedure.describe().then((d) => d.memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined);
+      await eventually('awaiting recovery', report, (r) => r?.step === 'await_recovery', 15_000, 100);
+      await reportGroups(handle, [H5]);
+      await eventually('the procedure completed', () => procedure.describe(), (d) => d.status.name === 'COMPLETED', 20_000, 200);
+      const done = (await procedure.result()) as ProcedureReport;
+      expect(done).toMatchObject({ status: 'completed', outcome: expect.stringMatching(/^connectivity restored and the agents agreed/) });
+      const lines = done.timeline.map((e) => `${e.step} ${e.status}: ${e.detail}`);
+      expect(lines).toContainEqual(expect.stringMatching(/^route_around_partition failed: still routed: n1 \(.*n1 still routed by lb-test/));
+      expect(lines).toContainEqual(expect.stringMatching(/^await_recovery failed: no consensus round: .*the coordinator did not answer/));
+      expect(healedRounds).toBe(2);
+      const after = await eventually('unfenced', () => fences(handle), (x) => Object.keys(x.fenced).length === 0 && x.generation > f.generation, 5_000);
+      expect(after.fenced).toEqual({});
+    } finally {
+      await npWorker.stop();
+    }
+  }, 60_000);
 
   it.each([
     ['keep-referee:n1', [['n1', 'n2'], ['n3', 'n4', 'n5']], 'n3,n4,n5', /keep-referee: the side of n1/],

@@ -461,7 +461,11 @@ export function applyUnfence(s: PartitionHandlerState, partitionId: string, by: 
  * stale. Undefined: nothing is due (a whole graph with nothing fenced).
  */
 export function nextDue(s: PartitionHandlerState, c: MachineConfig, now: number): number | undefined {
-  const { hosts, staleAt } = graphHosts(s, c.cutReportFreshMs, now);
+  const { hosts } = graphHosts(s, c.cutReportFreshMs, now);
+  // A dead member's point is counted from the last evaluation, not from now: asked again when its
+  // timer fired, "from now" no longer saw the point that had just passed, so nothing re-evaluated
+  // and a host killed in a cut stayed in the graph until some report came (a heal 2 s late).
+  const { staleAt } = graphHosts(s, c.cutReportFreshMs, s.current.checkedAt ?? now);
   const cur = s.current;
   const end = cur.since + windowMs(c, hosts.length);
   const open = openRecord(s);

@@ -9,7 +9,8 @@
  * 2. maintain_quorum — the kept side is a quorum (or the strategy's chosen side); no side kept
  *    (every host fenced) cannot be fixed here: it escalates at once.
  * 3. route_around_partition — the LoadBalancer's table routes none of the fenced hosts (as routers
- *    see it, by its long-poll): the fences in force at each step. A later decision of the handler on
+ *    see it, by its long-poll): the fences in force at each step. A host still routed after the
+ *    step's retries is noted (failed) and the procedure goes on to await_recovery. A later decision of the handler on
  *    this partition (`partitionDecided`: a crash on the kept side, a change of the cut) replaces the
  *    list; waiting on the first decision's list once held a procedure in this step after a flip
  *    until the handler's 30 s fallback lifted the fences. A later decision that leaves no side
@@ -17,7 +18,7 @@
  * 4. await_recovery — until the handler says the graph is whole and stable again; then a consensus
  *    round (`partition-healed`, the coordinator's default participants, majority, emergency
  *    timeout) must accept before the procedure tells the handler to lift the fences. A round that
- *    does not accept is tried again every 5 s.
+ *    does not accept, or could not be held, is tried again every 5 s.
  * An escalation timer runs beside the steps (10 min by default): manual intervention — current
  * details, `cluster procedures`, the webhook; `cluster ack ID` hands it over.
  */
@@ -173,11 +174,20 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
     await note('route_around_partition', 'started');
     // The fences in force at each step: a host a later decision no longer fences is not waited for.
     const routedAround: string[] = [];
+    // A host still routed after the activity's retries is said, and the procedure goes on: the
+    // fences are in force whatever the tables say, and only await_recovery lifts them (a throw here
+    // ended the procedure, and the handler's heal found nobody to tell until its 30 s fallback).
+    const stillRouted: string[] = [];
     for (let next = fencedNow().find((n) => !routedAround.includes(n)); next; next = fencedNow().find((n) => !routedAround.includes(n))) {
-      await awaitUnrouted({ clusterId: input.clusterId, nodeId: next, timeoutMs: 15_000 });
+      try {
+        await awaitUnrouted({ clusterId: input.clusterId, nodeId: next, timeoutMs: 15_000 });
+      } catch (err) {
+        stillRouted.push(`${next} (${errorText(err)})`);
+      }
       routedAround.push(next);
     }
-    await note('route_around_partition', 'done', `no routing table routes ${fencedNow().join(', ') || 'a fenced host'}`);
+    if (stillRouted.length) await note('route_around_partition', 'failed', `still routed: ${stillRouted.join('; ')}`);
+    else await note('route_around_partition', 'done', `no routing table routes ${fencedNow().join(', ') || 'a fenced host'}`);
 
     await note('await_recovery', 'started', 'until the partition handler sees the graph whole and stable');
     for (;;) {
@@ -196,17 +206,24 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
         report.outcome = `acknowledged by ${report.ack?.by ?? 'an operator'} before connectivity was restored`;
         break;
       }
-      const round = await proposeConsensus({
-        clusterId: input.clusterId,
-        proposal: {
-          topic: 'partition-healed',
-          value: { partitionId: input.partitionId, fenced: scope.fenced ?? [] },
-          emergency: true,
-          from: id,
-        },
-      });
-      await note('await_recovery', round.result === 'accepted' ? 'info' : 'failed', `consensus ${round.proposalId}: ${round.summary}`);
-      if (round.result === 'accepted') {
+      // A round that could not be held (the activity failed after its retries) is one that did not
+      // accept: tried again, as the procedure must still lift the fences.
+      let round: Awaited<ReturnType<typeof proposeConsensus>> | undefined;
+      try {
+        round = await proposeConsensus({
+          clusterId: input.clusterId,
+          proposal: {
+            topic: 'partition-healed',
+            value: { partitionId: input.partitionId, fenced: scope.fenced ?? [] },
+            emergency: true,
+            from: id,
+          },
+        });
+      } catch (err) {
+        await note('await_recovery', 'failed', `no consensus round: ${errorText(err)}`);
+      }
+      if (round) await note('await_recovery', round.result === 'accepted' ? 'info' : 'failed', `consensus ${round.proposalId}: ${round.summary}`);
+      if (round?.result === 'accepted') {
         await getExternalWorkflowHandle(`${input.clusterId}/partition-handler`).signal(unfenceSignal, {
           partitionId: input.partitionId,
           by: id,

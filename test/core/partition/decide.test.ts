@@ -326,6 +326,25 @@ describe('decision machine: no needless flip', () => {
     expect(r2.state.fenced).toEqual({});
   });
 
+  it('a due time is still due when its timer fires (the loop asks again then): a killed host leaves the graph on time', () => {
+    // Observed in a nemesis run: a host killed during a cut was to leave the graph 3 s after the
+    // survivors' reports contradicted its own; asked again when that timer fired, nextDue no
+    // longer saw the point that had just passed, nothing was evaluated, and the heal was told 2 s
+    // late (when the next report came). Driven to each instant U, whatever falls due next must
+    // still be due at that very time.
+    const steps = [
+      ...withoutReportsOf(halves, ['b3'], 15_000),
+      ...kill(['b3'], 15_000, 30_000),
+      ...healAt(30_000, ['b1', 'b2', 'b4', 'b5']),
+    ];
+    for (let until = 14_000; until <= 45_000; until += 250) {
+      const r = drive(steps, until);
+      const due = nextDue(r.state, CONFIG, until);
+      if (due === undefined) continue;
+      expect({ until, due, stillDue: nextDue(r.state, CONFIG, due)! <= due }).toEqual({ until, due, stillDue: true });
+    }
+  });
+
   it.each<[Strategy, string[], number, boolean]>([
     ['keep-majority', ['b4', 'b5'], 4, true],
     ['keep-majority', ['b5'], 3, false],
