@@ -70,6 +70,20 @@ async function startHandler(config: Record<string, unknown> = {}) {
   return { clusterId, handle };
 }
 
+/** The agents a network_partition procedure's rounds and route_around step need: the LoadBalancer and the coordinator. */
+async function startProcedureAgents(clusterId: string) {
+  const agent = async (type: string, role: string, config: Record<string, unknown>) => {
+    const h = await t.client.workflow.start(type, {
+      workflowId: `${clusterId}/${role}`,
+      taskQueue,
+      args: [{ clusterId, config: { heartbeatIntervalMs: 1_000, healthCheckIntervalMs: 1_000, ...config } }],
+    });
+    handles.push(h);
+  };
+  await agent('loadBalancerWorkflow', 'load-balancer', {});
+  await agent('consensusCoordinatorWorkflow', 'consensus-coordinator', { defaultParticipants: ['partition-handler', 'load-balancer'] });
+}
+
 /** Every host reports what it reaches when the groups are `groups` (hosts in one group reach each other). */
 async function reportGroups(handle: WorkflowHandle, groups: string[][], from = H5) {
   const at = Date.now();
@@ -289,17 +303,7 @@ describe('NetworkPartitionHandler', () => {
     // went out before the orchestrator had started the procedure, and the fences stayed up until the
     // handler's fallback (30 s). The procedure takes the heal from the partition's record.
     const { clusterId, handle } = await startHandler({ healFallbackMs: 600_000 });
-    const agent = async (type: string, role: string, config: Record<string, unknown>) => {
-      const h = await t.client.workflow.start(type, {
-        workflowId: `${clusterId}/${role}`,
-        taskQueue,
-        args: [{ clusterId, config: { heartbeatIntervalMs: 1_000, healthCheckIntervalMs: 1_000, ...config } }],
-      });
-      handles.push(h);
-    };
-    // The procedure's round and route_around_partition need these two agents.
-    await agent('loadBalancerWorkflow', 'load-balancer', {});
-    await agent('consensusCoordinatorWorkflow', 'consensus-coordinator', { defaultParticipants: ['partition-handler', 'load-balancer'] });
+    await startProcedureAgents(clusterId);
     await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
     await reportGroups(handle, [H5]);
     await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
@@ -328,16 +332,7 @@ describe('NetworkPartitionHandler', () => {
     // A throw in either ended the procedure: the handler's heal then found nobody to tell and the
     // fences stayed up until its fallback (a nemesis run: 36.5 s after a bridge healed).
     const { clusterId, handle } = await startHandler({ healFallbackMs: 600_000 });
-    const agent = async (type: string, role: string, config: Record<string, unknown>) => {
-      const h = await t.client.workflow.start(type, {
-        workflowId: `${clusterId}/${role}`,
-        taskQueue,
-        args: [{ clusterId, config: { heartbeatIntervalMs: 1_000, healthCheckIntervalMs: 1_000, ...config } }],
-      });
-      handles.push(h);
-    };
-    await agent('loadBalancerWorkflow', 'load-balancer', {});
-    await agent('consensusCoordinatorWorkflow', 'consensus-coordinator', { defaultParticipants: ['partition-handler', 'load-balancer'] });
+    await startProcedureAgents(clusterId);
     // The procedure's own worker: its route_around step always fails, its first partition-healed
     // round cannot be held; everything else is real.
     const real = createActivities({ nodeId: 'observer-np', client: t.client });

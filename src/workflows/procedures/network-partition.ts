@@ -109,6 +109,14 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
   const { notifyWebhook } = proxyActivities<Activities>({ ...ACTIVITY.webhook, summary: 'escalation to the webhook' });
 
   const escalate = escalator(report, note, { url: input.webhookUrl, notify: notifyWebhook });
+  /** One emergency consensus round of `topic` through `propose`; one that could not be held gives its error. */
+  const holdRound = async (propose: typeof proposeConsensus, topic: string, value: Record<string, unknown>) => {
+    try {
+      return { round: await propose({ clusterId: input.clusterId, proposal: { topic, value, emergency: true, from: id } }) };
+    } catch (err) {
+      return { round: undefined, error: errorText(err) };
+    }
+  };
   let recovered = false;
   const escalation = (async () => {
     const due = report.startedAt + input.escalateAfterMs;
@@ -149,20 +157,12 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
       // The decision is in force already (fencing waits for no round: it is what stops a split
       // brain); the agents now say whether they agree with it. NodeDiscovery rejects a side it
       // sees no live host on. Not agreed: an operator must look.
-      let round: Awaited<ReturnType<typeof proposeQuorum>> | undefined;
-      try {
-        round = await proposeQuorum({
-          clusterId: input.clusterId,
-          proposal: {
-            topic: 'partition',
-            value: { partitionId: input.partitionId, fence: scope.fenced ?? [], keep: scope.keep },
-            emergency: true,
-            from: id,
-          },
-        });
-      } catch (err) {
-        await note('maintain_quorum', 'done', `${kept}; no consensus round: ${errorText(err)}`);
-      }
+      const { round, error } = await holdRound(proposeQuorum, 'partition', {
+        partitionId: input.partitionId,
+        fence: scope.fenced ?? [],
+        keep: scope.keep,
+      });
+      if (error) await note('maintain_quorum', 'done', `${kept}; no consensus round: ${error}`);
       if (round?.result === 'accepted')
         await note('maintain_quorum', 'done', `${kept}; consensus ${round.proposalId}: ${round.summary}`);
       else if (round) {
@@ -208,20 +208,11 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
       }
       // A round that could not be held (the activity failed after its retries) is one that did not
       // accept: tried again, as the procedure must still lift the fences.
-      let round: Awaited<ReturnType<typeof proposeConsensus>> | undefined;
-      try {
-        round = await proposeConsensus({
-          clusterId: input.clusterId,
-          proposal: {
-            topic: 'partition-healed',
-            value: { partitionId: input.partitionId, fenced: scope.fenced ?? [] },
-            emergency: true,
-            from: id,
-          },
-        });
-      } catch (err) {
-        await note('await_recovery', 'failed', `no consensus round: ${errorText(err)}`);
-      }
+      const { round, error } = await holdRound(proposeConsensus, 'partition-healed', {
+        partitionId: input.partitionId,
+        fenced: scope.fenced ?? [],
+      });
+      if (error) await note('await_recovery', 'failed', `no consensus round: ${error}`);
       if (round) await note('await_recovery', round.result === 'accepted' ? 'info' : 'failed', `consensus ${round.proposalId}: ${round.summary}`);
       if (round?.result === 'accepted') {
         await getExternalWorkflowHandle(`${input.clusterId}/partition-handler`).signal(unfenceSignal, {
