@@ -1,8 +1,8 @@
 /**
- * The end of `npm test` (scripts/test.sh): what both lanes of the suite did, from jest's `--json`
- * reports, printed last so that a log kept only by its head and tail (CI's) still says which tests
- * failed and why. Usage: node --import tsx scripts/test-summary.ts <lane>=<report.json> ...
- * Exits 1 when a lane failed or left no report.
+ * The end of `npm test` (scripts/test.sh): what the suite did, from jest's `--json` report, printed
+ * last so that a log kept only by its head and tail (CI's) still says which tests failed and why.
+ * Usage: node --import tsx scripts/test-summary.ts <name>=<report.json> ... (one per jest run).
+ * Exits 1 when a run failed or left no report.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';

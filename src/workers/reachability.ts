@@ -358,7 +358,10 @@ export class ReachabilityMonitor {
         `reachability: reaches ${reachable.join(', ') || 'nobody'}${unreachable.length ? `; not ${unreachable.join(', ')}` : ''}`,
       );
     } catch (err) {
-      this.o.log?.(`reachability: report failed (${(err as Error).message}); retried next round`);
+      // The client's message ("Failed to signal Workflow") says nothing; its cause says why (the
+      // server's per-run signal limit, a deadline, no such workflow).
+      const e = err as Error & { cause?: { message?: string } };
+      this.o.log?.(`reachability: report failed (${e.message}${e.cause?.message ? `: ${e.cause.message}` : ''}); retried next round`);
     }
   }
 
