@@ -131,13 +131,15 @@ export function graphHosts(
   s: PartitionHandlerState,
   freshMs: number,
   now: number,
+  /** `staleAt` counts only points after this (default `now`; `nextDue` gives the last evaluation). */
+  after = now,
 ): { hosts: string[]; offServer: string[]; staleAt?: number } {
   const inGraph = new Set<string>();
   const dead: string[] = [];
   const gone = new Set<string>();
   let staleAt: number | undefined;
   const dueAt = (at: number) => {
-    if (at > now) staleAt = staleAt === undefined ? at : Math.min(staleAt, at);
+    if (at > after) staleAt = staleAt === undefined ? at : Math.min(staleAt, at);
   };
   const memberIds = Object.keys(s.members);
   for (const [id, m] of Object.entries(s.members)) {
@@ -147,12 +149,12 @@ export function graphHosts(
     // the kill in a nemesis run, which held a heal past the window + 2 s).
     const contradicted = contradictedSince(s, id);
     if (contradicted !== undefined) {
+      dueAt(contradicted + CONTRADICTED_AFTER_MS);
       if (now - contradicted >= CONTRADICTED_AFTER_MS) {
         dead.push(id);
         gone.add(id);
         continue;
       }
-      dueAt(contradicted + CONTRADICTED_AFTER_MS);
     }
     if (isLiveStatus(m.status)) {
       inGraph.add(id);
@@ -160,10 +162,9 @@ export function graphHosts(
     }
     const misses = memberIds.some((other) => other !== id && !view.reachable.includes(other));
     const until = misses ? Math.max(view.receivedAt, m.statusSince ?? 0) + freshMs : 0;
-    if (until > now) {
-      inGraph.add(id);
-      dueAt(until);
-    } else dead.push(id);
+    if (misses) dueAt(until);
+    if (until > now) inGraph.add(id);
+    else dead.push(id);
   }
   for (let added = true; added; ) {
     added = false;
@@ -461,11 +462,10 @@ export function applyUnfence(s: PartitionHandlerState, partitionId: string, by: 
  * stale. Undefined: nothing is due (a whole graph with nothing fenced).
  */
 export function nextDue(s: PartitionHandlerState, c: MachineConfig, now: number): number | undefined {
-  const { hosts } = graphHosts(s, c.cutReportFreshMs, now);
   // A dead member's point is counted from the last evaluation, not from now: asked again when its
   // timer fired, "from now" no longer saw the point that had just passed, so nothing re-evaluated
   // and a host killed in a cut stayed in the graph until some report came (a heal 2 s late).
-  const { staleAt } = graphHosts(s, c.cutReportFreshMs, s.current.checkedAt ?? now);
+  const { hosts, staleAt } = graphHosts(s, c.cutReportFreshMs, now, s.current.checkedAt ?? now);
   const cur = s.current;
   const end = cur.since + windowMs(c, hosts.length);
   const open = openRecord(s);
