@@ -10,7 +10,6 @@
  *    judged against what the process was doing at the time.
  * 3. All traffic is on loopback: the server listens on 127.0.0.1, hosts advertise 127.0.0.1.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { writeWorkflowBundle } from '../scripts/lib/bundle';
 import { freePort, startDevServer, type DevServer } from '../scripts/lib/dev-server';
-import { cliArgv, spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
+import { runCli, spawnHostWorker, type CliResult, type HostProcess } from '../scripts/lib/processes';
 import { describeEvent, eventMs } from '../scripts/lib/history-events';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -49,12 +48,6 @@ export interface Life {
   end?: 'SIGKILL' | 'SIGTERM' | 'exited';
 }
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  args?: string[];
-}
 
 export class Lab {
   readonly dir: string;
@@ -200,14 +193,7 @@ export class Lab {
 
   /** The CLI as an operator runs it (`npm run cluster -- …`), as its own process. */
   cli(clusterId: string, args: string[]): Promise<CliResult> {
-    return new Promise((ok) => {
-      execFile(
-        process.execPath,
-        cliArgv(args),
-        { env: { ...process.env, ...this.env(clusterId) }, timeout: 60_000 },
-        (err, stdout, stderr) => ok({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr, args }),
-      );
-    });
+    return runCli(args, this.env(clusterId));
   }
 
   /** A query bounded by a deadline (a query to a workflow no worker serves would wait long). */

@@ -3,7 +3,7 @@
  * `node src/workers/host-worker.ts` process; its output is kept line by line so callers can wait
  * for "ready" and read the timestamps it logs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { dieWithParent } from './proc';
@@ -21,6 +21,23 @@ export const CLI_ENTRY = resolve(ROOT, 'src/client/cli.ts');
 export function cliArgv(args: string[]): string[] {
   const bundle = process.env.CLUSTER_CLI_BUNDLE;
   return bundle ? [bundle, ...args] : ['--import', 'tsx', CLI_ENTRY, ...args];
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** What was run (for the message of a failed check). */
+  args: string[];
+}
+
+/** Runs the CLI once as its own process, as an operator or a script does (60 s at most). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((ok) => {
+    execFile(process.execPath, cliArgv(args), { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
+      ok({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr, args }),
+    );
+  });
 }
 
 export interface HostProcess {

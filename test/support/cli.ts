@@ -1,14 +1,7 @@
 /** Runs the CLI as a separate process, the way an operator or a script does. */
-import { execFile } from 'node:child_process';
-import { cliArgv } from '../../scripts/lib/processes';
+import { runCli, type CliResult } from '../../scripts/lib/processes';
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** What was run (for the message of a failed `expectOk`). */
-  args?: string[];
-}
+export type { CliResult };
 
 /**
  * Fails unless the command exited 0, with its code and the end of its stderr in the message: a bare
@@ -17,24 +10,13 @@ export interface CliResult {
 export function expectOk(r: CliResult): CliResult {
   if (r.code !== 0)
     throw new Error(
-      `cluster ${(r.args ?? []).join(' ')} exited ${r.code}; stderr: ${r.stderr.trim().slice(-1500) || '(empty)'}; stdout: ${r.stdout.trim().slice(-500) || '(empty)'}`,
+      `cluster ${r.args.join(' ')} exited ${r.code}; stderr: ${r.stderr.trim().slice(-1500) || '(empty)'}; stdout: ${r.stdout.trim().slice(-500) || '(empty)'}`,
     );
   return r;
 }
 
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((ok) => {
-    execFile(
-      process.execPath,
-      cliArgv(args),
-      { env: { ...process.env, ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        ok({ code, stdout, stderr, args });
-      },
-    );
-  });
-}
+/** The CLI as its own process (scripts/lib/processes.ts `runCli`). */
+export const cli = runCli;
 
 export async function cliJson<T>(args: string[], env: NodeJS.ProcessEnv = {}): Promise<T> {
   const r = await cli([...args, '--json'], env);
