@@ -10,7 +10,8 @@
  *    nothing, or a host that still serves).
  * 2. A bounded time to decide: the window starts at the first report of a cut and restarts only
  *    when the sides change (a report that confirms the same cut changes nothing; NodeDiscovery's
- *    status of a host that shows it runs does not move it in or out of the graph). Once the graph
+ *    status of a host that shows it runs does not move it in or out of the graph; a host that
+ *    leaves the graph, killed, rearranges none of the hosts that remain). Once the graph
  *    has moved for `window + decisionMarginMs` since it left its last whole or decided shape, the
  *    fallback decides: only a strict majority that is fully connected keeps serving.
  * 3. No needless flip: while a partition is open, a new decision keeps a side that holds a host
@@ -326,7 +327,12 @@ export function evaluate(s: PartitionHandlerState, c: MachineConfig, now: number
   const changed = signature !== s.current.signature;
   if (changed) {
     const unsettled = s.current.unsettledSince;
-    s.current = { signature, since: now, whole: p.whole, sides: p.sides, indirect: p.indirect, checkedAt: now };
+    // Only hosts left the graph (killed, or silent past the fresh period): the hosts that remain
+    // are arranged as they were, so the window counts on from when they were last rearranged. A host
+    // killed in a cut left the graph ~3 s after the heal and restarted the heal's window (a nemesis
+    // run: the four live hosts served again 8.3 s after the heal).
+    const since = onlyLeft(s.current, hosts, signature) ? s.current.since : now;
+    s.current = { signature, since, whole: p.whole, sides: p.sides, indirect: p.indirect, checkedAt: now };
     // The deadline runs from when the graph left its last whole or decided shape.
     if (!p.whole) s.current.unsettledSince = unsettled ?? now;
   }
@@ -380,6 +386,22 @@ export function evaluate(s: PartitionHandlerState, c: MachineConfig, now: number
   if (now - open.healedAt >= c.healFallbackMs)
     heal(s, open, now, `fallback: no network_partition procedure lifted the fences within ${c.healFallbackMs} ms`, out);
   return out;
+}
+
+/**
+ * Whether the graph's new shape (`signature`, over `hosts`) is the previous one with hosts taken
+ * out and nothing else: each remaining host on the same side, or indirectly connected, as before.
+ */
+export function onlyLeft(prev: Pick<PartitionHandlerState['current'], 'sides' | 'indirect'>, hosts: readonly string[], signature: string): boolean {
+  const before = [...prev.sides.flat(), ...prev.indirect];
+  if (hosts.length >= before.length || !hosts.every((h) => before.includes(h))) return false;
+  const keep = (xs: readonly string[]) => xs.filter((h) => hosts.includes(h));
+  const sides = prev.sides
+    .map(keep)
+    .filter((side) => side.length > 0)
+    .sort((a, b) => b.length - a.length || (a[0]! < b[0]! ? -1 : 1));
+  const indirect = keep(prev.indirect);
+  return signatureOf({ sides, indirect, whole: sides.length === 1 && !indirect.length }) === signature;
 }
 
 /** Every member not kept is fenced, in the graph or not. */

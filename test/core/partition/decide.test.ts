@@ -78,11 +78,13 @@ function drive(steps: Step[], until: number, config: MachineConfig = CONFIG, hos
   let now = -30_000;
   for (const step of [...sorted, { at: until }]) {
     // What falls due before the next step is looked at on time.
-    for (let due = nextDue(s, config, now); due !== undefined && due <= step.at; due = nextDue(s, config, now)) {
+    const stop = Math.min(step.at, until);
+    for (let due = nextDue(s, config, now); due !== undefined && due <= stop; due = nextDue(s, config, now)) {
       now = Math.max(now + 1, due);
       look(now);
     }
     now = step.at;
+    if (step.at >= until) break; // nothing from after `until` is known at `until`
     const st = step as Step;
     if (st.status) {
       Object.assign(statuses, st.status);
@@ -324,6 +326,25 @@ describe('decision machine: no needless flip', () => {
     const r2 = drive([...steps, { at: told!.at + 300, unfence: true }], 60_000);
     expect(lifted(r2).at(-1)?.at).toBe(told!.at + 300);
     expect(r2.state.fenced).toEqual({});
+  });
+
+  it('a host killed just before the heal: its leaving the graph later does not restart the heal window (a nemesis run: 8.3 s)', () => {
+    // Kept side b1 b2 b3; b1 is killed 2 s before the heal. The four live hosts reach each other
+    // from 30.8 s; b1 leaves the graph only when its last report has been contradicted for 3 s.
+    const survivors = ['b2', 'b3', 'b4', 'b5'];
+    const afterKill = reachIn([['b2', 'b3'], ['b4', 'b5']], survivors);
+    const steps: Step[] = [
+      ...cut([['b1', 'b2', 'b3'], ['b4', 'b5']], 0, 28_000),
+      ...survivors.map((h, i) => ({ at: 28_400 + 100 * i, reports: { [h]: afterKill[h]! } })),
+      ...healAt(30_000, survivors),
+    ];
+    const r = drive(steps, 60_000);
+    expect(decisions(r).map((d) => d.nodeIds)).toEqual([['b4', 'b5']]);
+    const gone = graphHosts(r.state, CONFIG.cutReportFreshMs, 31_400).hosts;
+    expect(gone).toEqual(survivors); // b1 left at 28.4 s + 3 s
+    const told = r.actions.find((a) => a.action.kind === 'healed');
+    // One window (four hosts: 5.8 s) after the survivors' last heal report, not after b1 left.
+    expect(told?.at).toBe(30_800 + WINDOW - 200);
   });
 
   it('a due time is still due when its timer fires (the loop asks again then): a killed host leaves the graph on time', () => {
