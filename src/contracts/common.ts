@@ -75,7 +75,7 @@ export const BaseConfig = z.object({
    * A run continues as new once it has taken this many signals (default 1,000), whatever the
    * history's length. Temporal cannot continue a run as new while signals keep arriving (each
    * attempt fails and is retried with them) until it refuses signals past
-   * `history.maximumSignalsPerExecution` (10,000 by default; 2,000 on the servers this project
+   * `history.maximumSignalsPerExecution` (10,000 by default; 1,200 on the servers this project
    * starts): rolling over well before that limit keeps a flooded run short and its refusals few.
    */
   continueAsNewAfterSignals: z.number().int().min(10).max(1_000_000).default(1_000),
