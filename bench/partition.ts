@@ -28,7 +28,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClient } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { AGENTS, agentStartOptions } from '../src/contracts/agents';
 import { FENCES_MEMO, FencesMemo, type PartitionRecord } from '../src/contracts/partition-handler';
@@ -381,8 +381,17 @@ async function nemesis(
           }),
         )
       : [];
+    const since = at - 15_000;
+    const tasks = await Promise.all(
+      ['orchestrator', 'partition-handler'].map((role) =>
+        taskTrouble(handler.client, handler.workflowId.replace(/partition-handler$/, role), since).catch(
+          (e: Error) => `${role}: ${e.message}`,
+        ),
+      ),
+    );
     out.diagnostics.push(
       `${new Date().toISOString()} ${what} (fault applied or healed ${new Date(at).toISOString()})\n` +
+        `  workflow tasks from 15 s before: ${tasks.join(' | ')}\n` +
         `  fences: ${JSON.stringify(f)}\n  last partitions: ${JSON.stringify(Array.isArray(parts) ? parts.slice(-2) : parts)}\n` +
         `  procedures: ${procedures.join('\n    ')}\n` +
         `  views: ${JSON.stringify(views)}\n  members: ${JSON.stringify(members)}\n  hosts: ${procs.logs()}`,
@@ -509,6 +518,39 @@ async function handlerRuns(client: Client, clusterId: string) {
 }
 
 type History = Awaited<ReturnType<typeof handlerRuns>>[number]['history'];
+
+/**
+ * What held an agent's workflow tasks up since `since` (every run of `workflowId` that ran then): task
+ * failures by cause, and the longest wait from a task scheduled to started. A procedure started late
+ * or a report taken late names its reason here (a continue-as-new that raced signals, a task that
+ * waited on a killed host's sticky queue).
+ */
+async function taskTrouble(client: WorkflowClient, workflowId: string, since: number): Promise<string> {
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+    Number(t?.seconds ?? 0) * 1_000 + Math.round((t?.nanos ?? 0) / 1e6);
+  const failures: Record<string, number> = {};
+  let longest = { wait: 0, at: 0 };
+  let runs = 0;
+  for await (const wf of client.list({ query: `WorkflowId = '${workflowId}'` })) {
+    if (wf.closeTime && +wf.closeTime < since) continue;
+    runs += 1;
+    const history = await client.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    const scheduled = new Map<string, number>();
+    for (const e of history.events ?? []) {
+      const at = ms(e.eventTime);
+      if (e.workflowTaskScheduledEventAttributes) scheduled.set(String(e.eventId), at);
+      const started = e.workflowTaskStartedEventAttributes;
+      const from = started ? scheduled.get(String(started.scheduledEventId)) : undefined;
+      if (from !== undefined && at >= since && at - from > longest.wait) longest = { wait: at - from, at: from };
+      const failed = e.workflowTaskFailedEventAttributes;
+      if (failed && at >= since) failures[String(failed.cause ?? 'unknown')] = (failures[String(failed.cause ?? 'unknown')] ?? 0) + 1;
+      if (e.workflowTaskTimedOutEventAttributes && at >= since) failures.TIMED_OUT = (failures.TIMED_OUT ?? 0) + 1;
+    }
+  }
+  const causes = Object.entries(failures).map(([c, n]) => `${c} ×${n}`).join(', ') || 'none';
+  const wait = longest.wait ? `; longest wait for a task ${longest.wait} ms (scheduled ${new Date(longest.at).toISOString().slice(11, 23)})` : '';
+  return `${workflowId.replace(/^.*?\//, '')}: ${runs} run(s) since; task failures ${causes}${wait}`;
+}
 
 /** For each timer of a history that fired: how long after it was due (ms). */
 export function timerLateness(history: History): number[] {
