@@ -29,6 +29,7 @@
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { Client, Connection, type WorkflowClient } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { AGENTS, agentStartOptions } from '../src/contracts/agents';
 import { FENCES_MEMO, FencesMemo, type PartitionRecord } from '../src/contracts/partition-handler';
@@ -38,6 +39,7 @@ import { MEMBERS_MEMO, MembersMemo } from '../src/contracts/node-discovery';
 import { startDevServer } from '../scripts/lib/dev-server';
 import { createLab, labSupport, relay, type Lab } from '../scripts/lib/netlab';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
+import { eventMs } from '../scripts/lib/history-events';
 import { waitUntil } from './control';
 import { summary } from './stats';
 
@@ -525,9 +527,9 @@ type History = Awaited<ReturnType<typeof handlerRuns>>[number]['history'];
  * or a report taken late names its reason here (a continue-as-new that raced signals, a task that
  * waited on a killed host's sticky queue).
  */
+const CAUSES = temporal.api.enums.v1.WorkflowTaskFailedCause;
+
 async function taskTrouble(client: WorkflowClient, workflowId: string, since: number): Promise<string> {
-  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
-    Number(t?.seconds ?? 0) * 1_000 + Math.round((t?.nanos ?? 0) / 1e6);
   const failures: Record<string, number> = {};
   let longest = { wait: 0, at: 0 };
   let runs = 0;
@@ -537,13 +539,14 @@ async function taskTrouble(client: WorkflowClient, workflowId: string, since: nu
     const history = await client.getHandle(wf.workflowId, wf.runId).fetchHistory();
     const scheduled = new Map<string, number>();
     for (const e of history.events ?? []) {
-      const at = ms(e.eventTime);
+      const at = eventMs(e);
       if (e.workflowTaskScheduledEventAttributes) scheduled.set(String(e.eventId), at);
       const started = e.workflowTaskStartedEventAttributes;
       const from = started ? scheduled.get(String(started.scheduledEventId)) : undefined;
       if (from !== undefined && at >= since && at - from > longest.wait) longest = { wait: at - from, at: from };
       const failed = e.workflowTaskFailedEventAttributes;
-      if (failed && at >= since) failures[String(failed.cause ?? 'unknown')] = (failures[String(failed.cause ?? 'unknown')] ?? 0) + 1;
+      const cause = failed ? (CAUSES[failed.cause ?? 0] ?? String(failed.cause)).replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '') : '';
+      if (failed && at >= since) failures[cause] = (failures[cause] ?? 0) + 1;
       if (e.workflowTaskTimedOutEventAttributes && at >= since) failures.TIMED_OUT = (failures.TIMED_OUT ?? 0) + 1;
     }
   }
