@@ -33,6 +33,7 @@ const WATCH_RECONNECT_TIMEOUT_MS = 500;
 import { startMulticastResponder } from './multicast-responder';
 import { PeerWatcher } from './peer-watch';
 import { ReachabilityMonitor, type HostFence } from './reachability';
+import { recordingRetries } from './retry-record';
 import { VitalsSampler } from './vitals';
 import { parseWorkerConfig, type WorkerConfig } from './worker-config';
 
@@ -98,10 +99,14 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
   const native = await retry('connecting to Temporal at ' + settings.address, cfg.connectTimeoutMs, cfg.nodeId, () =>
     NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey }),
   );
+  // The default retries, remembering what they retried: a report that runs out of its deadline
+  // names the error it kept meeting.
+  const retries = recordingRetries();
   const connection = await Connection.connect({
     address: settings.address,
     tls: settings.tls,
     apiKey: settings.apiKey,
+    interceptors: [retries.interceptor],
   });
   const client = new Client({ connection, namespace: settings.namespace });
   const leaving = new AbortController();
@@ -264,6 +269,7 @@ export async function runHostWorker(cfg: WorkerConfig): Promise<void> {
             health.setFence(f);
           },
           log: (msg) => log(cfg.nodeId, msg),
+          lastRetried: retries.lastRetried,
         }).start()
       : undefined;
   log(

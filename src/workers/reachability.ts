@@ -72,6 +72,8 @@ export interface ReachabilityOptions {
   report?: (r: ReachabilityReport) => Promise<void>;
   onFence?: (fence: HostFence | undefined) => void;
   log?: (line: string) => void;
+  /** The last status the client's retries met since an instant (a failed report's log names it). */
+  lastRetried?: (since: number) => { code: string; details: string } | undefined;
 }
 
 export interface ReachabilityStats {
@@ -343,6 +345,7 @@ export class ReachabilityMonitor {
     }
     // No partition handler runs (its memo read says so): nobody to tell; the report goes out once one does.
     if (this.noHandler && !this.o.report) return;
+    const sendingAt = Date.now();
     try {
       if (this.o.report) await this.server(() => this.o.report!(report));
       else
@@ -361,7 +364,10 @@ export class ReachabilityMonitor {
       // The client's message ("Failed to signal Workflow") says nothing; its cause says why (the
       // server's per-run signal limit, a deadline, no such workflow).
       const e = err as Error & { cause?: { message?: string } };
-      this.o.log?.(`reachability: report failed (${e.message}${e.cause?.message ? `: ${e.cause.message}` : ''}); retried next round`);
+      const r = this.o.lastRetried?.(sendingAt);
+      this.o.log?.(
+        `reachability: report failed (${e.message}${e.cause?.message ? `: ${e.cause.message}` : ''}${r ? `; the client retried ${r.code}: ${r.details}` : ''}); retried next round`,
+      );
     }
   }
 
