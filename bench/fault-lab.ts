@@ -19,7 +19,7 @@ import { Worker } from '@temporalio/worker';
 import { writeWorkflowBundle } from '../scripts/lib/bundle';
 import { freePort, startDevServer, type DevServer } from '../scripts/lib/dev-server';
 import { runCli, spawnHostWorker, type CliResult, type HostProcess } from '../scripts/lib/processes';
-import { describeEvent, eventMs } from '../scripts/lib/history-events';
+import { describeEvent, eventMs, taskFailedCause } from '../scripts/lib/history-events';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -47,7 +47,6 @@ export interface Life {
   endedAt?: number;
   end?: 'SIGKILL' | 'SIGTERM' | 'exited';
 }
-
 
 export class Lab {
   readonly dir: string;
@@ -288,8 +287,6 @@ export interface HistoryScan {
   closed: { workflowId: string; runId: string; at: number; how: string; message: string }[];
 }
 
-const CAUSES = temporal.api.enums.v1.WorkflowTaskFailedCause;
-
 export function isNondeterminism(f: TaskFailure): boolean {
   return /NON_DETERMINISTIC|nondetermin|TMPRL1100/i.test(`${f.cause} ${f.message}`);
 }
@@ -331,7 +328,7 @@ export async function scanHistories(client: Client, clusterId: string, from = 0,
         runId: run.runId,
         eventId: Number(e.eventId),
         at: t,
-        cause: CAUSES[a.cause ?? 0] ?? String(a.cause),
+        cause: taskFailedCause(a),
         message: (a.failure?.message ?? '').slice(0, 600),
       };
       scan.failed.push(f);

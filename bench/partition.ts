@@ -29,7 +29,6 @@
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { Client, Connection, type WorkflowClient } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { AGENTS, agentStartOptions } from '../src/contracts/agents';
 import { FENCES_MEMO, FencesMemo, type PartitionRecord } from '../src/contracts/partition-handler';
@@ -39,7 +38,7 @@ import { MEMBERS_MEMO, MembersMemo } from '../src/contracts/node-discovery';
 import { startDevServer } from '../scripts/lib/dev-server';
 import { createLab, labSupport, relay, type Lab } from '../scripts/lib/netlab';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
-import { eventMs } from '../scripts/lib/history-events';
+import { eventMs, taskFailedCause } from '../scripts/lib/history-events';
 import { waitUntil } from './control';
 import { summary } from './stats';
 
@@ -527,8 +526,6 @@ type History = Awaited<ReturnType<typeof handlerRuns>>[number]['history'];
  * or a report taken late names its reason here (a continue-as-new that raced signals, a task that
  * waited on a killed host's sticky queue).
  */
-const CAUSES = temporal.api.enums.v1.WorkflowTaskFailedCause;
-
 async function taskTrouble(client: WorkflowClient, workflowId: string, since: number): Promise<string> {
   const failures: Record<string, number> = {};
   let longest = { wait: 0, at: 0 };
@@ -545,7 +542,7 @@ async function taskTrouble(client: WorkflowClient, workflowId: string, since: nu
       const from = started ? scheduled.get(String(started.scheduledEventId)) : undefined;
       if (from !== undefined && at >= since && at - from > longest.wait) longest = { wait: at - from, at: from };
       const failed = e.workflowTaskFailedEventAttributes;
-      const cause = failed ? (CAUSES[failed.cause ?? 0] ?? String(failed.cause)).replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '') : '';
+      const cause = failed ? taskFailedCause(failed).replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '') : '';
       if (failed && at >= since) failures[cause] = (failures[cause] ?? 0) + 1;
       if (e.workflowTaskTimedOutEventAttributes && at >= since) failures.TIMED_OUT = (failures.TIMED_OUT ?? 0) + 1;
     }

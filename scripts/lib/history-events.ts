@@ -16,3 +16,8 @@ export function describeEvent(e: HistoryEvent): string {
   const type = temporal.api.enums.v1.EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '') ?? '?';
   return `${type} ${what}`.trim();
 }
+
+/** The cause of a WorkflowTaskFailed event by its enum name (WORKFLOW_TASK_FAILED_CAUSE_…). */
+export function taskFailedCause(a: temporal.api.history.v1.IWorkflowTaskFailedEventAttributes): string {
+  return temporal.api.enums.v1.WorkflowTaskFailedCause[a.cause ?? 0] ?? String(a.cause);
+}
