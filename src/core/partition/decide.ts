@@ -26,7 +26,7 @@
 import type { PartitionHandlerState, PartitionRecord, ReachabilityReport } from '../../contracts/partition-handler';
 import { pushBounded } from '../bounded';
 import { isLiveStatus } from '../membership';
-import { chooseSide, partitionOf, signatureOf, stableWindowMs, type Decision, type Partition, type Strategy } from './graph';
+import { chooseSide, orderSides, partitionOf, signatureOf, stableWindowMs, type Decision, type Partition, type Strategy } from './graph';
 
 export interface MachineConfig {
   strategy: Strategy;
@@ -396,10 +396,7 @@ export function onlyLeft(prev: Pick<PartitionHandlerState['current'], 'sides' | 
   const before = [...prev.sides.flat(), ...prev.indirect];
   if (hosts.length >= before.length || !hosts.every((h) => before.includes(h))) return false;
   const keep = (xs: readonly string[]) => xs.filter((h) => hosts.includes(h));
-  const sides = prev.sides
-    .map(keep)
-    .filter((side) => side.length > 0)
-    .sort((a, b) => b.length - a.length || (a[0]! < b[0]! ? -1 : 1));
+  const sides = orderSides(prev.sides.map(keep).filter((side) => side.length > 0));
   const indirect = keep(prev.indirect);
   return signatureOf({ sides, indirect, whole: sides.length === 1 && !indirect.length }) === signature;
 }

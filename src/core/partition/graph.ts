@@ -70,6 +70,11 @@ function groups(hosts: readonly string[], linked: (a: string, b: string) => bool
   return out;
 }
 
+/** Sides in a partition's order: largest first, ties by the lowest id (sorts `sides` in place). */
+export function orderSides(sides: string[][]): string[][] {
+  return sides.sort((a, b) => b.length - a.length || (a[0]! < b[0]! ? -1 : 1));
+}
+
 /** The sides and the indirectly connected hosts of `hosts` (the members that hold the server). */
 export function partitionOf(hosts: readonly string[], views: Record<string, HostView>): Partition {
   const links = mutualLinks(hosts, views);
@@ -99,7 +104,7 @@ export function partitionOf(hosts: readonly string[], views: Record<string, Host
       }
     }
     if (!worst) {
-      const sides = gs.sort((a, b) => b.length - a.length || (a[0]! < b[0]! ? -1 : 1));
+      const sides = orderSides(gs);
       return { sides, indirect: indirect.sort(), whole: sides.length === 1 && indirect.length === 0 };
     }
     indirect.push(worst.host);
