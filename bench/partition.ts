@@ -38,7 +38,7 @@ import { MEMBERS_MEMO, MembersMemo } from '../src/contracts/node-discovery';
 import { startDevServer } from '../scripts/lib/dev-server';
 import { createLab, labSupport, relay, type Lab } from '../scripts/lib/netlab';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
-import { eventMs, taskFailedCause } from '../scripts/lib/history-events';
+import { eventMs, onStickyQueue, taskFailedCause, timeoutTypeName } from '../scripts/lib/history-events';
 import { waitUntil } from './control';
 import { summary } from './stats';
 
@@ -528,28 +528,43 @@ type History = Awaited<ReturnType<typeof handlerRuns>>[number]['history'];
  */
 async function taskTrouble(client: WorkflowClient, workflowId: string, since: number): Promise<string> {
   const failures: Record<string, number> = {};
+  const details: string[] = [];
   let longest = { wait: 0, at: 0 };
   let runs = 0;
   for await (const wf of client.list({ query: `WorkflowId = '${workflowId}'` })) {
     if (wf.closeTime && +wf.closeTime < since) continue;
     runs += 1;
     const history = await client.getHandle(wf.workflowId, wf.runId).fetchHistory();
-    const scheduled = new Map<string, number>();
+    const scheduled = new Map<string, { at: number; sticky: boolean }>();
+    const startedBy = new Map<string, { at: number; identity: string }>();
     for (const e of history.events ?? []) {
       const at = eventMs(e);
-      if (e.workflowTaskScheduledEventAttributes) scheduled.set(String(e.eventId), at);
+      const sched = e.workflowTaskScheduledEventAttributes;
+      if (sched) scheduled.set(String(e.eventId), { at, sticky: onStickyQueue(sched) });
       const started = e.workflowTaskStartedEventAttributes;
-      const from = started ? scheduled.get(String(started.scheduledEventId)) : undefined;
+      if (started) startedBy.set(String(e.eventId), { at, identity: started.identity ?? '?' });
+      const from = started ? scheduled.get(String(started.scheduledEventId))?.at : undefined;
       if (from !== undefined && at >= since && at - from > longest.wait) longest = { wait: at - from, at: from };
       const failed = e.workflowTaskFailedEventAttributes;
-      const cause = failed ? taskFailedCause(failed).replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '') : '';
-      if (failed && at >= since) failures[cause] = (failures[cause] ?? 0) + 1;
-      if (e.workflowTaskTimedOutEventAttributes && at >= since) failures.TIMED_OUT = (failures.TIMED_OUT ?? 0) + 1;
+      const timedOut = e.workflowTaskTimedOutEventAttributes;
+      const cause = failed ? taskFailedCause(failed).replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '') : timedOut ? 'TIMED_OUT' : '';
+      if (!cause || at < since) continue;
+      failures[cause] = (failures[cause] ?? 0) + 1;
+      // Each one: when, which queue it waited on, who took it and how long it held it. A run of
+      // TIMED_OUT names the worker that swallows the tasks (nemesis run E: 20 s with none done).
+      const s = scheduled.get(String((failed ?? timedOut)!.scheduledEventId));
+      const st = startedBy.get(String((failed ?? timedOut)!.startedEventId));
+      const kind = timedOut ? ` ${timeoutTypeName(timedOut.timeoutType)}` : '';
+      details.push(
+        `${new Date(at).toISOString().slice(11, 23)} ${cause}${kind} (${s?.sticky ? 'sticky' : 'shared'} queue; ` +
+          (st ? `taken by ${st.identity} ${s ? st.at - s.at : '?'} ms after scheduled, held ${at - st.at} ms` : 'never taken') + ')',
+      );
     }
   }
   const causes = Object.entries(failures).map(([c, n]) => `${c} ×${n}`).join(', ') || 'none';
   const wait = longest.wait ? `; longest wait for a task ${longest.wait} ms (scheduled ${new Date(longest.at).toISOString().slice(11, 23)})` : '';
-  return `${workflowId.replace(/^.*?\//, '')}: ${runs} run(s) since; task failures ${causes}${wait}`;
+  const each = details.length ? `; each: ${details.slice(-8).join(', ')}` : '';
+  return `${workflowId.replace(/^.*?\//, '')}: ${runs} run(s) since; task failures ${causes}${wait}${each}`;
 }
 
 /** For each timer of a history that fired: how long after it was due (ms). */

@@ -21,3 +21,12 @@ export function describeEvent(e: HistoryEvent): string {
 export function taskFailedCause(a: temporal.api.history.v1.IWorkflowTaskFailedEventAttributes): string {
   return temporal.api.enums.v1.WorkflowTaskFailedCause[a.cause ?? 0] ?? String(a.cause);
 }
+
+/** A timeout's type by its short name (START_TO_CLOSE, SCHEDULE_TO_START…). */
+export function timeoutTypeName(t: number | null | undefined): string {
+  return (temporal.api.enums.v1.TimeoutType[t ?? 0] ?? String(t)).replace(/^TIMEOUT_TYPE_/, '');
+}
+
+/** Whether a workflow task was scheduled on a worker's sticky queue (not the shared one). */
+export const onStickyQueue = (a: temporal.api.history.v1.IWorkflowTaskScheduledEventAttributes): boolean =>
+  a.taskQueue?.kind === temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_STICKY;
