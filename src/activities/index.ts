@@ -48,6 +48,7 @@ import {
   runHook,
   setCordon,
 } from './orchestrator';
+import { beating } from './beating';
 import { proposeConsensus, readPartition } from './partition';
 import type { ProposePayload } from '../contracts/consensus';
 
@@ -217,21 +218,22 @@ export function createActivities(ctx: ActivityContext) {
     /** Starts an agent that is not running again with its last input. */
     restartAgent: (input: { clusterId: string; role: string }) => restartAgent(ctx.client, input),
     /** An operator hook (start a replacement), from config. */
-    runHook,
+    runHook: (...args: Parameters<typeof runHook>) => beating(() => runHook(...args)),
     /** Until the LoadBalancer's table routes nothing to the node. */
     awaitUnrouted: (input: { clusterId: string; nodeId: string; timeoutMs: number }) =>
-      awaitUnrouted(ctx.client, input),
+      beating(() => awaitUnrouted(ctx.client, input)),
     setCordon: (input: { clusterId: string; nodeId: string; cordon: boolean; reason?: string; by?: string }) =>
-      setCordon(ctx.client, input),
-    readLbTraffic: (input: { clusterId: string }) => readLbTraffic(ctx.client, input),
-    rebalanceLb: (input: { clusterId: string; strategy?: string; reason: string }) => rebalanceLb(ctx.client, input),
+      beating(() => setCordon(ctx.client, input)),
+    readLbTraffic: (input: { clusterId: string }) => beating(() => readLbTraffic(ctx.client, input)),
+    rebalanceLb: (input: { clusterId: string; strategy?: string; reason: string }) =>
+      beating(() => rebalanceLb(ctx.client, input)),
     awaitBalanced: (input: { clusterId: string; tableVersion: number; threshold: number; settleMs: number }) =>
       awaitBalanced(ctx.client, input),
     /** The partition as the partition handler holds it (the network_partition procedure's scope). */
     readPartition: (input: { clusterId: string; partitionId: string }) => readPartition(ctx.client, input),
     /** A consensus round by the ConsensusCoordinator; the result with every vote. */
     proposeConsensus: (input: { clusterId: string; proposal: Partial<ProposePayload> & { topic: string } }) =>
-      proposeConsensus(ctx.client, input),
+      beating(() => proposeConsensus(ctx.client, input)),
     awaitDrained: (input: {
       clusterId: string;
       nodeId: string;

@@ -3,6 +3,7 @@ import { ApplicationFailure, type Client, WorkflowNotFoundError } from '@tempora
 import { agentWorkflowId } from '../contracts/agents';
 import type { ProposePayload, RoundRecord } from '../contracts/consensus';
 import type { PartitionRecord } from '../contracts/partition-handler';
+import { attemptFreeId } from './beating';
 
 /** The partition `partitionId` as the partition handler holds it (null when it has dropped it). */
 export async function readPartition(
@@ -26,10 +27,15 @@ export async function proposeConsensus(
   client: Client,
   input: { clusterId: string; proposal: Partial<ProposePayload> & { topic: string } },
 ): Promise<RoundRecord> {
+  const updateId = attemptFreeId('propose');
   try {
     return await client.workflow
       .getHandle(agentWorkflowId(input.clusterId, 'consensus-coordinator'))
-      .executeUpdate<RoundRecord, [unknown]>('propose', { args: [input.proposal] });
+      .executeUpdate<RoundRecord, [unknown]>('propose', {
+        args: [input.proposal],
+        // A retry (the host of the first attempt died) waits on the round the first attempt began.
+        ...(updateId ? { updateId } : {}),
+      });
   } catch (err) {
     if (err instanceof WorkflowNotFoundError)
       throw ApplicationFailure.nonRetryable('the consensus-coordinator agent does not run', 'NoCoordinator');

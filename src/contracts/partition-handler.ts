@@ -46,14 +46,16 @@ export const PartitionHandlerConfig = BaseConfig.extend({
    */
   cutReportFreshMs: Ms(500, 600_000).default(5_000),
   /**
-   * The handler rolls over after 200 signals, not the base's 1,000. During a cut every host sends
+   * The handler rolls over after 80 signals, not the base's 1,000. During a cut every host sends
    * its report every 2 s, and a continue-as-new that races one fails. The SDK then evicts the run
    * and replays its whole history. A run of 1,000 signals took seconds to replay, and reports came
    * in faster than that. Every attempt failed until the server refused signals: nemesis run 7,
    * where no host could report for ~10 s and a heal took 19.4 s. A short run replays in a fraction
-   * of a second.
+   * of a second. 200 signals still made ~2,200 events, which a loaded host replayed in 2.1 s
+   * (nemesis run F: the run refused signals as closing all that time, and a heal took 11 s); 80
+   * make ~900.
    */
-  continueAsNewAfterSignals: z.number().int().min(10).max(1_000_000).default(200),
+  continueAsNewAfterSignals: z.number().int().min(10).max(1_000_000).default(80),
 });
 export type PartitionHandlerConfig = z.infer<typeof PartitionHandlerConfig>;
 

@@ -108,11 +108,13 @@ export const ACTIVITY = {
 
   /**
    * A procedure's step (an operator hook, a wait on the routing table): three tries, each under
-   * the step's timeout, on a host's queue when named (else any live host).
+   * the step's timeout, on a host's queue when named (else any live host). The step beats every
+   * second (src/activities/beating.ts): a host that dies under it is noticed in 5 s.
    */
   procedureStep: (timeoutMs: number, nodeId?: string): ActivityOptions => ({
     ...(nodeId ? { taskQueue: hostTaskQueue(nodeId) } : {}),
     startToCloseTimeout: timeoutMs + 2_000,
+    heartbeatTimeout: '5s',
     scheduleToCloseTimeout: 3 * (timeoutMs + 2_000) + 10_000,
     retry: { maximumAttempts: 3, initialInterval: '1s' },
   }),
