@@ -94,6 +94,15 @@ export const CAN_AT_NEXT_WAKE = 'continue-as-new-at-next-wake';
  */
 export const CAN_AFTER_SIGNALS = 'continue-as-new-after-signals';
 /**
+ * A run that took its share of signals rolls over once none came for CAN_QUIET_MS, or at once past
+ * CAN_SIGNALS_OVER more. A roll-over that races a signal fails (UNHANDLED_COMMAND), and the server
+ * refuses signals as "closing" while another host replays the run: a burst is the worst moment to
+ * roll over, and the count reaches its limit most often in one. Nemesis run H: the partition
+ * handler rolled over in the reports of a heal, they landed 1.2 s late, and the heal took 8.2 s.
+ */
+export const CAN_QUIET_MS = 1_000;
+export const CAN_SIGNALS_OVER = 100;
+/**
  * Patch id: a handler's mark (`touched`) lasts only until the loop has looked at it. A signal that
  * came while continue-as-new was not due left it set, and a later task with no new event (a
  * rejected update) in which the server suggested continue-as-new woke the loop: commands a replay
@@ -189,6 +198,8 @@ export class Agent<C extends BaseConfig, S> {
   private readonly canAfterSignals: boolean;
   /** Signals this run took (any name, any payload): what the server's per-run limit counts. */
   private signalsThisRun = 0;
+  /** When the last signal came (workflow time): a roll-over by signals waits for a quiet moment. */
+  private lastSignalAt = 0;
   /** Signals queued by handlers (and by the loop itself), sent by the loop in order of queuing. */
   private outbox: OutgoingSignal[] = [];
 
@@ -338,6 +349,7 @@ export class Agent<C extends BaseConfig, S> {
     setHandler(signal, async (raw: unknown) => {
       this.touched = true;
       this.signalsThisRun += 1;
+      this.lastSignalAt = Date.now();
       if (isUndecodable(raw)) {
         this.reject('signal', signal.name, `undecodable payload: ${raw.undecodablePayload}`);
         return;
@@ -471,12 +483,15 @@ export class Agent<C extends BaseConfig, S> {
           this.hasOutgoing ||
           !!hooks.hasWork?.() ||
           !!hooks.done?.() ||
-          ((!this.canAtNextWake || this.touched) && this.continueAsNewDue());
+          ((!this.canAtNextWake || this.touched) && this.continueAsNewDue()) ||
+          // A signal past the count: the loop sets its wake at the quiet moment.
+          (this.touched && this.rollOverAt() !== undefined);
         // Evaluated after each activation's handlers: a mark that did not wake the loop is spent.
         if (!w && this.canWakeFresh) this.touched = false;
         return w;
       };
-      const extra = hooks.dueAt?.();
+      const rollOver = this.rollOverAt();
+      const extra = rollOver !== undefined ? Math.min(rollOver, hooks.dueAt?.() ?? rollOver) : hooks.dueAt?.();
       const periodic = nextDue(this.base.timers) ?? Date.now() + 60_000;
       const wait = (extra !== undefined && extra < periodic ? extra : periodic) - Date.now();
       if (wait > 0 && !wake()) {
@@ -508,7 +523,19 @@ export class Agent<C extends BaseConfig, S> {
   /** The server suggests continue-as-new, or this run took its share of signals (CAN_AFTER_SIGNALS). */
   private continueAsNewDue(): boolean {
     if (workflowInfo().continueAsNewSuggested) return true;
-    return this.canAfterSignals && this.signalsThisRun >= this.config.continueAsNewAfterSignals;
+    const at = this.rollOverAt();
+    return at !== undefined && at <= Date.now();
+  }
+
+  /**
+   * When this run rolls over by its signal count: CAN_QUIET_MS after the last signal, once it took
+   * `continueAsNewAfterSignals`; now past CAN_SIGNALS_OVER more. Undefined below the count.
+   */
+  private rollOverAt(): number | undefined {
+    const limit = this.config.continueAsNewAfterSignals;
+    if (!this.canAfterSignals || this.signalsThisRun < limit) return undefined;
+    if (this.signalsThisRun >= limit + CAN_SIGNALS_OVER) return Date.now();
+    return this.lastSignalAt + CAN_QUIET_MS;
   }
 
   private async fireDueTimers(hooks: RunHooks): Promise<void> {

@@ -42,9 +42,9 @@ it('names an update the same way on every attempt of one activity, and different
     attempt,
     workflowExecution: { workflowId: 'c/procedure/network_partition/p-1', runId: 'r1' },
   });
-  const first = await new MockActivityEnvironment(info('7', 1)).run(() => attemptFreeId('propose'));
-  const retry = await new MockActivityEnvironment(info('7', 2)).run(() => attemptFreeId('propose'));
-  const other = await new MockActivityEnvironment(info('9', 1)).run(() => attemptFreeId('propose'));
+  const first = await new MockActivityEnvironment(info('7', 1)).run(async () => attemptFreeId('propose'));
+  const retry = await new MockActivityEnvironment(info('7', 2)).run(async () => attemptFreeId('propose'));
+  const other = await new MockActivityEnvironment(info('9', 1)).run(async () => attemptFreeId('propose'));
   expect(first).toBe('propose/c/procedure/network_partition/p-1/r1/7');
   expect(retry).toBe(first);
   expect(other).not.toBe(first);

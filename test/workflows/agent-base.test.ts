@@ -279,6 +279,41 @@ describe('agent base', () => {
     });
   });
 
+  describe('a roll-over by signals', () => {
+    it('waits until no signal came for a second: a run does not roll over in the middle of a burst', async () => {
+      const { handle } = await startAgent({
+        ...FAST,
+        heartbeatIntervalMs: 60_000,
+        healthCheckIntervalMs: 60_000,
+        continueAsNewAfterSignals: 20,
+      });
+      await eventually('started', () => state(handle), (s) => s.base.runs === 0);
+      const firstRun = (await handle.describe()).runId;
+      await Promise.all(Array.from({ length: 20 }, (_, i) => handle.signal('heartbeat', { from: `h${i}` })));
+      // Past the count, a signal every 300 ms for 2.4 s: never a quiet second, so the same run.
+      for (let i = 0; i < 8; i++) {
+        await new Promise((ok) => setTimeout(ok, 300));
+        await handle.signal('heartbeat', { from: `drip${i}` });
+      }
+      const lastSentAt = Date.now();
+      const during = await t.client.workflow.getHandle(handle.workflowId, firstRun).describe();
+      expect(during.status.name).toBe('RUNNING');
+      const s = await eventually(
+        'rolled over after the quiet second',
+        () => state(handle),
+        (x) => x.base.runs >= 1 && x.base.heartbeats.received === 28,
+      );
+      expect(s.base.runs).toBe(1);
+      const previous = await t.client.workflow.getHandle(handle.workflowId, firstRun).describe();
+      expect(previous.status.name).toBe('CONTINUED_AS_NEW');
+      // Every signal went to the first run, which closed a quiet second after the last one.
+      const events = (await t.client.workflow.getHandle(handle.workflowId, firstRun).fetchHistory()).events ?? [];
+      expect(events.filter((e) => e.workflowExecutionSignaledEventAttributes).length).toBe(28);
+      expect(+previous.closeTime! - lastSentAt).toBeGreaterThanOrEqual(900);
+      await handle.terminate('test done');
+    });
+  });
+
   describe('a loop step that throws', () => {
     // A connectivity check that fails as one timed out on a host that died mid-check (the churn
     // soak failed NodeDiscovery that way: the activity's failure left the loop and ended the run).
