@@ -552,8 +552,9 @@ async function taskTrouble(client: WorkflowClient, workflowId: string, since: nu
       failures[cause] = (failures[cause] ?? 0) + 1;
       // Each one: when, which queue it waited on, who took it and how long it held it. A run of
       // TIMED_OUT names the worker that swallows the tasks (nemesis run E: 20 s with none done).
-      const s = scheduled.get(String((failed ?? timedOut)!.scheduledEventId));
-      const st = startedBy.get(String((failed ?? timedOut)!.startedEventId));
+      const task = (failed ?? timedOut)!;
+      const s = scheduled.get(String(task.scheduledEventId));
+      const st = startedBy.get(String(task.startedEventId));
       const kind = timedOut ? ` ${timeoutTypeName(timedOut.timeoutType)}` : '';
       details.push(
         `${new Date(at).toISOString().slice(11, 23)} ${cause}${kind} (${s?.sticky ? 'sticky' : 'shared'} queue; ` +

@@ -9,7 +9,7 @@ import { Context } from '@temporalio/activity';
 
 /** Runs `fn`, heartbeating every `everyMs` while it runs (when the activity has a heartbeat timeout). */
 export async function beating<T>(fn: () => Promise<T>, everyMs = 1_000): Promise<T> {
-  let ctx: Context | undefined;
+  let ctx: Context;
   try {
     ctx = Context.current();
   } catch {
@@ -17,9 +17,8 @@ export async function beating<T>(fn: () => Promise<T>, everyMs = 1_000): Promise
   }
   const timeoutMs = ctx.info.heartbeatTimeoutMs;
   if (!timeoutMs) return fn();
-  const c = ctx;
-  c.heartbeat();
-  const timer = setInterval(() => c.heartbeat(), Math.min(everyMs, timeoutMs / 3));
+  ctx.heartbeat();
+  const timer = setInterval(() => ctx.heartbeat(), Math.min(everyMs, timeoutMs / 3));
   try {
     return await fn();
   } finally {
