@@ -260,14 +260,25 @@ export class Agent<C extends BaseConfig, S> {
     return this.outbox.length > 0;
   }
 
-  /** Sends every queued signal (at once, in order of queuing); only the loop calls this. */
+  /**
+   * Sends every queued signal; only the loop calls this. Agents at once, and to each agent one
+   * signal after another in order of queuing: the server delivers the signals of one workflow task
+   * in no set order (each is its own transfer task), and a receiver that keeps the last word (the
+   * LoadBalancer's health verdicts) must not get unhealthy → healthy as healthy → unhealthy.
+   */
   async flush(): Promise<void> {
     while (this.outbox.length) {
-      const batch = this.outbox.splice(0);
+      const byRole = new Map<string, OutgoingSignal[]>();
+      for (const m of this.outbox.splice(0)) {
+        const queue = byRole.get(m.role);
+        if (queue) queue.push(m);
+        else byRole.set(m.role, [m]);
+      }
       await Promise.all(
-        batch.map(async (m) => {
-          if (!(await this.sendNow(m.role, m.signal, m.payload)) && m.orElse)
-            await this.sendNow(m.orElse, m.signal, m.payload);
+        [...byRole.values()].map(async (queue) => {
+          for (const m of queue)
+            if (!(await this.sendNow(m.role, m.signal, m.payload)) && m.orElse)
+              await this.sendNow(m.orElse, m.signal, m.payload);
         }),
       );
     }

@@ -259,6 +259,56 @@ describe('HealthMonitor: handlers decide, the loop acts', () => {
     }
   }, 40_000);
 
+  it('several transitions in one task reach the LoadBalancer in their order: it ends with the last word', async () => {
+    // The server delivers the signals one workflow task sends in no set order (each is its own
+    // transfer task). The LoadBalancer keeps the last verdict it got, and a router that got
+    // unhealthy → degraded → unhealthy as unhealthy → unhealthy → degraded routed a host answering
+    // 500 (CI, 2026-12-07). Reports sent while no worker polls reach the monitor in one task.
+    const queue = uniqueId('hm-order-tq');
+    let w: TestWorker | undefined = await startWorker(t.client, queue, 'hm-order');
+    const clusterId = uniqueId('hm-order');
+    const start = (type: string, role: string, config: Record<string, unknown>) =>
+      t.client.workflow.start(type, { workflowId: `${clusterId}/${role}`, taskQueue: queue, args: [{ clusterId, config }] });
+    const hour = 3_600_000;
+    const quiet = { heartbeatIntervalMs: hour, healthCheckIntervalMs: hour, topologySyncIntervalMs: hour };
+    const lb = await start('loadBalancerWorkflow', 'load-balancer', quiet);
+    const h = await start('healthMonitorWorkflow', 'health-monitor', {
+      ...quiet,
+      basicIntervalMs: hour,
+      comprehensiveIntervalMs: hour,
+      deepIntervalMs: hour,
+      predictiveIntervalMs: hour,
+      recoveryCheckIntervalMs: hour,
+    });
+    handles.push(lb, h);
+    try {
+      await h.signal('topologyUpdate', { version: 1, at: Date.now(), members: [memberSummary('n-1')], changes: [] });
+      await eventually('member', () => state(h), (s) => s.agent.nodes['n-1'] !== undefined);
+      await w.stop();
+      w = undefined;
+      const said = Array.from({ length: 9 }, (_, i) => (i % 2 === 0 ? 'unhealthy' : 'degraded'));
+      for (const health of said)
+        await h.signal('nodeHealthChange', { nodeId: 'n-1', health, reason: `report ${health}`, observer: 'n-1' });
+      w = await startWorker(t.client, queue, 'hm-order');
+      const verdicts = async () => {
+        const out: string[] = [];
+        for (const e of (await lb.fetchHistory()).events ?? []) {
+          const a = e.workflowExecutionSignaledEventAttributes;
+          if (a?.signalName !== 'nodeHealthChange') continue;
+          const payload = a.input?.payloads?.[0]?.data;
+          if (payload) out.push((JSON.parse(Buffer.from(payload).toString()) as { health: string }).health);
+        }
+        return out;
+      };
+      const got = await eventually('every transition at the LoadBalancer', verdicts, (v) => v.length >= said.length, 20_000, 200);
+      expect(got).toEqual(said);
+      const lbState = await lb.query<AgentStateView<{ verdicts: Record<string, { health?: string }> }>>('state');
+      expect(lbState.agent.verdicts['n-1']?.health).toBe('unhealthy');
+    } finally {
+      await w?.stop();
+    }
+  }, 60_000);
+
   it('every HealthMonitor history written here replays', async () => {
     for (const h of handles) await h.terminate('test done').catch(() => undefined);
     expect(await replayAll(t.client, 'healthMonitorWorkflow', fileStartedAt)).toBeGreaterThanOrEqual(3);
