@@ -10,6 +10,14 @@ import { BaseConfig, NodeId } from './common';
 export const PARTITION_ROLE = 'partition-handler';
 /** Memo field with the fences (hosts read it with `describe`, no query). */
 export const FENCES_MEMO = 'fences';
+/**
+ * Memo field with the latest partitions (`PARTITIONS_MEMO_KEPT`), without their shape and decision
+ * histories: the network_partition procedure reads its scope with `describe`, which the server
+ * answers alone (a query waits for a worker, 10.3 s in a nemesis run while the handler's sticky
+ * worker was cut off).
+ */
+export const PARTITIONS_MEMO = 'partitions';
+export const PARTITIONS_MEMO_KEPT = 3;
 
 const STRATEGY = /^(keep-majority|keep-oldest|static-quorum:([1-9][0-9]{0,3})|keep-referee:([A-Za-z0-9][A-Za-z0-9_.-]{0,62}))$/;
 export const PartitionStrategy = z
@@ -129,6 +137,14 @@ export interface PartitionRecord {
   /** The fences were lifted, and by whom (the procedure after a consensus round, or the fallback). */
   unfencedAt?: number;
   unfencedBy?: string;
+}
+
+/** A partition as the handler's memo holds it (`PARTITIONS_MEMO`). */
+export type PartitionSummary = Omit<PartitionRecord, 'shapes' | 'decisions'>;
+
+/** The memo's partitions, compact: the latest `PARTITIONS_MEMO_KEPT` records without their histories. */
+export function partitionSummaries(records: PartitionRecord[]): PartitionSummary[] {
+  return records.slice(-PARTITIONS_MEMO_KEPT).map(({ shapes: _shapes, decisions: _decisions, ...r }) => r);
 }
 
 export interface PartitionHandlerState {

@@ -19,6 +19,7 @@ import { networkPartitionDetectedSignal } from '../contracts/node-discovery';
 import { incidentSignal } from '../contracts/orchestrator';
 import {
   FENCES_MEMO,
+  PARTITIONS_MEMO,
   PARTITION_ROLE,
   PartitionHandlerConfig,
   ReachabilityReport,
@@ -26,6 +27,7 @@ import {
   partitionDecidedSignal,
   partitionHealedSignal,
   unfenceSignal,
+  partitionSummaries,
   partitionsQuery,
   reachabilityQuery,
   reachabilitySignal,
@@ -165,10 +167,11 @@ class Handler {
     const seen: Record<string, number> = {};
     for (const [id, v] of Object.entries(this.s.views)) seen[id] = v.at;
     const memo = { generation: this.s.generation, fenced: this.s.fenced, seen };
-    const json = JSON.stringify(memo);
+    const partitions = partitionSummaries(this.s.partitions);
+    const json = JSON.stringify([memo, partitions]);
     if (json !== this.published) {
       this.published = json;
-      upsertMemo({ [FENCES_MEMO]: memo });
+      upsertMemo({ [FENCES_MEMO]: memo, [PARTITIONS_MEMO]: partitions });
     }
     setCurrentDetails(this.details());
   }

@@ -4,6 +4,7 @@
  * readMembers activity, served here from each test's member list.
  */
 import { type WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createActivities } from '../../src/activities';
 import { PROCEDURE_MEMO, type ProcedureReport } from '../../src/contracts/orchestrator';
@@ -372,6 +373,65 @@ describe('NetworkPartitionHandler', () => {
       expect(healedRounds).toBe(2);
       const after = await eventually('unfenced', () => fences(handle), (x) => Object.keys(x.fenced).length === 0 && x.generation > f.generation, 5_000);
       expect(after.fenced).toEqual({});
+    } finally {
+      await npWorker.stop();
+    }
+  }, 60_000);
+
+  it('a heal cuts a route_around step short: the fences come off while the routing table is still awaited', async () => {
+    // Nemesis runs: the LoadBalancer's worker was cut off or killed while the procedure awaited its
+    // table, and the heal, known to the procedure, waited 9.5 s and 58 s for that step to give up.
+    const { clusterId, handle } = await startHandler({ healFallbackMs: 600_000 });
+    await startProcedureAgents(clusterId);
+    // The procedure's own worker: its route_around wait never sees the table (a LoadBalancer whose
+    // worker is gone); it beats, so the cancellation reaches it, and gives up after 60 s at most.
+    let waits = 0;
+    let cancelled = 0;
+    const npQueue = uniqueId('np-tq');
+    const npWorker = await startWorker(t.client, npQueue, 'observer-np', {
+      awaitUnrouted: async () => {
+        waits += 1;
+        const ctx = Context.current();
+        try {
+          for (let i = 0; i < 600; i++) {
+            ctx.heartbeat();
+            await ctx.sleep(100);
+          }
+        } catch (err) {
+          cancelled += 1;
+          throw err;
+        }
+        throw ApplicationFailure.nonRetryable('the routing table never came');
+      },
+    });
+    try {
+      await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
+      await reportGroups(handle, [H5]);
+      await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
+      const f = await eventually('n1 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n1', 10_000);
+      const [p] = (await partitions(handle)).slice(-1);
+      const procedure = await t.client.workflow.start('networkPartitionProcedure', {
+        workflowId: `${clusterId}/procedure/network_partition/${p!.id}`,
+        taskQueue: npQueue,
+        args: [{ clusterId, parentId: `${clusterId}/orchestrator`, partitionId: p!.id, reason: p!.reason, source: 'test', escalateAfterMs: 600_000 }],
+      });
+      handles.push(procedure);
+      const report = () => procedure.describe().then((d) => d.memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined);
+      await eventually('routing around', report, (r) => r?.step === 'route_around_partition' && waits > 0, 15_000, 100);
+      const healedAt = Date.now();
+      await reportGroups(handle, [H5]);
+      await eventually('the procedure completed', () => procedure.describe(), (d) => d.status.name === 'COMPLETED', 20_000, 100);
+      const tookMs = Date.now() - healedAt;
+      const done = (await procedure.result()) as ProcedureReport;
+      expect(done).toMatchObject({ status: 'completed', outcome: expect.stringMatching(/^connectivity restored and the agents agreed/) });
+      const lines = done.timeline.map((e) => `${e.step} ${e.status}: ${e.detail}`);
+      expect(lines).toContainEqual(expect.stringMatching(/^route_around_partition done: connectivity restored \(.*\) before it ended: on to await_recovery/));
+      // Whole → stable window (0.3 s) → the procedure's round → unfenced: seconds, not the wait's 60 s.
+      expect(tookMs).toBeLessThan(15_000);
+      const after = await eventually('unfenced', () => fences(handle), (x) => Object.keys(x.fenced).length === 0 && x.generation > f.generation, 5_000);
+      expect(after.fenced).toEqual({});
+      await eventually('the wait was cancelled', async () => cancelled, (n) => n === 1, 5_000, 100);
+      expect(waits).toBe(1);
     } finally {
       await npWorker.stop();
     }
