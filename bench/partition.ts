@@ -28,7 +28,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { Client, Connection, type WorkflowClient } from '@temporalio/client';
+import { Client, Connection, type WorkflowClient, type WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { AGENTS, agentStartOptions } from '../src/contracts/agents';
 import { FENCES_MEMO, FencesMemo, type PartitionRecord } from '../src/contracts/partition-handler';
@@ -264,7 +264,17 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
       r.hostsFenced.push(Date.now() - t0);
       const t1 = Date.now();
       lab.heal();
-      await waitUntil('all unfenced', fences, (f) => Object.keys(f.fenced).length === 0, limit);
+      await waitUntil('all unfenced', fences, (f) => Object.keys(f.fenced).length === 0, limit).catch(async (err: Error) => {
+        const parts = await handler.query<PartitionRecord[]>('partitions').catch(() => []);
+        const tasks = await taskTrouble(handler.client, handler.workflowId, t1 - 15_000).catch((e: Error) => e.message);
+        throw new Error(
+          `run ${run}: ${err.message} after the heal (minority ${minority.join(',')}, healed ${new Date(t1).toISOString()})\n` +
+            `fences: ${JSON.stringify(await fences().catch(() => undefined))}\n` +
+            `last partitions: ${JSON.stringify(parts.slice(-2).map(({ shapes: _s, ...p }) => p))}\n` +
+            `procedures: ${(await procedureLines(handler, parts.slice(-2))).join('\n  ')}\n` +
+            `handler tasks: ${tasks}`,
+        );
+      });
       r.unfenced.push(Date.now() - t1);
       await waitUntil('all serve', async () => Promise.all(IDS.map((id) => healthz(lab, id))), (codes) => codes.every((c) => c === 200), limit);
       r.serving.push(Date.now() - t1);
@@ -368,20 +378,7 @@ async function nemesis(
     ]);
     // The network_partition procedure of each of those partitions, as the server holds it (describe:
     // status and its report memo): a heal the procedure never lifted names the step it stopped in.
-    const procedures = Array.isArray(parts)
-      ? await Promise.all(
-          parts.slice(-2).map(async (p) => {
-            const id = handler.workflowId.replace(/partition-handler$/, `procedure/network_partition/${p.id}`);
-            const d = await handler.client.getHandle(id).describe().catch((e: Error) => e);
-            if (d instanceof Error) return `${p.id}: ${d.message}`;
-            const r = d.memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined;
-            const timeline = (r?.timeline ?? [])
-              .slice(-8)
-              .map((e) => `${new Date(e.at).toISOString().slice(11, 23)} ${e.step} ${e.status}${e.detail ? `: ${e.detail.slice(0, 160)}` : ''}`);
-            return `${p.id}: ${d.status.name}${r?.outcome ? ` (${r.outcome})` : ''}; ${timeline.join(' | ')}`;
-          }),
-        )
-      : [];
+    const procedures = Array.isArray(parts) ? await procedureLines(handler, parts.slice(-2)) : [];
     const since = at - 15_000;
     const tasks = await Promise.all(
       ['orchestrator', 'partition-handler'].map((role) =>
@@ -617,4 +614,23 @@ export function partitionRows(r: PartitionResult): (string | number)[][] {
     const s = summary(values as number[]);
     return [name as string, s.n, s.p50, s.p99, s.min, s.max, t as string];
   });
+}
+
+/**
+ * The network_partition procedure of each partition, as the server holds it (describe: status and
+ * its report memo): a heal the procedure never lifted names the step it stopped in.
+ */
+async function procedureLines(handler: WorkflowHandle, parts: PartitionRecord[]): Promise<string[]> {
+  return Promise.all(
+    parts.map(async (p) => {
+      const id = handler.workflowId.replace(/partition-handler$/, `procedure/network_partition/${p.id}`);
+      const d = await handler.client.getHandle(id).describe().catch((e: Error) => e);
+      if (d instanceof Error) return `${p.id}: ${d.message}`;
+      const r = d.memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined;
+      const timeline = (r?.timeline ?? [])
+        .slice(-8)
+        .map((e) => `${new Date(e.at).toISOString().slice(11, 23)} ${e.step} ${e.status}${e.detail ? `: ${e.detail.slice(0, 160)}` : ''}`);
+      return `${p.id}: ${d.status.name}${r?.outcome ? ` (${r.outcome})` : ''}; ${timeline.join(' | ')}`;
+    }),
+  );
 }
