@@ -38,7 +38,7 @@ import { MEMBERS_MEMO, MembersMemo } from '../src/contracts/node-discovery';
 import { startDevServer } from '../scripts/lib/dev-server';
 import { createLab, labSupport, relay, type Lab } from '../scripts/lib/netlab';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
-import { eventMs, onStickyQueue, taskFailedCause, timeoutTypeName } from '../scripts/lib/history-events';
+import { describeEvent, eventMs, onStickyQueue, taskFailedCause, timeoutTypeName } from '../scripts/lib/history-events';
 import { waitUntil } from './control';
 import { summary } from './stats';
 
@@ -624,13 +624,20 @@ async function procedureLines(handler: WorkflowHandle, parts: PartitionRecord[])
   return Promise.all(
     parts.map(async (p) => {
       const id = handler.workflowId.replace(/partition-handler$/, `procedure/network_partition/${p.id}`);
-      const d = await handler.client.getHandle(id).describe().catch((e: Error) => e);
+      const h = handler.client.getHandle(id);
+      const d = await h.describe().catch((e: Error) => e);
       if (d instanceof Error) return `${p.id}: ${d.message}`;
       const r = d.memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined;
       const timeline = (r?.timeline ?? [])
         .slice(-8)
         .map((e) => `${new Date(e.at).toISOString().slice(11, 23)} ${e.step} ${e.status}${e.detail ? `: ${e.detail.slice(0, 160)}` : ''}`);
-      return `${p.id}: ${d.status.name}${r?.outcome ? ` (${r.outcome})` : ''}; ${timeline.join(' | ')}`;
+      // Its own events (the first 60): where the time between its start and its steps went (a task
+      // on a dead host's queue, an activity that timed out) — the timeline says only what it noted.
+      const events = await h
+        .fetchHistory()
+        .then((x) => (x.events ?? []).slice(0, 60).map((e) => `${new Date(eventMs(e)).toISOString().slice(17, 23)} ${describeEvent(e)}`))
+        .catch((e: Error) => [e.message]);
+      return `${p.id}: ${d.status.name}${r?.outcome ? ` (${r.outcome})` : ''}; ${timeline.join(' | ')}\n      events: ${events.join(', ')}`;
     }),
   );
 }

@@ -19,6 +19,7 @@ import {
   type RoundInput,
   type RoundRecord,
 } from '../contracts/consensus';
+import { AGENT_WORKFLOW_TASK_TIMEOUT } from '../contracts/agents';
 import { pushBounded } from '../core/bounded';
 import type { Rule } from '../core/consensus/tally';
 import { Agent } from './agent-base';
@@ -135,6 +136,8 @@ class Coordinator {
             workflowId: `${this.agent.clusterId}/consensus/${next.topic}/${next.seq}`,
             args: [next],
             workflowExecutionTimeout: next.timeoutMs + 60_000,
+            // A task handed to a host that dies stalls the round this long (default 10 s).
+            workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
             staticSummary: `consensus round: ${next.topic} #${next.seq} (${next.rule} of ${next.participants.length})`,
             staticDetails: `Proposed by ${next.from}; participants: ${next.participants.join(', ')}; timeout ${next.timeoutMs} ms. Current details show each vote and its reason.`,
           });

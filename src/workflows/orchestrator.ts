@@ -21,7 +21,7 @@ import {
   startChild,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { AGENTS } from '../contracts/agents';
+import { AGENTS, AGENT_WORKFLOW_TASK_TIMEOUT } from '../contracts/agents';
 import {
   AgentStatusUpdatePayload,
   EmergencyPayload,
@@ -530,6 +530,9 @@ class Orchestrator {
       await startChild(workflowType, {
         workflowId: id,
         args: [input],
+        // A task handed to a host that dies stalls the procedure this long (the default 10 s held a
+        // network_partition procedure in detect_partition_scope past the heal, nemesis run L).
+        workflowTaskTimeout: AGENT_WORKFLOW_TASK_TIMEOUT,
         parentClosePolicy: ParentClosePolicy.ABANDON,
         ...meta,
       });

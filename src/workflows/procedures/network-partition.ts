@@ -16,8 +16,8 @@
  *    list; waiting on the first decision's list once held a procedure in this step after a flip
  *    until the handler's 30 s fallback lifted the fences. A later decision that leaves no side
  *    serving escalates (from await_recovery).
- *    Steps 2 and 3 end as soon as the handler says the graph is whole again (their round or wait is
- *    cancelled): a heal never waits on a round or a routing table of the cut.
+ *    Steps 1 to 3 end as soon as the handler says the graph is whole again (their read, round or
+ *    wait is cancelled): a heal never waits on a step of the cut.
  * 4. await_recovery — until the handler says the graph is whole and stable again; then a consensus
  *    round (`partition-healed`, the coordinator's default participants, majority, emergency
  *    timeout) must accept before the procedure tells the handler to lift the fences. A round that
@@ -159,36 +159,8 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
     return undefined;
   };
   const healedNote = () => `connectivity restored (${new Date(healed ?? Date.now()).toISOString().slice(11, 23)}) before it ended: on to await_recovery`;
-  let recovered = false;
-  const escalation = (async () => {
-    const due = report.startedAt + input.escalateAfterMs;
-    const done = await condition(() => recovered || report.status !== 'running', Math.max(1, due - Date.now()));
-    if (!done) await escalate(`connectivity not restored ${Math.round(input.escalateAfterMs / 1000)} s after it began`);
-  })();
-
-  await note('incident', 'info', `${input.source}: ${input.reason}`);
-  try {
-    await note('detect_partition_scope', 'started');
-    scope = await readPartition({ clusterId: input.clusterId, partitionId: input.partitionId });
-    if (!scope) throw new Error(`the partition handler holds no partition ${input.partitionId}`);
-    // Whole again before this procedure ran: the handler's signal found nobody to tell.
-    if (scope.healedAt !== undefined && scope.unfencedAt === undefined) healed ??= scope.healedAt;
-    // Decided again before this procedure ran (its record holds the decision in force).
-    if (scope.escalated && !latest && scope.generation !== undefined)
-      decisions.push({
-        partitionId: input.partitionId,
-        generation: scope.generation,
-        keep: scope.keep ?? [],
-        fenced: scope.fenced ?? [],
-        reason: scope.reason ?? '',
-        escalate: scope.escalated,
-      });
-    await note(
-      'detect_partition_scope',
-      'done',
-      `sides ${scope.sides.map((s) => `[${s.join(' ')}]`).join(' ')}${scope.indirect.length ? `; indirectly connected ${scope.indirect.join(' ')}` : ''}; fenced ${scope.fenced?.join(' ') || 'none'}`,
-    );
-
+  /** maintain_quorum and route_around_partition: the steps of the cut, each cut short by a heal. */
+  const cutSteps = async (scope: PartitionSummary): Promise<void> => {
     await note('maintain_quorum', 'started');
     const total = scope.sides.flat().length + scope.indirect.length;
     const kept = `${scope.keep?.length ?? 0} of ${total} hosts keep serving: ${scope.reason ?? ''}`;
@@ -202,8 +174,8 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
       const held = await unlessHealed(() =>
         holdRound(proposeQuorum, 'partition', {
           partitionId: input.partitionId,
-          fence: scope?.fenced ?? [],
-          keep: scope?.keep,
+          fence: scope.fenced ?? [],
+          keep: scope.keep,
         }),
       );
       const { round, error } = held?.value ?? {};
@@ -240,6 +212,44 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
       await note('route_around_partition', 'done', healedNote());
     else if (stillRouted.length) await note('route_around_partition', 'failed', `still routed: ${stillRouted.join('; ')}`);
     else await note('route_around_partition', 'done', `no routing table routes ${fencedNow().join(', ') || 'a fenced host'}`);
+  };
+
+  let recovered = false;
+  const escalation = (async () => {
+    const due = report.startedAt + input.escalateAfterMs;
+    const done = await condition(() => recovered || report.status !== 'running', Math.max(1, due - Date.now()));
+    if (!done) await escalate(`connectivity not restored ${Math.round(input.escalateAfterMs / 1000)} s after it began`);
+  })();
+
+  await note('incident', 'info', `${input.source}: ${input.reason}`);
+  try {
+    await note('detect_partition_scope', 'started');
+    // A heal before the read (a task or an activity on a host that just died) goes straight to
+    // await_recovery: the scope only serves the steps of the cut.
+    const read = await unlessHealed(() => readPartition({ clusterId: input.clusterId, partitionId: input.partitionId }));
+    if (read) {
+      scope = read.value;
+      if (!scope) throw new Error(`the partition handler holds no partition ${input.partitionId}`);
+      // Whole again before this procedure ran: the handler's signal found nobody to tell.
+      if (scope.healedAt !== undefined && scope.unfencedAt === undefined) healed ??= scope.healedAt;
+      // Decided again before this procedure ran (its record holds the decision in force).
+      if (scope.escalated && !latest && scope.generation !== undefined)
+        decisions.push({
+          partitionId: input.partitionId,
+          generation: scope.generation,
+          keep: scope.keep ?? [],
+          fenced: scope.fenced ?? [],
+          reason: scope.reason ?? '',
+          escalate: scope.escalated,
+        });
+      await note(
+        'detect_partition_scope',
+        'done',
+        `sides ${scope.sides.map((s) => `[${s.join(' ')}]`).join(' ')}${scope.indirect.length ? `; indirectly connected ${scope.indirect.join(' ')}` : ''}; fenced ${scope.fenced?.join(' ') || 'none'}`,
+      );
+    } else await note('detect_partition_scope', 'done', healedNote());
+
+    if (scope) await cutSteps(scope);
 
     await note('await_recovery', 'started', 'until the partition handler sees the graph whole and stable');
     for (;;) {
@@ -262,7 +272,7 @@ export async function networkPartitionProcedure(input: NetworkPartitionInput): P
       // accept: tried again, as the procedure must still lift the fences.
       const { round, error } = await holdRound(proposeConsensus, 'partition-healed', {
         partitionId: input.partitionId,
-        fenced: scope.fenced ?? [],
+        fenced: scope?.fenced ?? fencedNow(),
       });
       if (error) await note('await_recovery', 'failed', `no consensus round: ${error}`);
       if (round) await note('await_recovery', round.result === 'accepted' ? 'info' : 'failed', `consensus ${round.proposalId}: ${round.summary}`);
