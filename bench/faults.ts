@@ -1108,6 +1108,23 @@ async function intactState(c: Cluster, before: Snapshot): Promise<{ ok: boolean;
         `${name}: accepted payloads added ${ghosts.length} entr${ghosts.length === 1 ? 'y' : 'ies'} for ghost nodes (${ghosts.slice(0, 3).join(', ')}${ghosts.length > 3 ? ', …' : ''})`,
       );
   }
+  if (!r.ok) {
+    // Who holds which word about the real hosts (the LoadBalancer's verdicts beside the monitor's
+    // health and NodeDiscovery's): a target routed or excluded against the monitor names its source.
+    const lb = await c.lab
+      .query<{ agent: { verdicts?: Record<string, unknown> } }>(c.wf('load-balancer'), 'state')
+      .then((x) => JSON.stringify(Object.fromEntries(c.nodeIds.map((id) => [id, x.agent.verdicts?.[id]]))))
+      .catch((e: Error) => e.message);
+    const hm = await c.lab
+      .query<{ agent: { nodes: Record<string, { health?: string }> } }>(c.wf('health-monitor'), 'state')
+      .then((x) => c.nodeIds.map((id) => `${id} ${x.agent.nodes[id]?.health ?? '-'}`).join(', '))
+      .catch((e: Error) => e.message);
+    const nd = await c
+      .nodes()
+      .then((ms) => ms.map((m) => `${m.nodeId} ${m.status}/${m.health}`).join(', '))
+      .catch((e: Error) => e.message);
+    lines.push(`words about the real hosts: LoadBalancer verdicts ${lb}; HealthMonitor ${hm}; NodeDiscovery ${nd}`);
+  }
   return { ok: r.ok, lines };
 }
 
@@ -1157,7 +1174,33 @@ async function garbage(c: Cluster, total: number, seed: number): Promise<FaultRe
     [plan[i], plan[j]] = [plan[j] as (typeof plan)[number], plan[i] as (typeof plan)[number]];
   }
   const tallies = new Map<string, Tally>(targets.map((t) => [t.workflowId, emptyTally()]));
-  const beforeSnap = await snapshot(c);
+  // What the garbage must leave intact is read once the earlier faults have settled: no procedure
+  // of theirs still runs (CI10: the kill's node_failure procedure released its quarantine during the
+  // garbage) and the snapshot holds for 3 s. Otherwise their ending reads as the garbage's doing.
+  const running = async () => {
+    const ids: string[] = [];
+    for await (const wf of lab.client.workflow.list({ query: `ExecutionStatus = 'Running'` }))
+      if (wf.workflowId.startsWith(`${c.id}/procedure/`)) ids.push(wf.workflowId);
+    return ids;
+  };
+  const settledProcedures = await waitFor(running, (ids) => ids.length === 0, 90_000, 1_000);
+  if (!settledProcedures.ok)
+    r.details.push(`procedures still running when the garbage began: ${(settledProcedures.value ?? []).join(', ')}`);
+  let previous = JSON.stringify(await snapshot(c));
+  const steady = await waitFor(
+    async () => {
+      await sleep(3_000);
+      const now = JSON.stringify(await snapshot(c));
+      const same = now === previous;
+      previous = now;
+      return same;
+    },
+    (same) => same,
+    60_000,
+    0,
+  );
+  if (!steady.ok) r.details.push('the state of the real hosts did not hold still for 3 s before the garbage began');
+  const beforeSnap = JSON.parse(previous) as Snapshot;
   const before = await c.counters();
   lab.log(`garbage: ${plan.length} payloads to ${pairs.length} signals and updates of ${targets.length} agents`);
   // Signals 16 at a time; updates 3 at a time per agent (the server holds at most 10 in flight per workflow).
