@@ -1186,6 +1186,16 @@ async function garbage(c: Cluster, total: number, seed: number): Promise<FaultRe
   const settledProcedures = await waitFor(running, (ids) => ids.length === 0, 90_000, 1_000);
   if (!settledProcedures.ok)
     r.details.push(`procedures still running when the garbage began: ${(settledProcedures.value ?? []).join(', ')}`);
+  // Nor in panic (Envoy's: under half the live targets eligible, every live one is routed): CI11
+  // read a-3 routed while quarantined because a-2's breaker was still open after its kill, and
+  // excluded once it closed, during the garbage.
+  const calm = await waitFor(
+    () => lab.query<RoutingTable>(c.wf('load-balancer'), 'routingTable'),
+    (t) => !t.panic,
+    90_000,
+    1_000,
+  );
+  if (!calm.ok) r.details.push('the routing table was still in panic when the garbage began');
   let previous = JSON.stringify(await snapshot(c));
   const steady = await waitFor(
     async () => {
