@@ -123,8 +123,8 @@ interface Fault {
   crash?: string;
 }
 
-function randomFault(kinds: string[]): Fault {
-  const kind = kinds[Math.floor(Math.random() * kinds.length)]!;
+/** A fault of `kind` on hosts drawn at random. */
+function randomFault(kind: string): Fault {
   const h = shuffled();
   switch (kind) {
     case 'isolate-one':
@@ -435,9 +435,17 @@ async function nemesis(
       await sleep(Math.max(0, 200 - (Date.now() - t)));
     }
   })();
+  // Kinds are dealt from a shuffled deck, refilled when empty: every kind comes before any comes
+  // again, so a run of ~20 faults holds each of the 8 at least twice (run N drew no crash-in-cut,
+  // and its row "after a crash during a cut" measured nothing).
+  const deck: string[] = [];
+  const deal = () => {
+    if (!deck.length) deck.push(...[...kinds].sort(() => Math.random() - 0.5));
+    return deck.shift()!;
+  };
   try {
     while (Date.now() < end) {
-      const f = randomFault(kinds);
+      const f = randomFault(deal());
       const holdMs = Math.random() < 0.5 ? 10_000 : 30_000;
       const generation = lastMemo?.generation ?? (await fences()).generation;
       f.apply(lab, serverPort);

@@ -186,6 +186,9 @@ async function main(): Promise<void> {
       const crashHeal = summary(healed(n.perFault.filter((f) => f.crashed)));
       const never = n.perFault.filter((f) => f.healMs === undefined).length;
       const ms = (x: number) => (Number.isFinite(x) ? String(x) : 'never');
+      // No heal of that kind drawn: nothing measured (not "never").
+      const heals = (x: ReturnType<typeof summary>, extra = '') =>
+        x.n ? `${ms(x.p50)} / ${ms(x.p99)} / ${ms(x.max)} (n ${x.n}${extra})` : `none (n 0${extra})`;
       const decided = n.perFault.filter((f) => f.decidedMs !== undefined);
       const worst = decided.reduce<(typeof decided)[number] | undefined>((w, f) => (!w || f.decidedMs! > w.decidedMs! ? f : w), undefined);
       // A cut (a fault with sides) held past the window + 3 s that no decision answered.
@@ -204,8 +207,8 @@ async function main(): Promise<void> {
           ['fault → minority fenced, p50 / p99 / max (nemesis faults with a minority)', `${minority.p50} / ${minority.p99} / ${minority.max} (n ${minority.n})`, `p99 ≤ ${r.windowMs + 2_000}`],
           ['worst time to a decision, any fault (fault → fences memo)', worst ? `${worst.decidedMs} (${worst.kind})` : '-', `≤ ${r.windowMs + 3_000}`],
           ['cuts never decided', undecided.length, '0'],
-          ['heal → every live host serves, unfenced: p50 / p99 / max', `${ms(heal.p50)} / ${ms(heal.p99)} / ${ms(heal.max)} (n ${heal.n}${never ? `, ${never} never whole` : ''})`, `p99 ≤ ${r.windowMs + 2_000}`],
-          ['  of which after a crash during a cut: p50 / p99 / max', `${ms(crashHeal.p50)} / ${ms(crashHeal.p99)} / ${ms(crashHeal.max)} (n ${crashHeal.n})`, `p99 ≤ ${r.windowMs + 2_000}`],
+          ['heal → every live host serves, unfenced: p50 / p99 / max', heals(heal, never ? `, ${never} never whole` : ''), `p99 ≤ ${r.windowMs + 2_000}`],
+          ['  of which after a crash during a cut: p50 / p99 / max', heals(crashHeal), `p99 ≤ ${r.windowMs + 2_000}`],
           ['heals slower than the window + 2 s (or never)', n.slowHeals.length, ''],
           ['flips of the serving side (after a decision, within a fault)', n.flips.length, '0'],
           ['moments the majority side was not routed', n.majorityNotRouting.length, '0'],
