@@ -103,6 +103,23 @@ async function reportGroups(handle: WorkflowHandle, groups: string[][], from = H
 const fences = async (h: WorkflowHandle) => FencesMemo.parse((await h.describe()).memo?.[FENCES_MEMO]);
 const partitions = (h: WorkflowHandle) => h.query<PartitionRecord[]>('partitions');
 
+/** n1 cut off and fenced, then a network_partition procedure for that partition on `queue`. */
+async function isolateN1WithProcedure(handle: WorkflowHandle, clusterId: string, queue: string) {
+  await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
+  await reportGroups(handle, [H5]);
+  await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
+  const f = await eventually('n1 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n1', 10_000);
+  const [p] = (await partitions(handle)).slice(-1);
+  const procedure = await t.client.workflow.start('networkPartitionProcedure', {
+    workflowId: `${clusterId}/procedure/network_partition/${p!.id}`,
+    taskQueue: queue,
+    args: [{ clusterId, parentId: `${clusterId}/orchestrator`, partitionId: p!.id, reason: p!.reason, source: 'test', escalateAfterMs: 600_000 }],
+  });
+  handles.push(procedure);
+  const report = () => procedure.describe().then((d) => d.memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined);
+  return { f, procedure, report };
+}
+
 describe('NetworkPartitionHandler', () => {
   it('fences the minority once the graph is stable (keep-majority), and lifts the fences after the heal', async () => {
     const { handle } = await startHandler();
@@ -350,18 +367,7 @@ describe('NetworkPartitionHandler', () => {
       },
     });
     try {
-      await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
-      await reportGroups(handle, [H5]);
-      await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
-      const f = await eventually('n1 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n1', 10_000);
-      const [p] = (await partitions(handle)).slice(-1);
-      const procedure = await t.client.workflow.start('networkPartitionProcedure', {
-        workflowId: `${clusterId}/procedure/network_partition/${p!.id}`,
-        taskQueue: npQueue,
-        args: [{ clusterId, parentId: `${clusterId}/orchestrator`, partitionId: p!.id, reason: p!.reason, source: 'test', escalateAfterMs: 600_000 }],
-      });
-      handles.push(procedure);
-      const report = () => procedure.describe().then((d) => d.memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined);
+      const { f, procedure, report } = await isolateN1WithProcedure(handle, clusterId, npQueue);
       await eventually('awaiting recovery', report, (r) => r?.step === 'await_recovery', 15_000, 100);
       await reportGroups(handle, [H5]);
       await eventually('the procedure completed', () => procedure.describe(), (d) => d.status.name === 'COMPLETED', 20_000, 200);
@@ -404,18 +410,7 @@ describe('NetworkPartitionHandler', () => {
     };
     const npWorker = await startWorker(t.client, npQueue, 'observer-np', stuck === 'detect_partition_scope' ? { readPartition: hang } : { awaitUnrouted: hang });
     try {
-      await eventually('members read', () => handle.query<AgentStateView>('state'), (s) => Object.keys((s as AgentStateView<PartitionHandlerState>).agent.members).length === 5);
-      await reportGroups(handle, [H5]);
-      await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
-      const f = await eventually('n1 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n1', 10_000);
-      const [p] = (await partitions(handle)).slice(-1);
-      const procedure = await t.client.workflow.start('networkPartitionProcedure', {
-        workflowId: `${clusterId}/procedure/network_partition/${p!.id}`,
-        taskQueue: npQueue,
-        args: [{ clusterId, parentId: `${clusterId}/orchestrator`, partitionId: p!.id, reason: p!.reason, source: 'test', escalateAfterMs: 600_000 }],
-      });
-      handles.push(procedure);
-      const report = () => procedure.describe().then((d) => d.memo?.[PROCEDURE_MEMO] as ProcedureReport | undefined);
+      const { f, procedure, report } = await isolateN1WithProcedure(handle, clusterId, npQueue);
       await eventually(`in ${stuck}`, report, (r) => r?.step === stuck && waits > 0, 15_000, 100);
       const healedAt = Date.now();
       await reportGroups(handle, [H5]);
