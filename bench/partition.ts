@@ -35,6 +35,7 @@ import { FENCES_MEMO, FencesMemo, type PartitionRecord } from '../src/contracts/
 import type { RoutingTable } from '../src/contracts/load-balancer';
 import { PROCEDURE_MEMO, type ProcedureReport } from '../src/contracts/orchestrator';
 import { MEMBERS_MEMO, MembersMemo } from '../src/contracts/node-discovery';
+import type { RoundRecord } from '../src/contracts/consensus';
 import { startDevServer } from '../scripts/lib/dev-server';
 import { createLab, labSupport, relay, type Lab } from '../scripts/lib/netlab';
 import { spawnHostWorker, type HostProcess } from '../scripts/lib/processes';
@@ -381,7 +382,7 @@ async function nemesis(
     const procedures = Array.isArray(parts) ? await procedureLines(handler, parts.slice(-2)) : [];
     const since = at - 15_000;
     const tasks = await Promise.all(
-      ['orchestrator', 'partition-handler'].map((role) =>
+      ['orchestrator', 'partition-handler', 'consensus-coordinator', 'node-discovery', 'failure-detector', 'health-monitor', 'load-balancer'].map((role) =>
         taskTrouble(handler.client, handler.workflowId.replace(/partition-handler$/, role), since).catch(
           (e: Error) => `${role}: ${e.message}`,
         ),
@@ -645,7 +646,26 @@ async function procedureLines(handler: WorkflowHandle, parts: PartitionRecord[])
         .fetchHistory()
         .then((x) => (x.events ?? []).slice(0, 60).map((e) => `${new Date(eventMs(e)).toISOString().slice(17, 23)} ${describeEvent(e)}`))
         .catch((e: Error) => [e.message]);
-      return `${p.id}: ${d.status.name}${r?.outcome ? ` (${r.outcome})` : ''}; ${timeline.join(' | ')}\n      events: ${events.join(', ')}`;
+      // Its consensus rounds, vote by vote (who answered when, who never did): a round that waits
+      // on one participant holds the heal (nemesis run O: partition/34 had one pending after 7.7 s).
+      const roundIds = [...new Set((r?.timeline ?? []).flatMap((e) => [...(e.detail ?? '').matchAll(/consensus ([\w.:-]+\/\d+)/g)].map((m) => m[1]!)))];
+      const rounds = await Promise.all(roundIds.map((rid) => roundLine(handler, rid)));
+      return `${p.id}: ${d.status.name}${r?.outcome ? ` (${r.outcome})` : ''}; ${timeline.join(' | ')}\n      rounds: ${rounds.join(' | ') || 'none'}\n      events: ${events.join(', ')}`;
     }),
   );
+}
+
+/** A consensus round's votes, each with its time after the round started; participants never heard from. */
+async function roundLine(handler: WorkflowHandle, proposalId: string): Promise<string> {
+  const id = handler.workflowId.replace(/partition-handler$/, `consensus/${proposalId}`);
+  const h = handler.client.getHandle(id);
+  const d = await h.describe().catch((e: Error) => e);
+  if (d instanceof Error) return `${proposalId}: ${d.message}`;
+  if (d.status.name !== 'COMPLETED') return `${proposalId}: ${d.status.name} since ${d.startTime.toISOString().slice(11, 23)}`;
+  const rec = await h.result().catch((e: Error) => e);
+  if (rec instanceof Error) return `${proposalId}: ${rec.message}`;
+  const record = rec as RoundRecord;
+  const votes = record.votes.map((v) => `${v.participant} ${v.vote} +${v.at - record.startedAt} ms`);
+  const pending = record.participants.filter((p) => !record.votes.some((v) => v.participant === p));
+  return `${proposalId} ${record.result} in ${record.durationMs} ms (proposed ${new Date(record.proposedAt).toISOString().slice(11, 23)}, started +${record.startedAt - record.proposedAt} ms): ${votes.join(', ')}${pending.length ? `; never heard from ${pending.join(', ')}` : ''}`;
 }

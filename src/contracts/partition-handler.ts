@@ -134,6 +134,15 @@ export interface PartitionRecord {
   decisions?: { at: number; generation: number; keep?: string[]; fenced: string[]; reason: string }[];
   /** The graph was whole and stable again (the procedure was told). */
   healedAt?: number;
+  /**
+   * The procedure's word (the agents agreed the partition is over) that came while the graph was
+   * split again after the heal was told: it lifts the fences as soon as the graph is whole and
+   * stable again, unless the handler decides anew first. Ignored, it was lost: the procedure had
+   * ended, and only the 30 s fallback lifted the fences (nemesis run P).
+   */
+  agreed?: { at: number; by: string };
+  /** The graph split again after the heal was told, before the fences were lifted (cleared by a new decision). */
+  splitAfterHealAt?: number;
   /** The fences were lifted, and by whom (the procedure after a consensus round, or the fallback). */
   unfencedAt?: number;
   unfencedBy?: string;

@@ -192,7 +192,7 @@ class Handler {
         : []),
       ...(open
         ? [
-            `Open partition \`${open.id}\`: ${open.healedAt ? 'whole again: waiting for the network_partition procedure to lift the fences' : open.decidedAt ? `decided: ${open.reason}` : c.unsettledSince !== undefined ? `waiting for the graph to be stable (moving since ${new Date(c.unsettledSince).toISOString().slice(11, 23)})` : 'waiting for the graph to be stable'}`,
+            `Open partition \`${open.id}\`: ${open.healedAt ? 'whole again: waiting for the network_partition procedure to lift the fences' : open.agreed ? `split again after the heal: ${open.agreed.by.slice(0, 120)} agreed to lift the fences at ${new Date(open.agreed.at).toISOString().slice(11, 23)}, which they are once the graph is whole and stable` : open.decidedAt ? `decided: ${open.reason}` : c.unsettledSince !== undefined ? `waiting for the graph to be stable (moving since ${new Date(c.unsettledSince).toISOString().slice(11, 23)})` : 'waiting for the graph to be stable'}`,
             ...(open.escalated ? ['', `**Manual intervention**: ${open.escalated}`] : []),
           ]
         : []),

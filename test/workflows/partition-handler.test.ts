@@ -285,6 +285,29 @@ describe('NetworkPartitionHandler', () => {
     expect((await partitions(handle))[0]!.unfencedBy).toBe('test: agreed');
   });
 
+  it("keeps the procedure's word that comes while the graph split again after the heal, and lifts the fences once it is whole and stable again", async () => {
+    // Nemesis run P: the handler told the heal, the next reports split the graph for a moment, the
+    // procedure's word came meanwhile and was dropped; the procedure had ended, and the fences
+    // stayed until the fallback.
+    const { handle } = await startHandler({ healFallbackMs: 600_000, stableAfterMs: 1_500 });
+    await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']]);
+    await eventually('n1 fenced', () => fences(handle), (x) => Object.keys(x.fenced).join() === 'n1');
+    const [p] = await partitions(handle);
+    await reportGroups(handle, [H5]);
+    await eventually('heal told', () => partitions(handle), (x) => x[0]!.healedAt !== undefined);
+    await reportGroups(handle, [['n1'], ['n2', 'n3', 'n4', 'n5']], ['n2']);
+    await eventually('split again', () => partitions(handle), (x) => x[0]!.splitAfterHealAt !== undefined && x[0]!.healedAt === undefined);
+    await handle.signal('unfence', { partitionId: p!.id, by: 'test', reason: 'agreed' });
+    await eventually('word kept', () => partitions(handle), (x) => x[0]!.agreed?.by === 'test: agreed');
+    expect(Object.keys((await fences(handle)).fenced)).toEqual(['n1']);
+    const whole = Date.now();
+    await reportGroups(handle, [H5], ['n2']);
+    await eventually('unfenced', () => fences(handle), (x) => Object.keys(x.fenced).length === 0, 10_000);
+    // One window after the graph is whole again, not at once, and not at the fallback.
+    expect(Date.now() - whole).toBeGreaterThanOrEqual(1_500);
+    expect((await partitions(handle))[0]!.unfencedBy).toMatch(/^test: agreed \(agreed at .*split again/);
+  });
+
   it('a member NodeDiscovery calls dead that a host in the graph reaches stays in it: its status does not restart the window', async () => {
     // Seen in a nemesis run: NodeDiscovery called b1 dead across one fault; b1 reached everyone, so
     // it had nothing new to report. In the next fault b1 was the bridge, out of the graph until

@@ -119,8 +119,9 @@ export const CONTRADICTED_AFTER_MS = 3_000;
 /**
  * The hosts in the graph: members that reported and show that they run. A member NodeDiscovery
  * holds live (alive, suspect) is in. One it calls dead (its checks from one host could not reach
- * it, which a cut does on either side) stays in while its last report misses a member and is
- * younger than `cutReportFreshMs`, or came within that long before NodeDiscovery's word (a cut
+ * it, which a cut does on either side) stays in while its last report misses a member, or came
+ * after NodeDiscovery's word, and is younger than `cutReportFreshMs`, or came within that long
+ * before NodeDiscovery's word (a cut
  * host learns it is doubted and reports again every 2 s: NodeDiscovery's flip must not move it out
  * and in), or while a host in the graph reaches it. A killed host falls silent, nobody reaches it:
  * it leaves — and any host, whatever NodeDiscovery says, is gone once its last report claims peers
@@ -162,8 +163,14 @@ export function graphHosts(
       continue;
     }
     const misses = memberIds.some((other) => other !== id && !view.reachable.includes(other));
-    const until = misses ? Math.max(view.receivedAt, m.statusSince ?? 0) + freshMs : 0;
-    if (misses) dueAt(until);
+    // A report that came after NodeDiscovery's word shows the host runs: a killed host sends none.
+    // The first report of an isolated host after the heal reaches everyone before anyone reaches
+    // it; dropped from the graph for that, it left the rest whole and long stable, and the handler
+    // told a heal at once (nemesis run P: 0.3 s after the heal, then split again by the next
+    // reports, which voided the procedure's word).
+    const reportedSince = view.receivedAt > (m.statusSince ?? 0);
+    const until = misses || reportedSince ? Math.max(view.receivedAt, m.statusSince ?? 0) + freshMs : 0;
+    if (misses || reportedSince) dueAt(until);
     if (until > now) inGraph.add(id);
     else dead.push(id);
   }
@@ -342,7 +349,10 @@ export function evaluate(s: PartitionHandlerState, c: MachineConfig, now: number
 
   if (!p.whole) {
     // Split again before the fences were lifted: the heal is off.
-    if (open && open.healedAt !== undefined && open.unfencedAt === undefined) delete open.healedAt;
+    if (open && open.healedAt !== undefined && open.unfencedAt === undefined) {
+      delete open.healedAt;
+      open.splitAfterHealAt = now;
+    }
     if (!open) {
       open = { id: `p-${now}`, startedAt: now, sides: p.sides, indirect: p.indirect, offServer };
       pushBounded(s.partitions, open, c.historySize);
@@ -381,6 +391,10 @@ export function evaluate(s: PartitionHandlerState, c: MachineConfig, now: number
   // past healFallbackMs, the machine does.
   if (open.healedAt === undefined) {
     open.healedAt = now;
+    if (open.agreed) {
+      heal(s, open, now, `${open.agreed.by} (agreed at ${new Date(open.agreed.at).toISOString().slice(11, 23)}, while the graph was split again; whole and stable since)`, out);
+      return out;
+    }
     out.push({ kind: 'healed', partitionId: open.id, at: now });
   }
   if (now - open.healedAt >= c.healFallbackMs)
@@ -429,6 +443,9 @@ function decide(s: PartitionHandlerState, open: PartitionRecord, d: MachineDecis
   s.fenced = fenced;
   const first = open.decidedAt === undefined;
   Object.assign(open, { decidedAt: open.decidedAt ?? now, keep: d.keep, fenced: d.fence, reason: d.reason, generation: g });
+  // The agents' word on an earlier heal is void: they agreed on another graph.
+  delete open.agreed;
+  delete open.splitAfterHealAt;
   if (d.keep?.length) open.served = d.keep;
   if (d.escalate) open.escalated = d.escalate;
   open.decisions ??= [];
@@ -466,10 +483,20 @@ function heal(s: PartitionHandlerState, open: PartitionRecord | undefined, now: 
   out.push({ kind: 'fence', generation: s.generation, nodeIds: [], reason: 'healed' });
 }
 
-/** The procedure's word: the agents agreed the partition is over. Ignored unless the graph is whole again. */
+/**
+ * The procedure's word: the agents agreed the partition is over. It lifts the fences while the
+ * graph is whole again, and is ignored before any heal was told. One that comes while the graph is
+ * split again after the heal was told is kept: it lifts them once the graph is whole and stable
+ * again, unless the handler decides anew first.
+ */
 export function applyUnfence(s: PartitionHandlerState, partitionId: string, by: string, now: number): PartitionAction[] {
   const open = openRecord(s);
-  if (!open || open.id !== partitionId || open.healedAt === undefined) return [];
+  if (!open || open.id !== partitionId) return [];
+  if (open.healedAt === undefined) {
+    // A word before any heal was told is stale; one for a heal the graph has since undone is kept.
+    if (open.splitAfterHealAt !== undefined) open.agreed = { at: now, by: by.slice(0, 500) };
+    return [];
+  }
   const out: PartitionAction[] = [];
   heal(s, open, now, by, out);
   return out;

@@ -408,6 +408,69 @@ describe('decision machine: heal', () => {
     expect(lifted(r)).toEqual([expect.objectContaining({ at: told.at + 30_000, reason: 'healed' })]);
   });
 
+  it("an isolated host NodeDiscovery calls dead, healed: its first report reaches everyone before anyone reaches it, and the heal waits a window (nemesis run P: told 0.3 s after the heal)", () => {
+    const isolate = [['b1'], ['b2', 'b3', 'b4', 'b5']];
+    const steps: Step[] = [
+      ...cut(isolate, 0, 8_700),
+      { at: 3_000, status: { b1: 'dead' } },
+      // The heal at 8.7 s: b1 sees everyone first (its rounds are fast in a cut), then each peer sees it.
+      ...healAt(8_700),
+      { at: 11_000, status: { b1: 'alive' } },
+    ];
+    const r = drive(steps, 40_000);
+    expect(decisions(r).map((d) => d.nodeIds)).toEqual([['b1']]);
+    // b1 stays in the graph on its fresh report: the graph is whole when b5, the last, reaches it.
+    expect(graphHosts(r.state, CONFIG.cutReportFreshMs, 8_950).hosts).toEqual(B5);
+    const told = r.actions.filter((a) => a.action.kind === 'healed');
+    expect(told.map((a) => a.at)).toEqual([9_700 + WINDOW]);
+  });
+
+  it("the procedure's word that comes while the graph is split again after the heal lifts the fences once it is whole and stable again", () => {
+    const isolate = [['b1'], ['b2', 'b3', 'b4', 'b5']];
+    const base: Step[] = [...cut(isolate, 0, 15_000), ...healAt(15_000)];
+    const told = 16_000 + WINDOW;
+    const steps: Step[] = [
+      ...base,
+      // b2 misses b1 for a moment just after the heal was told; the word comes meanwhile.
+      { at: told + 100, reports: { b2: ['b3', 'b4', 'b5'] } },
+      { at: told + 300, unfence: true },
+      { at: told + 600, reports: { b2: ['b1', 'b3', 'b4', 'b5'] } },
+    ];
+    const r = drive(steps, 80_000);
+    expect(r.actions.filter((a) => a.action.kind === 'healed').map((a) => a.at)).toEqual([told]);
+    // Not the 30 s fallback: one window after the graph is whole again.
+    expect(lifted(r)).toEqual([expect.objectContaining({ at: told + 600 + WINDOW })]);
+    expect(r.state.partitions.at(-1)).toMatchObject({ unfencedBy: expect.stringMatching(/^the procedure \(agreed at .*split again/) });
+    expect(r.state.fenced).toEqual({});
+  });
+
+  it("a word before any heal was told is stale: it lifts nothing, then or after the heal", () => {
+    const r = drive([...cut([['b1'], ['b2', 'b3', 'b4', 'b5']], 0, 15_000), { at: 10_000, unfence: true }, ...healAt(15_000)], 60_000);
+    expect(r.actions.filter((a) => a.action.kind === 'healed').map((a) => a.at)).toEqual([16_000 + WINDOW]);
+    expect(lifted(r).map((l) => l.at)).toEqual([16_000 + WINDOW + CONFIG.healFallbackMs]);
+    expect(r.state.partitions.at(-1)?.agreed).toBeUndefined();
+  });
+
+  it("the procedure's word on a graph split again is void once the handler decides anew", () => {
+    const told = 16_000 + WINDOW;
+    const steps: Step[] = [
+      ...cut([['b1'], ['b2', 'b3', 'b4', 'b5']], 0, 15_000),
+      ...healAt(15_000),
+      // Cut again, another shape, just after the heal was told; the word comes meanwhile.
+      ...cut([['b1', 'b2'], ['b3', 'b4', 'b5']], told + 100, told + 20_000),
+      { at: told + 700, unfence: true }, // after the first report of the new cut (+340 ms)
+      ...healAt(told + 20_000),
+    ];
+    const r = drive(steps, told + 60_000);
+    expect(decisions(r).map((d) => d.nodeIds)).toEqual([['b1'], ['b1', 'b2']]);
+    expect(r.state.partitions).toHaveLength(1);
+    // The fences stay through the second cut, and its heal is told to the procedure again: the
+    // word kept lifts nothing.
+    const healed = r.actions.filter((a) => a.action.kind === 'healed').map((a) => a.at);
+    expect(healed).toEqual([told, told + 20_000 + 1_000 + WINDOW]);
+    expect(lifted(r).map((l) => l.at)).toEqual([healed[1]! + CONFIG.healFallbackMs]);
+  });
+
   it('a cut that heals before the window ends fences nobody', () => {
     const r = drive([...cut([['b1'], ['b2', 'b3', 'b4', 'b5']], 0, 3_000), ...healAt(3_000)], 30_000);
     expect(decisions(r)).toEqual([]);
