@@ -3,7 +3,14 @@
  * the sides of a partition, the hosts that are only indirectly connected, and which side keeps
  * serving. No I/O, no Temporal: table-tested (test/core/partition).
  *
- * - Two hosts are connected when each reaches the other (mutual reachability).
+ * - Two hosts are connected when each reaches the other, or when the newer of their two
+ *   observations of each other says so: a check is a TCP exchange, so one that passes shows packets
+ *   flow both ways, and one that fails shows a cut (a one-way drop fails it from either end). An
+ *   older observation is overtaken by a newer one from the other end, whichever way it goes: a heal
+ *   is whole once every cut pair was seen through from one end, not when the slowest host reports
+ *   (nemesis run R: one host's report 1.6 s after the others held a heal 9.0 s), and a cut still
+ *   cuts at the first report of it. Observations are compared by the time each round began (`at`,
+ *   the hosts' clocks): equal times, or a view that says nothing newer, keep the mutual rule.
  * - Indirectly connected hosts are set aside one at a time until every group that remains is fully
  *   connected: the host missing the most links in its group (reached through others only), ties
  *   to the one that bridges more pairs that cannot reach each other, then the highest id. What
@@ -35,17 +42,25 @@ export interface Partition {
 
 const key = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`);
 
-/** Links between hosts that reach each other (both reported, both directions). */
-export function mutualLinks(hosts: readonly string[], views: Record<string, HostView>): Set<string> {
-  const links = new Set<string>();
+/**
+ * Links between hosts: both reach each other, or the newer of the two observations (by `at`) says
+ * the one that made it reached the other. A host that did not report reaches nobody.
+ */
+export function links(hosts: readonly string[], views: Record<string, HostView>): Set<string> {
+  const out = new Set<string>();
   const reach = new Map(hosts.map((h) => [h, new Set(views[h]?.reachable ?? [])]));
   for (let i = 0; i < hosts.length; i++)
     for (let j = i + 1; j < hosts.length; j++) {
       const a = hosts[i]!;
       const b = hosts[j]!;
-      if (reach.get(a)?.has(b) && reach.get(b)?.has(a)) links.add(key(a, b));
+      const ab = !!reach.get(a)?.has(b);
+      const ba = !!reach.get(b)?.has(a);
+      const atA = views[a]?.at;
+      const atB = views[b]?.at;
+      const newer = atA === undefined || atB === undefined || atA === atB ? undefined : atA > atB ? ab : ba;
+      if ((ab && ba) || newer === true) out.add(key(a, b));
     }
-  return links;
+  return out;
 }
 
 function groups(hosts: readonly string[], linked: (a: string, b: string) => boolean): string[][] {
@@ -77,8 +92,8 @@ export function orderSides(sides: string[][]): string[][] {
 
 /** The sides and the indirectly connected hosts of `hosts` (the members that hold the server). */
 export function partitionOf(hosts: readonly string[], views: Record<string, HostView>): Partition {
-  const links = mutualLinks(hosts, views);
-  const linked = (a: string, b: string) => links.has(key(a, b));
+  const linkSet = links(hosts, views);
+  const linked = (a: string, b: string) => linkSet.has(key(a, b));
   let remaining = [...hosts].sort();
   const indirect: string[] = [];
   for (let guard = 0; guard <= hosts.length; guard++) {

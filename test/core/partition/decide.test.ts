@@ -322,7 +322,8 @@ describe('decision machine: no needless flip', () => {
     ];
     const r = drive(steps, 60_000);
     const told = r.actions.find((a) => a.action.kind === 'healed');
-    expect(told?.at).toBe(30_800 + WINDOW - 200); // four hosts: window 5.8 s
+    // Whole once b1 and b2 (one end of every cut pair) saw through, at 30.4 s; four hosts: window 5.8 s.
+    expect(told?.at).toBe(30_400 + WINDOW - 200);
     const r2 = drive([...steps, { at: told!.at + 300, unfence: true }], 60_000);
     expect(lifted(r2).at(-1)?.at).toBe(told!.at + 300);
     expect(r2.state.fenced).toEqual({});
@@ -343,8 +344,8 @@ describe('decision machine: no needless flip', () => {
     const gone = graphHosts(r.state, CONFIG.cutReportFreshMs, 31_400).hosts;
     expect(gone).toEqual(survivors); // b1 left at 28.4 s + 3 s
     const told = r.actions.find((a) => a.action.kind === 'healed');
-    // One window (four hosts: 5.8 s) after the survivors' last heal report, not after b1 left.
-    expect(told?.at).toBe(30_800 + WINDOW - 200);
+    // One window (four hosts: 5.8 s) after b2 and b3 saw through the cut (30.4 s), not after b1 left.
+    expect(told?.at).toBe(30_400 + WINDOW - 200);
   });
 
   it('a due time is still due when its timer fires (the loop asks again then): a killed host leaves the graph on time', () => {
@@ -404,7 +405,8 @@ describe('decision machine: heal', () => {
     const steps = [...cut([['b1'], ['b2', 'b3', 'b4', 'b5']], 0, 15_000), ...healAt(15_000)];
     const r = drive(steps, 60_000);
     const told = r.actions.find((a) => a.action.kind === 'healed')!;
-    expect(told.at).toBe(16_000 + WINDOW);
+    // b1's own report (15.2 s) sees through every cut pair.
+    expect(told.at).toBe(15_200 + WINDOW);
     expect(lifted(r)).toEqual([expect.objectContaining({ at: told.at + 30_000, reason: 'healed' })]);
   });
 
@@ -419,16 +421,17 @@ describe('decision machine: heal', () => {
     ];
     const r = drive(steps, 40_000);
     expect(decisions(r).map((d) => d.nodeIds)).toEqual([['b1']]);
-    // b1 stays in the graph on its fresh report: the graph is whole when b5, the last, reaches it.
+    // b1 stays in the graph on its fresh report, which sees through every cut pair: the graph is
+    // whole from 8.9 s, and the heal is told one window later.
     expect(graphHosts(r.state, CONFIG.cutReportFreshMs, 8_950).hosts).toEqual(B5);
     const told = r.actions.filter((a) => a.action.kind === 'healed');
-    expect(told.map((a) => a.at)).toEqual([9_700 + WINDOW]);
+    expect(told.map((a) => a.at)).toEqual([8_900 + WINDOW]);
   });
 
   it("the procedure's word that comes while the graph is split again after the heal lifts the fences once it is whole and stable again", () => {
     const isolate = [['b1'], ['b2', 'b3', 'b4', 'b5']];
     const base: Step[] = [...cut(isolate, 0, 15_000), ...healAt(15_000)];
-    const told = 16_000 + WINDOW;
+    const told = 15_200 + WINDOW; // b1's own heal report sees through the cut
     const steps: Step[] = [
       ...base,
       // b2 misses b1 for a moment just after the heal was told; the word comes meanwhile.
@@ -446,13 +449,13 @@ describe('decision machine: heal', () => {
 
   it("a word before any heal was told is stale: it lifts nothing, then or after the heal", () => {
     const r = drive([...cut([['b1'], ['b2', 'b3', 'b4', 'b5']], 0, 15_000), { at: 10_000, unfence: true }, ...healAt(15_000)], 60_000);
-    expect(r.actions.filter((a) => a.action.kind === 'healed').map((a) => a.at)).toEqual([16_000 + WINDOW]);
-    expect(lifted(r).map((l) => l.at)).toEqual([16_000 + WINDOW + CONFIG.healFallbackMs]);
+    expect(r.actions.filter((a) => a.action.kind === 'healed').map((a) => a.at)).toEqual([15_200 + WINDOW]);
+    expect(lifted(r).map((l) => l.at)).toEqual([15_200 + WINDOW + CONFIG.healFallbackMs]);
     expect(r.state.partitions.at(-1)?.agreed).toBeUndefined();
   });
 
   it("the procedure's word on a graph split again is void once the handler decides anew", () => {
-    const told = 16_000 + WINDOW;
+    const told = 15_200 + WINDOW; // b1's own heal report sees through the cut
     const steps: Step[] = [
       ...cut([['b1'], ['b2', 'b3', 'b4', 'b5']], 0, 15_000),
       ...healAt(15_000),
@@ -467,7 +470,7 @@ describe('decision machine: heal', () => {
     // The fences stay through the second cut, and its heal is told to the procedure again: the
     // word kept lifts nothing.
     const healed = r.actions.filter((a) => a.action.kind === 'healed').map((a) => a.at);
-    expect(healed).toEqual([told, told + 20_000 + 1_000 + WINDOW]);
+    expect(healed).toEqual([told, told + 20_000 + 400 + WINDOW]); // b1 and b2 see through the second cut at +400 ms
     expect(lifted(r).map((l) => l.at)).toEqual([healed[1]! + CONFIG.healFallbackMs]);
   });
 

@@ -47,6 +47,18 @@ describe('partitionOf (Jepsen shapes)', () => {
     expect(p.whole).toBe(sides.length === 1 && sides[0]!.length === 5);
   });
 
+  // Two ends that disagree about their link: the newer observation (the round that began later) says.
+  it.each<[string, number, number, boolean]>([
+    ['a heal seen from n2 first (n1 still says cut, from before)', 100, 200, true],
+    ['a cut seen from n1 first (n2 still says reached, from before)', 200, 100, false],
+    ['both at the same time: the mutual rule, not linked', 100, 100, false],
+  ])('%s', (_name, atN1, atN2, whole) => {
+    const v = views(['n1', 'n2', 'n3'], () => true);
+    v.n1 = { reachable: ['n3'], at: atN1 };
+    v.n2 = { reachable: ['n1', 'n3'], at: atN2 };
+    expect(partitionOf(['n1', 'n2', 'n3'], v).whole).toBe(whole);
+  });
+
   it('treats a host that did not report as reaching nobody', () => {
     const v = views(H5, () => true);
     delete v.n4;
