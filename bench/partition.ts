@@ -91,9 +91,27 @@ export interface PartitionResult {
     agentsRunning: string;
     replayed: number;
     replayFailures: string[];
+    /**
+     * Per agent (or kind of child workflow), over every run: how long its runs grew, what a full
+     * replay of the longest cost, and the workflow tasks that timed out or failed (a full replay
+     * that overran the 4 s task timeout spirals: run S, the partition handler for 31 s).
+     */
+    histories: AgentHistories[];
     /** What the handler and NodeDiscovery held at the first split-brain sample or slow heal of a fault. */
     diagnostics: string[];
   };
+}
+
+export interface AgentHistories {
+  agent: string;
+  runs: number;
+  maxEvents: number;
+  /** The longest full replay of one of its runs (ms), on this machine after the run, and its events. */
+  slowestReplayMs: number;
+  slowestReplayEvents: number;
+  taskTimeouts: number;
+  /** Workflow task failures by cause. */
+  taskFailures: Record<string, number>;
 }
 
 const IDS = ['b1', 'b2', 'b3', 'b4', 'b5'];
@@ -324,6 +342,7 @@ export async function benchPartition(opts: PartitionOptions): Promise<PartitionR
       const replay = await replayEverything(client, opts.bundle);
       r.nemesis.replayed = replay.n;
       r.nemesis.replayFailures = replay.failures;
+      r.nemesis.histories = replay.agents;
     }
     const runs = await handlerRuns(client, clusterId);
     for (const run of runs) r.timerLateness.push(...timerLateness(run.history));
@@ -363,6 +382,7 @@ async function nemesis(
     agentsRunning: '',
     replayed: 0,
     replayFailures: [],
+    histories: [],
     diagnostics: [],
   };
   const kinds = opts.faults ?? FAULT_KINDS;
@@ -598,20 +618,42 @@ export function timerLateness(history: History): number[] {
   return out;
 }
 
-/** Replays every workflow history on the server (each run), as the replay tests do. */
-async function replayEverything(client: Client, bundle: string): Promise<{ n: number; failures: string[] }> {
+/**
+ * Replays every workflow history on the server (each run), as the replay tests do, one after
+ * another once all are fetched: the time between results is each run's full replay.
+ */
+async function replayEverything(client: Client, bundle: string): Promise<{ n: number; failures: string[]; agents: AgentHistories[] }> {
   const failures: string[] = [];
-  let n = 0;
-  async function* histories() {
-    for await (const wf of client.workflow.list()) {
-      const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-      n += 1;
-      yield { workflowId: wf.workflowId, history };
-    }
-  }
-  for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: bundle } }, histories()))
+  const fetched: { workflowId: string; history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> }[] = [];
+  for await (const wf of client.workflow.list())
+    fetched.push({ workflowId: wf.workflowId, history: await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory() });
+  // The agent a run belongs to: its id without the cluster, numbers and partition ids folded.
+  const agentOf = (id: string) => id.replace(/^[^/]*\//, '').replace(/\/(p-)?[0-9]+$/, '/*').replace(/^node\/.*/, 'node/*');
+  const agents = new Map<string, AgentHistories>();
+  let last = Date.now();
+  let i = 0;
+  for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: bundle } }, fetched)) {
+    const now = Date.now();
+    const f = fetched[i++]!;
     if (r.error) failures.push(`${r.workflowId}: ${String(r.error).slice(0, 300)}`);
-  return { n, failures };
+    const name = agentOf(f.workflowId);
+    const a = agents.get(name) ?? { agent: name, runs: 0, maxEvents: 0, slowestReplayMs: 0, slowestReplayEvents: 0, taskTimeouts: 0, taskFailures: {} };
+    agents.set(name, a);
+    const events = f.history.events ?? [];
+    a.runs += 1;
+    a.maxEvents = Math.max(a.maxEvents, events.length);
+    if (now - last > a.slowestReplayMs) Object.assign(a, { slowestReplayMs: now - last, slowestReplayEvents: events.length });
+    for (const e of events) {
+      if (e.workflowTaskTimedOutEventAttributes) a.taskTimeouts += 1;
+      const failed = e.workflowTaskFailedEventAttributes;
+      if (failed) {
+        const cause = taskFailedCause(failed).replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '');
+        a.taskFailures[cause] = (a.taskFailures[cause] ?? 0) + 1;
+      }
+    }
+    last = now;
+  }
+  return { n: fetched.length, failures, agents: [...agents.values()].sort((x, y) => y.slowestReplayMs - x.slowestReplayMs) };
 }
 
 export function partitionRows(r: PartitionResult): (string | number)[][] {

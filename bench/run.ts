@@ -228,6 +228,21 @@ async function main(): Promise<void> {
           return [k, fs.length, d.n ? d.p50 : '-', d.n ? d.max : '-', m.n ? m.max : '-', h.n ? h.p50 : '-', h.n ? h.max : '-'];
         }),
       );
+      printTable(
+        "agents' histories over the run (a full replay is what a task on the shared queue costs; the agents' task timeout is 4 s)",
+        ['agent', 'runs', 'events, longest run', 'slowest full replay, ms (events)', 'task timeouts', 'task failures'],
+        n.histories
+          .filter((a) => a.runs > 1 || a.maxEvents > 200 || a.taskTimeouts > 0)
+          .slice(0, 16)
+          .map((a) => [
+            a.agent,
+            a.runs,
+            a.maxEvents,
+            `${a.slowestReplayMs} (${a.slowestReplayEvents})`,
+            a.taskTimeouts,
+            Object.entries(a.taskFailures).map(([c, k]) => `${c} ×${k}`).join(', ') || '0',
+          ]),
+      );
       for (const l of n.flips.slice(0, 10)) console.log(`  flip: ${l}`);
       console.log(`faults in order: ${n.perFault.map((f) => `${f.kind}/${f.holdMs / 1000}s d${f.decidedMs ?? '-'} h${f.healMs ?? '-'}`).join(' ')}`);
       for (const l of [...n.splitBrain, ...n.majorityNotRouting, ...n.slowHeals, ...n.replayFailures].slice(0, 20)) console.log(`  ${l}`);
